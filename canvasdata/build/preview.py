@@ -1,0 +1,42 @@
+"""preview.jpg: a grid of styles (rows) x objects (columns) of content index 1, as stored (JPEG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from canvasdata.build.plan import Sample, sample_seeds
+from canvasdata.encode import decode_image, encode_batch
+from canvasdata.recipes import Recipe
+from canvasdata.sheet import contact_sheet
+from canvasdata.sources import make_painter, make_source
+
+
+def preview_tiles(recipe: Recipe, max_styles: int = 8, max_objects: int = 6, tile: int = 160) -> torch.Tensor:
+    """Render the preview samples through the build's own code path and JPEG setting."""
+    import numpy as np
+
+    source, painter = make_source(recipe), make_painter(recipe)
+    styles, objects = recipe.styles[:max_styles], recipe.objects[:max_objects]
+    index = min(min(idx) for _, idx in recipe.splits)
+    tiles = torch.zeros(len(styles), len(objects), 3, tile, tile)
+    for j, obj in enumerate(objects):
+        cseed = sample_seeds(recipe, Sample("", obj, index, ""))[0]
+        images, masks = source.render(obj, [index], [cseed], recipe.resolution, torch.device("cpu"))
+        for i, style in enumerate(styles):
+            pseed = sample_seeds(recipe, Sample(style, obj, index, ""))[1]
+            jpg = encode_batch(painter.paint(style, images, [pseed], masks, [obj]), recipe.jpeg_quality)[0]
+            img = decode_image(jpg).resize((tile, tile))
+            tiles[i, j] = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255
+    return tiles
+
+
+def write_preview(recipe: Recipe, path: Path) -> None:
+    tiles = preview_tiles(recipe)
+    rows, cols = tiles.shape[:2]
+    sheet = contact_sheet(tiles.flatten(0, 1), cols, row_labels=list(recipe.styles[:rows]),
+                          col_labels=list(recipe.objects[:cols]))
+    tmp = path.with_name(path.name + ".tmp")
+    sheet.save(tmp, format="JPEG", quality=88)
+    tmp.replace(path)

@@ -1,0 +1,54 @@
+"""Render the rows of one shard: content -> paint -> JPEG, batch by batch (memory stays flat)."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Callable, Iterator
+
+import torch
+
+from canvasdata.build.plan import Sample, ShardPlan, sample_seeds
+from canvasdata.encode import encode_batch
+from canvasdata.recipes import Recipe
+from canvasdata.sources import ContentSource, Painter
+from canvasdata.taxonomy import prompt
+
+
+def render_shard(recipe: Recipe, shard: ShardPlan, source: ContentSource, painter: Painter,
+                 device: torch.device, on_images: Callable[[int], None] | None = None) -> Iterator[dict]:
+    """Yield the shard's rows in plan order. Content is rendered once per batch of content indices
+    and painted in every style of the shard; only one batch of images is held at a time."""
+    style_id = {n: i for i, n in enumerate(recipe.style_space.names)}
+    object_id = {n: i for i, n in enumerate(recipe.object_space.names)}
+    source_name = recipe.content.source
+    bs = recipe.output.batch_size
+    for obj, group in groupby(shard.samples, key=lambda s: s.obj):
+        samples = list(group)
+        indices = sorted({s.index for s in samples})
+        for start in range(0, len(indices), bs):
+            chunk = indices[start:start + bs]
+            wanted = [s for s in samples if s.index in chunk]
+            cseeds = [sample_seeds(recipe, Sample("", obj, k, ""))[0] for k in chunk]
+            images, masks = source.render(obj, chunk, cseeds, recipe.resolution, device)
+            encoded: dict[tuple[str, int], tuple[bytes, int]] = {}
+            for style in dict.fromkeys(s.style for s in wanted):
+                pos = [chunk.index(s.index) for s in wanted if s.style == style]
+                pseeds = [sample_seeds(recipe, Sample(style, obj, chunk[p], ""))[1] for p in pos]
+                painted = painter.paint(style, images[pos], pseeds, masks[pos], [obj] * len(pos))
+                for p, seed, jpg in zip(pos, pseeds, encode_batch(painted, recipe.jpeg_quality)):
+                    encoded[(style, chunk[p])] = (jpg, seed)
+                if on_images:
+                    on_images(len(pos))
+            for s in wanted:
+                jpg, seed = encoded[(s.style, s.index)]
+                yield {
+                    "image": jpg,
+                    "style": style_id[s.style],
+                    "object": object_id[obj],
+                    "index": s.index,
+                    "content_id": f"{obj}-{s.index:05d}",
+                    "prompt": prompt(s.style, obj, recipe.prompt_template),
+                    "seed": seed,
+                    "source": source_name,
+                    "split": s.split,
+                }

@@ -1,0 +1,70 @@
+"""WebDataset tar shards: member `{key}.jpg` holds the image, `{key}.json` every other field.
+
+Tars are byte-reproducible (fixed mtime, owner and mode), keys carry no dots (webdataset splits the
+key at the first dot), and `webdataset.WebDataset` and `datasets.load_dataset` both read them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from canvasdata.formats.common import FormatError, ShardRecord, atomic_writer, count_labels, sha256_file
+
+MTIME = 946684800  # 2000-01-01: a fixed timestamp, so the same rows give the same bytes
+
+
+def sample_key(row: dict, styles: list[str], objects: list[str]) -> str:
+    """A dot-free, unique key: split, style, object and content index."""
+    key = f"{row['split']}_{styles[row['style']]}_{objects[row['object']]}_{row['index']:05d}"
+    if "." in key:
+        raise FormatError(f"sample key {key!r} contains a dot; webdataset would split it")
+    return key
+
+
+def _member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), MTIME, 0o444
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_tar(path: Path, rows: Iterable[dict], features) -> ShardRecord:
+    """Write rows as a tar shard, atomically."""
+    styles, objects = features["style"].names, features["object"].names
+    meta: list[tuple[str, str, str]] = []
+    with atomic_writer(path) as f:
+        with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for row in rows:
+                key = sample_key(row, styles, objects)
+                fields = {k: v for k, v in row.items() if k != "image"}
+                _member(tar, f"{key}.jpg", row["image"])
+                _member(tar, f"{key}.json", json.dumps(fields, sort_keys=True).encode())
+                meta.append((styles[row["style"]], objects[row["object"]], row["split"]))
+    return ShardRecord(path=str(path), rows=len(meta), bytes=path.stat().st_size, sha256=sha256_file(path),
+                       counts=count_labels(meta))
+
+
+def read_tar(path: Path) -> Iterator[dict]:
+    """Rows in the flat schema, in the order written."""
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            pending: dict[str, dict] = {}
+            for member in tar:
+                key, _, ext = member.name.partition(".")
+                data = tar.extractfile(member).read()
+                row = pending.setdefault(key, {})
+                if ext == "jpg":
+                    row["image"] = data
+                elif ext == "json":
+                    row.update(json.loads(data))
+                if "image" in row and "style" in row:
+                    yield pending.pop(key)
+            if pending:
+                raise FormatError(f"{path}: incomplete samples {sorted(pending)[:3]}")
+    except (tarfile.TarError, OSError, json.JSONDecodeError, EOFError) as e:
+        raise FormatError(f"{path}: unreadable tar shard ({e})") from e

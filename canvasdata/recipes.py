@@ -1,0 +1,323 @@
+"""Dataset recipes: TOML files validated into frozen dataclasses.
+
+A recipe is data. Every error names the file, the field and what is allowed, so a user can fix a
+recipe without reading code. The recipe hash (sha256 of its canonical JSON form) identifies a build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from canvasdata.taxonomy import LabelError, LabelSpace, label_space, unknown_message
+
+FORMATS = ("parquet", "webdataset")
+SOURCES = ("procedural", "photos", "diffusers")
+KINDS = ("grid",)
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """How shards are written."""
+
+    format: str = "parquet"
+    shard_rows: int = 2000
+    row_group_rows: int = 500
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    """Where content comes from. `seed` namespaces the scenes: a different seed gives disjoint content."""
+
+    source: str = "procedural"
+    seed: int = 0
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+@dataclass(frozen=True)
+class CardConfig:
+    """Dataset-card metadata."""
+
+    pretty_name: str = ""
+    license: str = "cc-by-4.0"
+    tags: tuple[str, ...] = ()
+    task_categories: tuple[str, ...] = ("image-classification", "text-to-image")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated dataset recipe."""
+
+    name: str
+    version: str
+    description: str
+    kind: str
+    seed: int
+    style_space: LabelSpace
+    object_space: LabelSpace
+    styles: tuple[str, ...]
+    objects: tuple[str, ...]
+    images_per_cell: int
+    resolution: int
+    jpeg_quality: int
+    splits: tuple[tuple[str, tuple[int, ...]], ...]
+    output: OutputConfig = OutputConfig()
+    content: ContentConfig = ContentConfig()
+    card: CardConfig = CardConfig()
+    prompt_template: str = "A {object} image in {style} style."
+    custom_styles: str = ""
+    source: str = field(default="<memory>", compare=False)
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.splits)
+
+    def split_of(self, index: int) -> str:
+        """The split that content index `index` (1-based) belongs to."""
+        for name, indices in self.splits:
+            if index in indices:
+                return name
+        raise RecipeError(f"{self.source}: index {index} is in no split")
+
+    @property
+    def num_images(self) -> int:
+        return len(self.styles) * len(self.objects) * self.images_per_cell
+
+    @property
+    def size_category(self) -> str:
+        for bound, name in SIZE_CATEGORIES:
+            if self.num_images < bound:
+                return name
+        return "1M<n<10M"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical, JSON-serialisable form (what the hash covers)."""
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        d["style_space"] = {"name": self.style_space.name, "names": list(self.style_space.names)}
+        d["object_space"] = {"name": self.object_space.name, "names": list(self.object_space.names)}
+        d["splits"] = {name: list(idx) for name, idx in self.splits}
+        d["content"]["options"] = dict(self.content.options)
+        return json.loads(json.dumps(d))
+
+    def hash(self) -> str:
+        """sha256 of the canonical JSON form: two recipes with the same hash build the same data."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def replace(self, **changes: Any) -> Recipe:
+        return dataclasses.replace(self, **changes)
+
+
+class _Fields:
+    """Reads typed fields from a TOML table, raising errors that name the file and field."""
+
+    def __init__(self, table: Mapping[str, Any], source: str, prefix: str = "") -> None:
+        self.table, self.source, self.prefix, self.seen = table, source, prefix, set()
+
+    def fail(self, key: str, msg: str) -> RecipeError:
+        return RecipeError(f"{self.source}: field '{self.prefix}{key}': {msg}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, allowed: Sequence | None = None,
+            lo: int | None = None, hi: int | None = None) -> Any:
+        self.seen.add(key)
+        if key not in self.table:
+            if default is ...:
+                raise self.fail(key, "is required")
+            return default
+        value = self.table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.fail(key, f"expected {names}, got {type(value).__name__} {value!r}")
+        if allowed is not None and value not in allowed:
+            raise self.fail(key, f"{value!r} is not one of {', '.join(map(str, allowed))}")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise self.fail(key, f"{value!r} is out of range: allowed {lo}..{hi}")
+        return value
+
+    def table_of(self, key: str) -> _Fields:
+        sub = self.get(key, dict, {})
+        return _Fields(sub, self.source, f"{self.prefix}{key}.")
+
+    def check_unknown(self) -> None:
+        extra = sorted(set(self.table) - self.seen)
+        if extra:
+            close = difflib.get_close_matches(extra[0], sorted(self.seen), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known fields: {', '.join(sorted(self.seen))}"
+            raise self.fail(extra[0], "is not a known field" + hint)
+
+
+def _names(f: _Fields, key: str, space: LabelSpace) -> tuple[str, ...]:
+    value = f.get(key, (str, list), "all")
+    if value == "all":
+        return space.names
+    if isinstance(value, str):
+        raise f.fail(key, f"expected \"all\" or a list of names from label space {space.name!r}")
+    out = []
+    for name in value:
+        if not isinstance(name, str):
+            raise f.fail(key, f"expected names (strings), got {name!r}")
+        if name not in space:
+            raise f.fail(key, unknown_message(name, space.names, f"label space {space.name!r}"))
+        if name in out:
+            raise f.fail(key, f"{name!r} is listed twice")
+        out.append(name)
+    if not out:
+        raise f.fail(key, "is empty")
+    return tuple(out)
+
+
+def _index_range(f: _Fields, split: str, spec: Any, n: int) -> tuple[int, ...]:
+    """'1-18', 19, [19, 20] -> indices; all within 1..n."""
+    items = spec if isinstance(spec, list) else [spec]
+    out: list[int] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            out.append(item)
+        elif isinstance(item, str) and item.replace("-", "").isdigit() and item.count("-") <= 1:
+            a, _, b = item.partition("-")
+            out.extend(range(int(a), int(b or a) + 1))
+        else:
+            raise f.fail(split, f"expected an index, a range \"A-B\" or a list of them, got {item!r}")
+    bad = [i for i in out if not 1 <= i <= n]
+    if bad:
+        raise f.fail(split, f"index {bad[0]} is out of range: allowed 1..{n} (images_per_cell)")
+    return tuple(out)
+
+
+def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
+    """Validate a recipe table (as read from TOML) into a Recipe."""
+    f = _Fields(data, source)
+    kind = f.get("kind", str, "grid", allowed=KINDS)
+    custom_spaces = f.get("label_spaces", dict, {})
+    for key, names in custom_spaces.items():
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise f.fail(f"label_spaces.{key}", "expected a non-empty list of class names")
+    try:
+        style_space = label_space(f.get("style_space", str, "uc60"), custom_spaces)
+        object_space = label_space(f.get("object_space", str, "objects"), custom_spaces)
+    except LabelError as e:
+        raise RecipeError(f"{source}: {e}") from None
+    n = f.get("images_per_cell", int, lo=1, hi=100_000)
+    splits_f = f.table_of("splits")
+    raw_splits = splits_f.table or {"train": f"1-{n}"}
+    splits, owner = [], {}
+    for split, spec in raw_splits.items():
+        splits_f.seen.add(split)
+        if not split.replace("_", "").isalnum():
+            raise splits_f.fail(split, "split names are letters, digits and underscores")
+        idx = _index_range(splits_f, split, spec, n)
+        for i in idx:
+            if i in owner:
+                raise splits_f.fail(split, f"index {i} is already in split {owner[i]!r}")
+            owner[i] = split
+        splits.append((split, idx))
+    missing = sorted(set(range(1, n + 1)) - set(owner))
+    if missing:
+        raise splits_f.fail(next(iter(raw_splits)), f"indices {missing[:5]} are in no split (every 1..{n} needs one)")
+    out_f = f.table_of("output")
+    output = OutputConfig(
+        format=out_f.get("format", str, "parquet", allowed=FORMATS),
+        shard_rows=out_f.get("shard_rows", int, 2000, lo=1, hi=1_000_000),
+        row_group_rows=out_f.get("row_group_rows", int, 500, lo=1, hi=1_000_000),
+        batch_size=out_f.get("batch_size", int, 16, lo=1, hi=4096),
+    )
+    out_f.check_unknown()
+    c_f = f.table_of("content")
+    seed = f.get("seed", int, lo=0, hi=2**62)
+    content_source = c_f.get("source", str, "procedural", allowed=SOURCES)
+    content_seed = c_f.get("seed", int, seed, lo=0, hi=2**62)
+    options = tuple(sorted((k, v) for k, v in c_f.table.items() if k not in ("source", "seed")))
+    card_f = f.table_of("card")
+    card = CardConfig(
+        pretty_name=card_f.get("pretty_name", str, ""),
+        license=card_f.get("license", str, "cc-by-4.0"),
+        tags=tuple(card_f.get("tags", list, [])),
+        task_categories=tuple(card_f.get("task_categories", list, ["image-classification", "text-to-image"])),
+    )
+    card_f.check_unknown()
+    template = f.get("prompt_template", str, "A {object} image in {style} style.")
+    if "{object}" not in template or "{style}" not in template:
+        raise f.fail("prompt_template", "must contain {object} and {style}")
+    custom_styles = f.get("custom_styles", dict, {})
+    recipe = Recipe(
+        name=f.get("name", str),
+        version=str(f.get("version", (str, int, float), "1")),
+        description=f.get("description", str, ""),
+        kind=kind,
+        seed=seed,
+        style_space=style_space,
+        object_space=object_space,
+        styles=_names(f, "styles", style_space),
+        objects=_names(f, "objects", object_space),
+        images_per_cell=n,
+        resolution=f.get("resolution", int, lo=32, hi=4096),
+        jpeg_quality=f.get("jpeg_quality", int, 90, lo=1, hi=100),
+        splits=tuple(splits),
+        output=output,
+        content=ContentConfig(content_source, content_seed, options),
+        card=card,
+        prompt_template=template,
+        custom_styles=json.dumps(custom_styles, sort_keys=True) if custom_styles else "",
+        source=source,
+    )
+    f.check_unknown()
+    if not recipe.name.replace("-", "").replace("_", "").isalnum():
+        raise f.fail("name", "use letters, digits, '-' and '_'")
+    return recipe
+
+
+def builtin_dir(kind: str = "builders") -> Path:
+    """Folder of the shipped recipes or templates (`builders`, `classifiers`, `cards`).
+
+    They live at the top of the source tree; a wheel carries them under `canvasdata/resources`.
+    """
+    here = Path(__file__).resolve().parent
+    top = here.parent / kind
+    return top if top.is_dir() else here / "resources" / kind
+
+
+def resolve_recipe_path(name_or_path: str | Path, kind: str = "builders") -> Path:
+    """A path to a TOML file, or the name of a shipped recipe (`mini`, `unlearncanvas`, ...)."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise RecipeError(f"{path}: no such recipe file")
+        return path
+    shipped = builtin_dir(kind) / f"{name_or_path}.toml"
+    if shipped.exists():
+        return shipped
+    names = sorted(p.stem for p in builtin_dir(kind).glob("*.toml"))
+    raise RecipeError(unknown_message(str(name_or_path), names, f"shipped {kind} recipes"))
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file; malformed TOML becomes a RecipeError naming the file and line."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"{path}: malformed TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"{path}: not UTF-8 text: {e}") from None
+
+
+def load_recipe(name_or_path: str | Path = "mini") -> Recipe:
+    """Load and validate a dataset recipe by shipped name or path."""
+    path = resolve_recipe_path(name_or_path)
+    return parse_recipe(load_toml(path), str(path))
