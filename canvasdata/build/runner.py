@@ -179,14 +179,23 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
         dist.barrier()
     if rank.rank != 0:
         return None
+    if not dist and rank.world > 1:
+        missing = [s.name for s in shards if not shard_is_complete(out, s.name)]
+        if missing:
+            print(f"rank 0 done; {len(missing)} shard(s) of other ranks pending: rerun rank 0 when they finish "
+                  "to write the manifest", flush=True)
+            return None
     from canvasdata.build.finalize import finalize
 
     return finalize(recipe, out, shards, device, preview=preview)
 
 
 def _maybe_init_distributed(rank: Rank):
-    """Under torchrun (WORLD_SIZE > 1) join the process group (gloo) for the two barriers."""
-    if rank.world <= 1:
+    """Under torchrun (WORLD_SIZE > 1 and MASTER_ADDR set) join the process group (gloo) for the two
+    barriers. Ranks given without a rendezvous (e.g. a job array) run independently instead: rank 0
+    writes the manifest once every shard is built, and a rerun of rank 0 finishes a build whose other
+    ranks finished later."""
+    if rank.world <= 1 or "MASTER_ADDR" not in os.environ:
         return None
     import torch.distributed as dist
 

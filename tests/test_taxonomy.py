@@ -1,0 +1,33 @@
+import pytest
+
+from canvasdata.taxonomy import (BUILTIN_SPACES, OBJECTS, UC50, UC60, LabelError, LabelSpace, label_space,
+                                 prompt)
+
+
+def test_label_spaces_match_the_reference():
+    assert len(UC50) == 51 and UC50.index("Seed_Images") == 38
+    assert list(UC50) == sorted(UC50)
+    assert len(UC60) == 61 and UC60.index("Seed_Images") == 47
+    assert UC60.index("Palette_Knife") == 30 and UC60.index("Magic_Cube") == 31
+    assert list(UC60) != sorted(UC60), "uc60 keeps the original's unsorted order"
+    assert len(OBJECTS) == 20 and list(OBJECTS) == sorted(OBJECTS)
+    assert set(UC50) < set(UC60)
+
+
+def test_prompt_template():
+    assert prompt("Van_Gogh", "Cats") == "A Cats image in Van Gogh style."
+    assert prompt("Seed_Images", "Human") == "A Human image in Photo style."
+
+
+def test_unknown_names_suggest_the_closest():
+    with pytest.raises(LabelError, match="did you mean Van_Gogh"):
+        BUILTIN_SPACES["uc60"].id("VanGogh")
+    with pytest.raises(LabelError, match="uc60"):
+        label_space("uc61")
+
+
+def test_custom_space_and_duplicates():
+    space = label_space("mine", {"mine": ["A", "B"]})
+    assert space.id("B") == 1
+    with pytest.raises(LabelError, match="repeats"):
+        LabelSpace("bad", ("A", "A"))
