@@ -1,0 +1,100 @@
+"""Benchmark the whole build pipeline (content -> paint -> JPEG -> shard): images/s, MB/s, peak memory.
+
+Each measurement runs in a fresh process, so peak RSS (the process and its worker children) belongs
+to that build alone. Memory must stay flat as the set grows: shards stream, nothing holds the set.
+
+    python bench/build.py [--repeats 3] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _report import table, write_section  # noqa: E402
+
+# name -> (recipe, styles kept, objects kept, images per cell); None keeps the recipe's own.
+CONFIGS = {
+    "mini (256 px, 100 img)": ("mini", None, None, None),
+    "unlearncanvas slice (512 px, 8x4x4 = 128 img)": ("unlearncanvas", 8, 4, 4),
+    "unlearncanvas slice (512 px, 8x4x8 = 256 img)": ("unlearncanvas", 8, 4, 8),
+}
+
+
+def slice_recipe(name: str, n_styles: int | None, n_objects: int | None, per_cell: int | None):
+    from canvasdata.recipes import load_recipe
+
+    recipe = load_recipe(name)
+    if n_styles is None:
+        return recipe
+    n = per_cell or recipe.images_per_cell
+    test = max(1, n // 5)
+    splits = (("train", tuple(range(1, n - test + 1))), ("test", tuple(range(n - test + 1, n + 1))))
+    return recipe.replace(styles=recipe.styles[:n_styles], objects=recipe.objects[:n_objects], images_per_cell=n,
+                          splits=splits)
+
+
+def run_one(config: str, workers: int, device: str) -> dict:
+    """Build one configuration into a temporary directory; report time, bytes and peak memory."""
+    from canvasdata.build import build
+
+    recipe = slice_recipe(*CONFIGS[config])
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        manifest = build(recipe, Path(tmp) / "out", device=device, workers=workers, progress=False, preview=False)
+        seconds = time.perf_counter() - t0
+    rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": seconds, "images": manifest["num_rows"], "bytes": manifest["num_bytes"],
+            "peak_mb": max(rss_self, rss_children)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.workers, args.device)))
+        return
+    rows = []
+    for config in CONFIGS:
+        for workers in (1, 2):
+            runs = []
+            for _ in range(args.repeats):
+                out = subprocess.run([sys.executable, __file__, "--one", config, "--workers", str(workers),
+                                      "--device", args.device], check=True, capture_output=True, text=True)
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            sec = statistics.median(r["seconds"] for r in runs)
+            img, mb = runs[0]["images"], runs[0]["bytes"] / 1e6
+            rows.append([config, args.device, workers, img, sec, img / sec, mb / sec,
+                         statistics.median(r["peak_mb"] for r in runs)])
+            print(rows[-1], flush=True)
+    headers = ["build", "device", "workers", "images", "median s", "images/s", "MB/s", "peak RSS MB (per process)"]
+    md = table(headers, rows)
+    print(md)
+    by = {(r[0], r[2]): r for r in rows}
+    notes = []
+    for config in CONFIGS:
+        if (config, 1) in by and (config, 2) in by:
+            notes.append(f"- {config}: 2 workers / 1 worker = {by[(config, 2)][5] / by[(config, 1)][5]:.2f}x images/s")
+    small, large = list(CONFIGS)[1], list(CONFIGS)[2]
+    notes.append(f"- Memory as the set doubles ({small} -> {large}, 1 worker): "
+                 f"{by[(small, 1)][7]:.0f} MB -> {by[(large, 1)][7]:.0f} MB peak RSS: shards stream, nothing holds the set.")
+    write_section("build", md + "\n\n" + "\n".join(notes) +
+                  f"\n\nMedian of {args.repeats} runs each, every run in a fresh process "
+                  "(`python bench/build.py`). Peak RSS is the larger of the main process and its largest worker.")
+
+
+if __name__ == "__main__":
+    main()
