@@ -6,8 +6,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datasets
+
 from canvasdata.encode import decode_image
 from canvasdata.formats import FormatError, read_shard, sha256_file
+from canvasdata.formats.common import LabelCounter
 
 
 class ManifestError(RuntimeError):
@@ -55,8 +58,9 @@ def verify(root: Path | str, decode: bool = False) -> VerifyReport:
     root = Path(root)
     manifest = read_manifest(root)
     report = VerifyReport(root)
-    styles, objects = class_names(manifest, "style"), class_names(manifest, "object")
-    counts = {"style": {}, "object": {}, "split": {}}
+    features = datasets.Features.from_dict(manifest["features"])
+    total = LabelCounter(features)
+    columns = None if decode else [*total.names, *(["split"] if "split" in features else [])]
     for shard in manifest["shards"]:
         report.shards += 1
         path = root / shard["path"]
@@ -72,11 +76,9 @@ def verify(root: Path | str, decode: bool = False) -> VerifyReport:
             continue
         n = 0
         try:
-            for row in read_shard(path, None if decode else ["style", "object", "split"]):
+            for row in read_shard(path, columns):
                 n += 1
-                for key, value in (("style", styles[row["style"]]), ("object", objects[row["object"]]),
-                                   ("split", row["split"])):
-                    counts[key][value] = counts[key].get(value, 0) + 1
+                total.add(row)
                 if decode:
                     decode_image(row["image"]).load()
         except (FormatError, OSError, ValueError) as e:
@@ -86,8 +88,9 @@ def verify(root: Path | str, decode: bool = False) -> VerifyReport:
             report.problems.append((shard["path"], f"{n} rows, manifest says {shard['rows']}"))
         report.rows += n
     if report.ok:
+        counts = total.result()
         for key, expected in manifest["counts"].items():
-            if counts[key] != expected:
+            if counts.get(key, {}) != expected:
                 report.problems.append(("manifest.json", f"{key} counts differ from the shards"))
     listed = {s["path"] for s in manifest["shards"]}
     for extra in sorted((root / "data").glob("*")) if (root / "data").exists() else ():

@@ -33,11 +33,11 @@ def finalize(recipe: Recipe, out: Path, shards: list[ShardPlan], device: str, pr
         rec = json.loads(path.read_text())
         rec["split"] = s.split
         records.append(rec)
-    counts: dict[str, Counter] = {"style": Counter(), "object": Counter(), "split": Counter()}
+    counts: dict[str, Counter] = {}
     splits: dict[str, dict[str, int]] = {}
     for rec in records:
-        for key in counts:
-            counts[key].update(rec["counts"][key])
+        for key, value in rec["counts"].items():
+            counts.setdefault(key, Counter()).update(value)
         sp = splits.setdefault(rec["split"], {"rows": 0, "bytes": 0, "shards": 0})
         sp["rows"] += rec["rows"]
         sp["bytes"] += rec["bytes"]

@@ -38,10 +38,25 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def count_labels(rows_meta: list[tuple[str, str, str]]) -> dict[str, dict[str, int]]:
-    """Counts per style, object and split from (style name, object name, split) triples."""
-    keys = ("style", "object", "split")
-    return {k: dict(sorted(Counter(t[i] for t in rows_meta).items())) for i, k in enumerate(keys)}
+class LabelCounter:
+    """Counts rows per class name of every class-label column, and per split."""
+
+    def __init__(self, features) -> None:
+        from datasets import ClassLabel
+
+        self.names = {k: v.names for k, v in features.items() if isinstance(v, ClassLabel)}
+        self.rows = 0
+        self.counts: dict[str, Counter] = {k: Counter() for k in [*self.names, "split"]}
+
+    def add(self, row: dict) -> None:
+        self.rows += 1
+        for column, names in self.names.items():
+            self.counts[column][names[row[column]]] += 1
+        if "split" in row:
+            self.counts["split"][row["split"]] += 1
+
+    def result(self) -> dict[str, dict[str, int]]:
+        return {k: dict(sorted(v.items())) for k, v in self.counts.items() if v}
 
 
 @contextlib.contextmanager

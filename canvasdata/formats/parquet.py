@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from canvasdata.formats.common import FormatError, ShardRecord, atomic_writer, count_labels, sha256_file
+from canvasdata.formats.common import FormatError, ShardRecord, atomic_writer, LabelCounter, sha256_file
 
 MAX_ROW_GROUP_BYTES = 100 * 1024 * 1024
 
@@ -25,15 +25,14 @@ def write_parquet(path: Path, rows: Iterable[dict], features, row_group_rows: in
     """Write rows (flat schema, image as JPEG bytes) in row groups of at most `row_group_rows` rows
     and about `max_row_group_bytes` bytes (the dataset viewer refuses row groups over ~286 MiB)."""
     schema = features.arrow_schema
-    styles, objects = features["style"].names, features["object"].names
-    meta: list[tuple[str, str, str]] = []
+    counter = LabelCounter(features)
     with atomic_writer(path) as f:
         writer = pq.ParquetWriter(f, schema, compression="snappy", use_dictionary=["source", "split"])
         batch: list[dict] = []
         size = 0
         for row in rows:
             batch.append(row)
-            meta.append((styles[row["style"]], objects[row["object"]], row["split"]))
+            counter.add(row)
             size += len(row["image"])
             if len(batch) >= row_group_rows or size >= max_row_group_bytes:
                 writer.write_table(_table(batch, schema))
@@ -41,8 +40,8 @@ def write_parquet(path: Path, rows: Iterable[dict], features, row_group_rows: in
         if batch:
             writer.write_table(_table(batch, schema))
         writer.close()
-    return ShardRecord(path=str(path), rows=len(meta), bytes=path.stat().st_size, sha256=sha256_file(path),
-                       counts=count_labels(meta))
+    return ShardRecord(path=str(path), rows=counter.rows, bytes=path.stat().st_size, sha256=sha256_file(path),
+                       counts=counter.result())
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> Iterator[dict]:

@@ -12,14 +12,16 @@ import tarfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from canvasdata.formats.common import FormatError, ShardRecord, atomic_writer, count_labels, sha256_file
+from canvasdata.formats.common import FormatError, ShardRecord, atomic_writer, LabelCounter, sha256_file
 
 MTIME = 946684800  # 2000-01-01: a fixed timestamp, so the same rows give the same bytes
 
 
-def sample_key(row: dict, styles: list[str], objects: list[str]) -> str:
-    """A dot-free, unique key: split, style, object and content index."""
-    key = f"{row['split']}_{styles[row['style']]}_{objects[row['object']]}_{row['index']:05d}"
+def sample_key(row: dict, label_names: dict[str, list[str]]) -> str:
+    """A dot-free key unique in its shard: split, the class names of the row, and its index or pair id."""
+    parts = [row.get("split", "")] + [names[row[col]] for col, names in label_names.items()]
+    parts += [f"{row[k]:06d}" for k in ("index", "pair_id") if k in row]
+    key = "_".join(p for p in parts if p)
     if "." in key:
         raise FormatError(f"sample key {key!r} contains a dot; webdataset would split it")
     return key
@@ -35,18 +37,17 @@ def _member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def write_tar(path: Path, rows: Iterable[dict], features) -> ShardRecord:
     """Write rows as a tar shard, atomically."""
-    styles, objects = features["style"].names, features["object"].names
-    meta: list[tuple[str, str, str]] = []
+    counter = LabelCounter(features)
     with atomic_writer(path) as f:
         with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for row in rows:
-                key = sample_key(row, styles, objects)
+                key = sample_key(row, counter.names)
                 fields = {k: v for k, v in row.items() if k != "image"}
                 _member(tar, f"{key}.jpg", row["image"])
                 _member(tar, f"{key}.json", json.dumps(fields, sort_keys=True).encode())
-                meta.append((styles[row["style"]], objects[row["object"]], row["split"]))
-    return ShardRecord(path=str(path), rows=len(meta), bytes=path.stat().st_size, sha256=sha256_file(path),
-                       counts=count_labels(meta))
+                counter.add(row)
+    return ShardRecord(path=str(path), rows=counter.rows, bytes=path.stat().st_size, sha256=sha256_file(path),
+                       counts=counter.result())
 
 
 def read_tar(path: Path) -> Iterator[dict]:
@@ -61,9 +62,10 @@ def read_tar(path: Path) -> Iterator[dict]:
                 if ext == "jpg":
                     row["image"] = data
                 elif ext == "json":
-                    row.update(json.loads(data))
-                if "image" in row and "style" in row:
-                    yield pending.pop(key)
+                    row["__json__"] = json.loads(data)
+                if "image" in row and "__json__" in row:
+                    done = pending.pop(key)
+                    yield {"image": done["image"], **done["__json__"]}
             if pending:
                 raise FormatError(f"{path}: incomplete samples {sorted(pending)[:3]}")
     except (tarfile.TarError, OSError, json.JSONDecodeError, EOFError) as e:
