@@ -53,12 +53,69 @@ def card_yaml(recipe: Recipe, manifest: dict) -> dict:
     }
 
 
+def concept_card_yaml(recipe: Recipe, manifest: dict) -> dict:
+    """Front matter of a concept set: one configuration per target concept."""
+    from canvasdata.build.concepts import concept_features
+
+    ext = "tar" if recipe.output.format == "webdataset" else "parquet"
+    features = concept_features()
+    if recipe.output.format == "webdataset":
+        features = wds_features(features)
+    feats = datasets.DatasetInfo(features=features)._to_yaml_dict()["features"]
+    configs, infos = [], []
+    for i, c in enumerate(recipe.concepts):
+        shards = [s for s in manifest["shards"] if s["path"].startswith(f"data/{c.name}/")]
+        splits = [s for s, _ in recipe.splits if any(x["split"] == s for x in shards)]
+        configs.append({"config_name": c.name, **({"default": True} if i == 0 else {}),
+                        "data_files": [{"split": s, "path": f"data/{c.name}/{s}-*.{ext}"} for s in splits]})
+        infos.append({"config_name": c.name, "features": feats,
+                      "splits": [{"name": s, "num_bytes": sum(x["bytes"] for x in shards if x["split"] == s),
+                                  "num_examples": sum(x["rows"] for x in shards if x["split"] == s)} for s in splits]})
+    return {
+        "pretty_name": recipe.card.pretty_name or recipe.name,
+        "license": recipe.card.license,
+        "task_categories": list(recipe.card.task_categories),
+        "tags": list(recipe.card.tags),
+        "size_categories": [recipe.size_category],
+        "configs": configs,
+        "dataset_info": infos,
+    }
+
+
+def _concept_table(recipe: Recipe) -> str:
+    rows = ["| concept | domain | themes | twin | retain classes |", "|---|---|---|---|---|"]
+    for c in recipe.concepts:
+        twin = c.twin if c.domain == "style" else (f"replaced by {c.replacement}" if c.replacement else "object removed")
+        rows.append(f"| `{c.name}` | {c.domain} | {', '.join(c.themes)} | {twin} | {', '.join(c.retain) or '—'} |")
+    return "\n".join(rows)
+
+
+def _splits_text(recipe: Recipe, manifest: dict) -> str:
+    return ", ".join(f"`{name}` = indices {idx[0]}–{idx[-1]} ({manifest['splits'].get(name, {}).get('rows', 0)} rows)"
+                     if list(idx) == list(range(idx[0], idx[-1] + 1)) else f"`{name}` = indices {list(idx)}"
+                     for name, idx in recipe.splits)
+
+
 def render_dataset_card(recipe: Recipe, manifest: dict, template: Path | None = None) -> str:
     """Front matter + the Markdown template filled with the build's facts."""
+    if recipe.kind == "concepts":
+        template = template or builtin_dir("cards") / "concepts.md"
+        facts = {
+            "pretty_name": recipe.card.pretty_name or recipe.name, "description": recipe.description,
+            "canvasdata_version": manifest["canvasdata_version"], "recipe_name": recipe.name,
+            "recipe_hash_short": manifest["recipe_hash"][:12], "num_rows": f"{manifest['num_rows']:,}",
+            "num_shards": len(manifest["shards"]), "format": recipe.output.format,
+            "size_human": _human(manifest["num_bytes"]), "concept_table": _concept_table(recipe),
+            "prompts_per_theme": recipe.images_per_cell, "images_per_prompt": recipe.images_per_prompt,
+            "resolution": recipe.resolution, "jpeg_quality": recipe.jpeg_quality,
+            "splits": _splits_text(recipe, manifest), "repo_hint": f"USER/{recipe.name}",
+            "first_concept": recipe.concepts[0].name, "command": manifest["command"],
+        }
+        body = template.read_text(encoding="utf-8").format(**facts)
+        front = yaml.safe_dump(concept_card_yaml(recipe, manifest), sort_keys=False, allow_unicode=True, width=1000)
+        return f"---\n{front}---\n\n{body}"
     template = template or builtin_dir("cards") / "dataset.md"
-    splits = ", ".join(f"`{name}` = indices {idx[0]}–{idx[-1]} ({manifest['splits'].get(name, {}).get('rows', 0)} rows)"
-                       if list(idx) == list(range(idx[0], idx[-1] + 1)) else f"`{name}` = indices {list(idx)}"
-                       for name, idx in recipe.splits)
+    splits = _splits_text(recipe, manifest)
     facts = {
         "pretty_name": recipe.card.pretty_name or recipe.name,
         "description": recipe.description,

@@ -146,7 +146,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="export a build to a folder layout")
     e.add_argument("dir")
-    e.add_argument("--layout", default="unlearncanvas", choices=["unlearncanvas"])
+    e.add_argument("--layout", default="unlearncanvas", choices=["unlearncanvas", "imagefolder"],
+                   help="unlearncanvas ({style}/{object}/{k}.jpg) for grids, imagefolder for concept sets")
     e.add_argument("--out", required=True)
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_export)

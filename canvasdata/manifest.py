@@ -93,7 +93,7 @@ def verify(root: Path | str, decode: bool = False) -> VerifyReport:
             if counts.get(key, {}) != expected:
                 report.problems.append(("manifest.json", f"{key} counts differ from the shards"))
     listed = {s["path"] for s in manifest["shards"]}
-    for extra in sorted((root / "data").glob("*")) if (root / "data").exists() else ():
+    for extra in sorted(p for p in (root / "data").rglob("*") if p.is_file()) if (root / "data").exists() else ():
         rel = extra.relative_to(root).as_posix()
         if rel not in listed:
             report.problems.append((rel, "not listed in the manifest"))

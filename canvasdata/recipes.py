@@ -19,7 +19,8 @@ from canvasdata.taxonomy import LabelError, LabelSpace, label_space, unknown_mes
 
 FORMATS = ("parquet", "webdataset")
 SOURCES = ("procedural", "photos", "diffusers")
-KINDS = ("grid",)
+KINDS = ("grid", "concepts")
+DOMAINS = ("style", "object")
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
 
@@ -60,6 +61,24 @@ class CardConfig:
 
 
 @dataclass(frozen=True)
+class ConceptSpec:
+    """One unlearning target of a concept set (the DataIGM shape).
+
+    For a style target, `themes` are the objects drawn and `twin` the style of the concept-removed
+    twin (Seed_Images: unpainted). For an object target, `themes` are the styles the scenes are painted
+    in, the twin is the same scene without the object (or with `replacement` in its place), and
+    `retain` lists unrelated classes drawn as negatives.
+    """
+
+    name: str
+    domain: str
+    themes: tuple[str, ...]
+    twin: str = "Seed_Images"
+    replacement: str = ""
+    retain: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A validated dataset recipe."""
 
@@ -81,6 +100,8 @@ class Recipe:
     card: CardConfig = CardConfig()
     prompt_template: str = "A {object} image in {style} style."
     custom_styles: str = ""
+    concepts: tuple[ConceptSpec, ...] = ()
+    images_per_prompt: int = 1
     source: str = field(default="<memory>", compare=False)
 
     @property
@@ -96,6 +117,9 @@ class Recipe:
 
     @property
     def num_images(self) -> int:
+        if self.kind == "concepts":
+            per_theme = self.images_per_cell * self.images_per_prompt
+            return sum(per_theme * (2 * len(c.themes) + len(c.retain)) for c in self.concepts)
         return len(self.styles) * len(self.objects) * self.images_per_cell
 
     @property
@@ -214,7 +238,7 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
         object_space = label_space(f.get("object_space", str, "objects"), custom_spaces)
     except LabelError as e:
         raise RecipeError(f"{source}: {e}") from None
-    n = f.get("images_per_cell", int, lo=1, hi=100_000)
+    n = f.get("prompts_per_theme" if kind == "concepts" else "images_per_cell", int, lo=1, hi=100_000)
     splits_f = f.table_of("splits")
     raw_splits = splits_f.table or {"train": f"1-{n}"}
     splits, owner = [], {}
@@ -256,6 +280,19 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
     if "{object}" not in template or "{style}" not in template:
         raise f.fail("prompt_template", "must contain {object} and {style}")
     custom_styles = f.get("custom_styles", dict, {})
+    concepts: tuple[ConceptSpec, ...] = ()
+    images_per_prompt = 1
+    if kind == "concepts":
+        concepts = _concepts(f, style_space, object_space)
+        images_per_prompt = f.get("images_per_prompt", int, 1, lo=1, hi=10_000)
+        used_styles = {c.name for c in concepts if c.domain == "style"} | {c.twin for c in concepts if c.domain == "style"}
+        used_styles |= {t for c in concepts if c.domain == "object" for t in c.themes}
+        used_objects = {t for c in concepts if c.domain == "style" for t in c.themes}
+        used_objects |= {x for c in concepts if c.domain == "object" for x in (c.name, c.replacement, *c.retain) if x}
+        styles = tuple(n for n in style_space.names if n in used_styles)
+        objects = tuple(n for n in object_space.names if n in used_objects)
+    else:
+        styles, objects = _names(f, "styles", style_space), _names(f, "objects", object_space)
     recipe = Recipe(
         name=f.get("name", str),
         version=str(f.get("version", (str, int, float), "1")),
@@ -264,8 +301,8 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
         seed=seed,
         style_space=style_space,
         object_space=object_space,
-        styles=_names(f, "styles", style_space),
-        objects=_names(f, "objects", object_space),
+        styles=styles,
+        objects=objects,
         images_per_cell=n,
         resolution=f.get("resolution", int, lo=32, hi=4096),
         jpeg_quality=f.get("jpeg_quality", int, 90, lo=1, hi=100),
@@ -275,12 +312,55 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
         card=card,
         prompt_template=template,
         custom_styles=json.dumps(custom_styles, sort_keys=True) if custom_styles else "",
+        concepts=concepts,
+        images_per_prompt=images_per_prompt,
         source=source,
     )
     f.check_unknown()
     if not recipe.name.replace("-", "").replace("_", "").isalnum():
         raise f.fail("name", "use letters, digits, '-' and '_'")
     return recipe
+
+
+def _concepts(f: _Fields, style_space: LabelSpace, object_space: LabelSpace) -> tuple[ConceptSpec, ...]:
+    """The `[[concepts]]` tables of a concept-set recipe."""
+    tables = f.get("concepts", list)
+    if not tables:
+        raise f.fail("concepts", "a concept set needs at least one [[concepts]] table")
+    out: list[ConceptSpec] = []
+    for i, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise f.fail(f"concepts[{i}]", "expected a table")
+        c = _Fields(table, f.source, f"concepts[{i}].")
+        target = c.get("target", str)
+        domain, _, name = target.partition(":")
+        if domain not in DOMAINS or not name:
+            raise c.fail("target", f"expected \"style:NAME\" or \"object:NAME\", got {target!r}")
+        own, other = (style_space, object_space) if domain == "style" else (object_space, style_space)
+        if name not in own:
+            raise c.fail("target", unknown_message(name, own.names, f"label space {own.name!r}"))
+        themes = _names(c, "themes", other)
+        twin = c.get("twin", str, "Seed_Images")
+        replacement = c.get("replacement", str, "")
+        retain: tuple[str, ...] = ()
+        if domain == "style":
+            if twin not in style_space or twin == name:
+                raise c.fail("twin", "must be another style of " + repr(style_space.name) + " (default Seed_Images)")
+            if "replacement" in table or "retain" in table:
+                raise c.fail("replacement" if "replacement" in table else "retain", "only object targets take it")
+        else:
+            if replacement and (replacement not in object_space or replacement == name):
+                raise c.fail("replacement", unknown_message(replacement, object_space.names, "other objects"))
+            retain = _names(c, "retain", object_space) if "retain" in table else ()
+            if name in retain:
+                raise c.fail("retain", f"the target {name!r} cannot be a retain class")
+            if "twin" in table:
+                raise c.fail("twin", "only style targets take it; object targets use replacement")
+        c.check_unknown()
+        if any(o.name == name for o in out):
+            raise c.fail("target", f"{name!r} is listed twice")
+        out.append(ConceptSpec(name, domain, themes, twin if domain == "style" else "", replacement, retain))
+    return tuple(out)
 
 
 def builtin_dir(kind: str = "builders") -> Path:

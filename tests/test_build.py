@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import io
 import json
@@ -17,7 +18,7 @@ import yaml
 from PIL import Image
 
 from canvasdata.build import BuildError, Rank, build, plan_shards
-from canvasdata.build import runner
+from canvasdata.build import kinds, runner
 from canvasdata.formats import FormatError, read_shard, sha256_file
 from canvasdata.manifest import verify
 from canvasdata.recipes import parse_recipe
@@ -135,7 +136,8 @@ def test_corrupt_and_truncated_shards_are_named_and_rebuilt_alone(built: Path, t
 
 def test_interrupted_build_leaves_no_partial_file_and_resumes(built: Path, tmp_path: Path, monkeypatch):
     out = tmp_path / "interrupted"
-    real = runner.render_shard
+    grid = kinds.KINDS["grid"]
+    real = grid.render
     calls = {"n": 0}
 
     def dying(*args, **kwargs):
@@ -145,12 +147,12 @@ def test_interrupted_build_leaves_no_partial_file_and_resumes(built: Path, tmp_p
                 raise KeyboardInterrupt
             yield row
 
-    monkeypatch.setattr(runner, "render_shard", dying)
+    monkeypatch.setitem(kinds.KINDS, "grid", dataclasses.replace(grid, render=dying))
     with pytest.raises(KeyboardInterrupt):
         build(tiny(), out, progress=False, preview=False)
     names = [p.name for p in (out / "data").iterdir()]
     assert len(names) == 1 and not any(n.endswith(".tmp") for n in names)
-    monkeypatch.setattr(runner, "render_shard", real)
+    monkeypatch.setitem(kinds.KINDS, "grid", grid)
     build(tiny(), out, progress=False, preview=False)
     assert shard_bytes(out) == shard_bytes(built) and verify(out).ok
 

@@ -13,7 +13,7 @@ import torch
 import canvasdata
 from canvasdata.build.plan import ShardPlan
 from canvasdata.build.runner import BuildError, _record_path, write_json
-from canvasdata.formats import features_for
+from canvasdata.build.kinds import dataset_kind
 from canvasdata.recipes import Recipe
 from canvasdata.sources import make_painter, make_source
 
@@ -46,7 +46,7 @@ def finalize(recipe: Recipe, out: Path, shards: list[ShardPlan], device: str, pr
     if src.is_file():
         shutil.copyfile(src, out / "recipe.toml.tmp")
         (out / "recipe.toml.tmp").replace(out / "recipe.toml")
-    features = features_for(recipe.style_space.names, recipe.object_space.names)
+    features = dataset_kind(recipe).features(recipe)
     manifest = {
         "manifest_version": 1,
         "canvasdata_version": canvasdata.__version__,
@@ -66,6 +66,10 @@ def finalize(recipe: Recipe, out: Path, shards: list[ShardPlan], device: str, pr
         "counts": {k: dict(sorted(v.items())) for k, v in counts.items()},
         "shards": [{k: r[k] for k in ("path", "split", "rows", "bytes", "sha256")} for r in records],
     }
+    if recipe.kind == "concepts":
+        from canvasdata.build.concepts import write_prompt_files
+
+        manifest["prompt_files"] = write_prompt_files(recipe, out)
     write_json(out / "manifest.json", manifest)
     if preview:
         from canvasdata.build.preview import write_preview

@@ -19,9 +19,9 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from canvasdata.build.plan import ShardPlan, plan_shards
-from canvasdata.build.render import render_shard
-from canvasdata.formats import ShardRecord, features_for, sha256_file, write_shard
+from canvasdata.build.kinds import dataset_kind
+from canvasdata.build.plan import ShardPlan
+from canvasdata.formats import ShardRecord, sha256_file, write_shard
 from canvasdata.formats.common import atomic_writer
 from canvasdata.recipes import Recipe
 from canvasdata.sources import make_painter, make_source
@@ -90,7 +90,7 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> None:
                 target = out / name
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / "data").glob(".*.tmp") if (out / "data").exists() else ():
+    for stale in (out / "data").rglob(".*.tmp") if (out / "data").exists() else ():
         stale.unlink(missing_ok=True)
     write_json(state, {"recipe_name": recipe.name, "recipe_hash": recipe.hash(), "recipe": recipe.to_dict()})
 
@@ -99,9 +99,9 @@ def build_shard(recipe: Recipe, out: Path, shard: ShardPlan, device: str,
                 on_images: Callable[[int], None] | None = None) -> ShardRecord:
     """Render and write one shard atomically, then its record: any process can build any shard."""
     dev = torch.device(device)
-    features = features_for(recipe.style_space.names, recipe.object_space.names)
-    rows = render_shard(recipe, shard, make_source(recipe), make_painter(recipe), dev, on_images)
-    rec = write_shard(recipe.output.format, out / shard.name, rows, features,
+    kind = dataset_kind(recipe)
+    rows = kind.render(recipe, shard, make_source(recipe), make_painter(recipe), dev, on_images)
+    rec = write_shard(recipe.output.format, out / shard.name, rows, kind.features(recipe),
                       **({"row_group_rows": recipe.output.row_group_rows} if recipe.output.format == "parquet" else {}))
     rec.path = shard.name
     write_json(_record_path(out, shard.name), rec.to_dict())
@@ -130,8 +130,11 @@ def resolve_device(device: str) -> str:
 def _check_painters(recipe: Recipe) -> None:
     """Fail before any work when a style or object cannot be drawn."""
     try:
-        make_source(recipe)
+        source = make_source(recipe)
         make_painter(recipe).check(recipe.styles)
+        if any(c.domain == "object" for c in recipe.concepts) and not getattr(source, "supports_removal", False):
+            raise ValueError(f"field 'content.source': {recipe.content.source!r} cannot render a scene without its "
+                             "object, which object targets of a concept set need; use the procedural source")
     except (KeyError, ValueError) as e:
         msg = e.args[0] if e.args else str(e)
         raise BuildError(f"{recipe.source}: {msg}") from None
@@ -153,7 +156,7 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
         prepare_output(recipe, out, overwrite)
     if dist:
         dist.barrier()
-    shards = plan_shards(recipe)
+    shards = dataset_kind(recipe).plan(recipe)
     todo = [s for i, s in enumerate(shards) if rank.mine(i) and not shard_is_complete(out, s.name)]
     total = sum(len(s.samples) for i, s in enumerate(shards) if rank.mine(i))
     done_already = total - sum(len(s.samples) for s in todo)

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from canvasdata.formats import read_shard
 from canvasdata.formats.common import atomic_writer
 
-LAYOUTS = ("unlearncanvas",)
+LAYOUTS = ("unlearncanvas", "imagefolder")
 
 
 def export_folder(root: Path, out: Path, manifest: dict, layout: str = "unlearncanvas",
@@ -20,6 +20,13 @@ def export_folder(root: Path, out: Path, manifest: dict, layout: str = "unlearnc
     """Write every image of the build under `out`; returns the number of files written."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; allowed: {', '.join(LAYOUTS)}")
+    is_concepts = manifest["recipe"].get("kind") == "concepts"
+    if (layout == "imagefolder") != is_concepts:
+        raise ValueError(f"layout {layout!r} is for {'grid builds' if layout == 'unlearncanvas' else 'concept sets'}; "
+                         f"this build is a {'concept set' if is_concepts else 'grid'}: use "
+                         f"--layout {'imagefolder' if is_concepts else 'unlearncanvas'}")
+    if layout == "imagefolder":
+        return export_imagefolder(root, out, manifest, progress)
     styles = manifest["features"]["style"]["names"]
     objects = manifest["features"]["object"]["names"]
     n = 0
@@ -28,6 +35,23 @@ def export_folder(root: Path, out: Path, manifest: dict, layout: str = "unlearnc
             for row in read_shard(root / shard["path"]):
                 target = out / styles[row["style"]] / objects[row["object"]] / f"{row['index']}.jpg"
                 with atomic_writer(target) as f:
+                    f.write(row["image"])
+                n += 1
+                bar.update()
+    return n
+
+
+def export_imagefolder(root: Path, out: Path, manifest: dict, progress: bool = True) -> int:
+    """A concept set as `{concept}/{split}/{positive,negative}/NAME.jpg`: an image and its twin share
+    NAME (theme, prompt index and image number), so detectors and paired metrics match them by name."""
+    n = 0
+    with tqdm(total=manifest["num_rows"], unit="img", desc="export", disable=not progress) as bar:
+        for shard in manifest["shards"]:
+            for row in read_shard(root / shard["path"]):
+                label = "positive" if row["label"] == 1 else "negative"
+                prefix = "retain_" if row["role"] == "retain" else ""
+                name = f"{prefix}{row['theme']}_{row['prompt_index']:04d}_{row['seed']}.jpg"
+                with atomic_writer(out / row["concept"] / row["split"] / label / name) as f:
                     f.write(row["image"])
                 n += 1
                 bar.update()

@@ -16,10 +16,15 @@ from canvasdata.taxonomy import unknown_message
 
 
 class ContentSource(Protocol):
-    """Renders the unstylized content k of an object."""
+    """Renders the unstylized content k of an object.
+
+    A source whose `supports_removal` is True also takes `draw_object=False` and renders the same
+    scene without the object (the concept-removed twin of concept sets)."""
+
+    supports_removal: bool
 
     def render(self, obj: str, indices: Sequence[int], seeds: Sequence[int], size: int,
-               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+               device: torch.device, *, draw_object: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Images [B,3,H,W] in [0,1] and object masks [B,1,H,W]."""
         ...
 

@@ -14,6 +14,8 @@ from canvasdata.sources import register_painter, register_source
 class ProceduralContent:
     """Scenes from `canvasdata.content`, one per (object, content seed)."""
 
+    supports_removal = True
+
     def __init__(self, recipe: Recipe) -> None:
         from canvasdata import content
 
@@ -24,8 +26,8 @@ class ProceduralContent:
                              f"available: {', '.join(content.list_objects())}")
 
     def render(self, obj: str, indices: Sequence[int], seeds: Sequence[int], size: int,
-               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._content.render(obj, list(seeds), size, device=device)
+               device: torch.device, *, draw_object: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._content.render(obj, list(seeds), size, device=device, draw_object=draw_object)
 
     def describe(self) -> dict:
         return {"source": "procedural"}
