@@ -1,0 +1,1 @@
+"""One module per object class; each registers itself with `canvasdata.content.register_object`."""
