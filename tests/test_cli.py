@@ -34,7 +34,7 @@ def test_build_writes_a_verifiable_dataset_with_its_recipe(cli_built: Path, reci
     manifest = json.loads((cli_built / "manifest.json").read_text())
     assert manifest["recipe_hash"] == tiny().hash()
     assert main(["verify", str(cli_built)]) == 0
-    assert "OK: 4 shards, 18 rows" in capsys.readouterr().out
+    assert "OK: 5 shards, 18 rows" in capsys.readouterr().out
     assert main(["info", str(cli_built)]) == 0
     out = capsys.readouterr().out
     assert "18 images" in out and "split test: 6 rows" in out

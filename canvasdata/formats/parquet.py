@@ -27,19 +27,18 @@ def write_parquet(path: Path, rows: Iterable[dict], features, row_group_rows: in
     schema = features.arrow_schema
     counter = LabelCounter(features)
     with atomic_writer(path) as f:
-        writer = pq.ParquetWriter(f, schema, compression="snappy", use_dictionary=["source", "split"])
-        batch: list[dict] = []
-        size = 0
-        for row in rows:
-            batch.append(row)
-            counter.add(row)
-            size += len(row["image"])
-            if len(batch) >= row_group_rows or size >= max_row_group_bytes:
+        with pq.ParquetWriter(f, schema, compression="snappy", use_dictionary=["source", "split"]) as writer:
+            batch: list[dict] = []
+            size = 0
+            for row in rows:
+                batch.append(row)
+                counter.add(row)
+                size += len(row["image"])
+                if len(batch) >= row_group_rows or size >= max_row_group_bytes:
+                    writer.write_table(_table(batch, schema))
+                    batch, size = [], 0
+            if batch:
                 writer.write_table(_table(batch, schema))
-                batch, size = [], 0
-        if batch:
-            writer.write_table(_table(batch, schema))
-        writer.close()
     return ShardRecord(path=str(path), rows=counter.rows, bytes=path.stat().st_size, sha256=sha256_file(path),
                        counts=counter.result())
 
