@@ -1,0 +1,115 @@
+"""`canvasdata judge ...` subcommands: parse, call the library, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+
+def _train(a: argparse.Namespace) -> int:
+    from canvasdata.judges.recipe import load_judge_recipe
+    from canvasdata.judges.train import train_judge
+
+    recipe = load_judge_recipe(a.recipe)
+    hist = train_judge(recipe, a.data, a.out, device=a.device, max_steps=a.max_steps, progress=not a.quiet)
+    acc = hist["epochs"][-1]["test_accuracy"] if hist["epochs"] else {}
+    print(f"trained {recipe.name} -> {a.out} in {hist['seconds']:.0f} s "
+          f"({hist['train_images_per_s']:.1f} images/s); held-out top-1: "
+          + (", ".join(f"{t} {v * 100:.2f}%" for t, v in acc.items()) or "n/a"))
+    return 0
+
+
+def _eval(a: argparse.Namespace) -> int:
+    from canvasdata.data import load_split
+    from canvasdata.judges.evaluate import evaluate_judge
+    from canvasdata.judges.io import load_judge
+
+    judge = load_judge(a.judge, a.device)
+    data = load_split(a.data, a.split, judge.tasks, a.concept)
+    out = Path(a.out or Path(a.judge) / "eval")
+    report = evaluate_judge(judge, data, out, batch_size=a.batch_size, workers=a.workers)
+    for t, r in report["tasks"].items():
+        print(f"{t}: top-1 {r['top1'] * 100:.2f}%  ECE {r['ece']:.3f}  "
+              + "  ".join(f"{k} {v * 100:.1f}%" for k, v in r["degraded_top1"].items()))
+        for c in r["top_confusions"][:5]:
+            print(f"   {c['true']} -> {c['predicted']}: {c['count']}")
+    print(f"wrote {out}/eval.json and confusion matrices")
+    return 0
+
+
+def _predict(a: argparse.Namespace) -> int:
+    from canvasdata.judges.io import load_judge
+    from canvasdata.judges.predict import predict_paths, write_csv
+
+    judge = load_judge(a.judge, a.device)
+    rows = predict_paths(judge, a.images, a.batch_size)
+    write_csv(rows, a.out)
+    print(f"wrote {len(rows)} predictions to {a.out}")
+    return 0
+
+
+def _import(a: argparse.Namespace) -> int:
+    from canvasdata.judges.io import import_unlearncanvas
+
+    kwargs = json.loads(a.model_kwargs) if a.model_kwargs else None
+    out = import_unlearncanvas(a.checkpoint, a.space, a.out, arch=a.arch, image_size=a.image_size, model_kwargs=kwargs)
+    print(f"imported {a.checkpoint} ({a.space}) -> {out}")
+    return 0
+
+
+def _push(a: argparse.Namespace) -> int:
+    from canvasdata.judges.io import push_judge
+
+    print(f"pushed {a.dir} -> {push_judge(a.dir, a.repo_id, a.private, a.token)}")
+    return 0
+
+
+def add_judge_commands(sub: argparse._SubParsersAction) -> None:
+    j = sub.add_parser("judge", help="train, evaluate, run, import and push judge classifiers")
+    js = j.add_subparsers(dest="judge_command", required=True)
+
+    t = js.add_parser("train", help="train a judge from a recipe in classifiers/")
+    t.add_argument("recipe", help="recipe file or shipped name (vit-tiny-cpu, vit-base, vit-large-uc)")
+    t.add_argument("--data", required=True, help="a canvasdata build directory or a datasets dataset / Hub id")
+    t.add_argument("--out", required=True, help="judge directory to write")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--max-steps", type=int, help="stop after this many steps (smoke tests)")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_train)
+
+    e = js.add_parser("eval", help="accuracy, confusion matrices, ECE and robustness on a split")
+    e.add_argument("judge")
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", default="test")
+    e.add_argument("--concept", help="concept-set config (binary judges)")
+    e.add_argument("--out", help="report directory (default: JUDGE/eval)")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--workers", type=int, default=2)
+    e.set_defaults(func=_eval)
+
+    p = js.add_parser("predict", help="batched predictions for image files, as CSV")
+    p.add_argument("judge")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(func=_predict)
+
+    i = js.add_parser("import", help="convert an original UnlearnCanvas checkpoint (style50.pth, ...)")
+    i.add_argument("checkpoint")
+    i.add_argument("--space", required=True, choices=["uc50", "uc60", "objects"])
+    i.add_argument("--out", required=True)
+    i.add_argument("--arch", default="vit_large_patch16_224")
+    i.add_argument("--image-size", type=int, default=224)
+    i.add_argument("--model-kwargs", help=argparse.SUPPRESS)
+    i.set_defaults(func=_import)
+
+    h = js.add_parser("push", help="upload a judge directory as a Hub model repo")
+    h.add_argument("dir")
+    h.add_argument("repo_id")
+    h.add_argument("--private", action="store_true")
+    h.add_argument("--token", default=os.environ.get("HF_TOKEN"))
+    h.set_defaults(func=_push)

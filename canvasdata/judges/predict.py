@@ -1,0 +1,52 @@
+"""Batched prediction over image files, written as CSV."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from canvasdata.judges.model import Judge
+
+
+def load_images(paths: Sequence[Path], size: int) -> torch.Tensor:
+    out = []
+    for p in paths:
+        try:
+            with Image.open(p) as img:
+                img.draft("RGB", (size, size))
+                arr = np.asarray(img.convert("RGB").resize((size, size), Image.BICUBIC))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{p}: unreadable image ({e})") from None
+        out.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def predict_paths(judge: Judge, paths: Iterable[str | Path], batch_size: int = 64) -> list[dict]:
+    """One row per image and task: predicted class, its probability and the top-5."""
+    paths = [Path(p) for p in paths]
+    dev = next(judge.parameters()).device
+    rows = []
+    for i in range(0, len(paths), batch_size):
+        chunk = paths[i:i + batch_size]
+        x = load_images(chunk, judge.image_size).to(dev)
+        for t, logits in judge.logits(x).items():
+            probs = logits.float().softmax(1).cpu().numpy()
+            names = judge.class_names[t]
+            for p, pr in zip(chunk, probs):
+                top = np.argsort(-pr)[:5]
+                rows.append({"path": str(p), "task": t, "prediction": names[top[0]], "probability": float(pr[top[0]]),
+                             "top5": ";".join(f"{names[j]}:{pr[j]:.3f}" for j in top)})
+    return rows
+
+
+def write_csv(rows: list[dict], out: Path | str) -> None:
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "task", "prediction", "probability", "top5"])
+        w.writeheader()
+        w.writerows(rows)
