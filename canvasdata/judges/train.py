@@ -136,7 +136,7 @@ def train_judge(recipe: JudgeRecipe, data: str | Path, out: str | Path, *, devic
             seen += x.shape[0]
             history["loss"].append(float(loss.detach()))
             bar.update()
-            bar.set_postfix(loss=f"{history["loss"][-1]:.3f}", epoch=epoch)
+            bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", epoch=epoch)
             if step >= total:
                 break
         epoch += 1
