@@ -121,7 +121,8 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="canvasdata", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(prog="canvasdata", description="Build, shard, load and judge stylized style x object "
+                                "image datasets for benchmarking machine unlearning in diffusion models.")
     p.add_argument("--version", action="version", version=f"canvasdata {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -173,11 +174,8 @@ def make_parser() -> argparse.ArgumentParser:
     pv.add_argument("--size", type=int, default=128, help="tile size in px (default: 128)")
     pv.set_defaults(func=cmd_preview)
 
-    for add in (_judge_parser, _evaluate_parser):
-        try:
-            add(sub)
-        except ModuleNotFoundError:
-            pass
+    _judge_parser(sub)
+    _evaluate_parser(sub)
     return p
 
 
