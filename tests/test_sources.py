@@ -1,0 +1,105 @@
+"""Real-content backends: photo folders (bad files, EXIF, builds) and tiny diffusers pipelines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+from PIL import Image
+
+from canvasdata.build import BuildError, build
+from canvasdata.recipes import parse_recipe
+
+
+def photo_folder(root: Path, n: int = 3) -> Path:
+    rng = np.random.default_rng(0)
+    for obj in ("Cats", "Dogs"):
+        (root / obj).mkdir(parents=True)
+        for k in range(n):
+            Image.fromarray((rng.random((90, 120, 3)) * 255).astype("uint8")).save(root / obj / f"{k:02d}.jpg")
+    return root
+
+
+def photo_recipe(path: Path, **content) -> object:
+    return parse_recipe({"name": "photos", "seed": 1, "styles": ["Seed_Images", "Pop_Art"], "objects": ["Cats", "Dogs"],
+                         "images_per_cell": 2, "resolution": 64, "splits": {"train": "1", "test": "2"},
+                         "content": {"source": "photos", "path": str(path), **content}}, "photos.toml")
+
+
+def test_photo_build_loads_with_source_column(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    root = photo_folder(tmp_path / "photos")
+    m = build(photo_recipe(root), tmp_path / "out", progress=False, preview=False)
+    assert m["backends"]["source"] == "photos" and m["backends"]["photos"] == {"Cats": 3, "Dogs": 3}
+    ds = datasets.load_dataset(str(tmp_path / "out"), split="train")
+    assert set(ds["source"]) == {"photos"} and ds[0]["image"].size == (64, 64)
+    seed_row = next(r for r in ds if r["style"] == 47 and r["object"] == 4)
+    expected = np.asarray(Image.open(root / "Cats" / "00.jpg").crop((15, 0, 105, 90)).resize((64, 64)), dtype=float)
+    assert np.abs(np.asarray(seed_row["image"], dtype=float) - expected).mean() < 25
+
+
+def test_bad_files_are_named_and_skipped_only_when_allowed(tmp_path: Path):
+    root = photo_folder(tmp_path / "photos", n=4)
+    (root / "Cats" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    (root / "Cats" / "notes.txt").write_text("hello")
+    Image.new("RGB", (20, 20)).save(root / "Dogs" / "tiny.png")
+    with pytest.raises(BuildError) as err:
+        build(photo_recipe(root), tmp_path / "out", progress=False, preview=False)
+    msg = str(err.value)
+    assert "broken.jpg: unreadable" in msg and "notes.txt: not an image file" in msg and "tiny.png: too small" in msg
+    assert "skip_bad" in msg
+    m = build(photo_recipe(root, skip_bad=True), tmp_path / "out2", progress=False, preview=False)
+    assert len(m["backends"]["skipped"]) == 3
+
+
+def test_exif_orientation_is_honoured(tmp_path: Path):
+    from canvasdata.sources.photos import load_photo
+
+    img = Image.new("RGB", (80, 40), (255, 0, 0))
+    img.paste((0, 0, 255), (0, 0, 40, 40))      # left half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6                             # rotate 90 degrees clockwise when displayed
+    img.save(tmp_path / "r.jpg", exif=exif.tobytes())
+    arr = load_photo(tmp_path / "r.jpg", 40)
+    # Upright, the blue half is on top: the centre crop of the 40x80 portrait is the middle band.
+    top, bottom = arr[:5].mean((0, 1)), arr[-5:].mean((0, 1))
+    assert top[2] > top[0] and bottom[0] > bottom[2]
+
+
+def test_object_targets_need_a_source_that_removes_objects(tmp_path: Path):
+    root = photo_folder(tmp_path / "photos")
+    r = parse_recipe({"kind": "concepts", "name": "c", "seed": 1, "prompts_per_theme": 1, "resolution": 32,
+                      "concepts": [{"target": "object:Cats", "themes": ["Seed_Images"]}],
+                      "content": {"source": "photos", "path": str(root)}}, "c.toml")
+    with pytest.raises(BuildError, match="cannot render a scene without its object"):
+        build(r, tmp_path / "out", progress=False)
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory) -> Path:
+    import tiny_diffusers
+
+    return tiny_diffusers.tiny_pipeline(tmp_path_factory.mktemp("sd"))
+
+
+def test_diffusers_source_and_img2img_painter(pipe: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    base = {"name": "sd", "seed": 3, "styles": ["Seed_Images", "Van_Gogh"], "objects": ["Cats"], "images_per_cell": 2,
+            "resolution": 32, "splits": {"train": "1-2"}, "output": {"batch_size": 2}}
+    text = parse_recipe({**base, "content": {"source": "diffusers", "model": str(pipe), "steps": 2}}, "sd.toml")
+    m1 = build(text, tmp_path / "a", progress=False, preview=False)
+    m2 = build(text, tmp_path / "b", progress=False, preview=False)
+    assert [s["sha256"] for s in m1["shards"]] == [s["sha256"] for s in m2["shards"]]
+    assert m1["backends"]["model"] == str(pipe) and m1["backends"]["steps"] == 2
+    assert set(datasets.load_dataset(str(tmp_path / "a"), split="train")["source"]) == {"diffusers"}
+    paint = parse_recipe({**base, "content": {"source": "procedural", "painter": "diffusers-img2img",
+                                              "painter_model": str(pipe), "strength": 0.5, "img2img_steps": 4}},
+                         "sd.toml")
+    m3 = build(paint, tmp_path / "c", progress=False, preview=False)
+    assert m3["backends"]["painter"] == "diffusers-img2img" and m3["backends"]["strength"] == 0.5
+    assert "diffusers-img2img" in (tmp_path / "c" / "README.md").read_text()
+    rows = datasets.load_dataset(str(tmp_path / "c"), split="train")
+    assert rows.num_rows == 4
