@@ -134,3 +134,36 @@ def test_missing_or_unreadable_images_are_named(judge_dir: Path, tmp_path: Path)
     with pytest.raises(FileNotFoundError, match="never downloads"):
         score_answers(read_answer_folder(tmp_path, strict=False)[:1], "style:Van_Gogh", [load_judge(judge_dir)],
                       reference=tmp_path, inception=tmp_path / "inception.pth", workers=0)
+
+
+def test_concept_detector_and_paired_evaluation(answers: Path, tmp_path: Path):
+    """Train a binary detector on a concept set, generate images for the forget prompts and their
+    concept-removed pairs with the tiny pipeline, and score forgetting rate and paired FD."""
+    from canvasdata.build import build
+    from canvasdata.evaluate.concepts import generate_prompt_images, score_concept
+    from canvasdata.judges import load_judge, parse_judge_recipe
+    from canvasdata.judges.train import train_judge
+    from canvasdata.recipes import parse_recipe
+
+    concept = parse_recipe({"kind": "concepts", "name": "cs", "seed": 2, "prompts_per_theme": 2, "images_per_prompt": 2,
+                            "resolution": 48, "splits": {"train": "1", "test": "2"},
+                            "concepts": [{"target": "style:Van_Gogh", "themes": ["Cats", "Towers"]}]}, "cs.toml")
+    build(concept, tmp_path / "cs", progress=False, preview=False)
+    det = parse_judge_recipe({"name": "det", "model": "vit_tiny_patch16_224", "task": "binary", "concept": "Van_Gogh",
+                              "image_size": 32, "epochs": 2, "batch_size": 4, "workers": 0, "model_kwargs": KW}, "d.toml")
+    hist = train_judge(det, tmp_path / "cs", tmp_path / "det", device="cpu", progress=False)
+    assert hist["epochs"][-1]["test_accuracy"]["binary"] >= 0
+    detector = load_judge(tmp_path / "det")
+    assert detector.class_names["binary"] == ["negative", "positive"]
+    model = json.loads((answers / "generation.json").read_text())["model"]
+    prompts = tmp_path / "cs" / "prompts" / "Van_Gogh"
+    forget = generate_prompt_images(model, prompts / "forget_prompts.json", tmp_path / "u", size=32, steps=2,
+                                    progress=False)
+    original = generate_prompt_images(model, prompts / "retain_prompts.json", tmp_path / "o", size=32, steps=2,
+                                      progress=False)
+    assert sorted(p.name for p in forget.glob("*.jpg")) == sorted(p.name for p in original.glob("*.jpg"))
+    r = score_concept(forget, original, detector, workers=0, out=tmp_path / "rep")
+    assert r["pairs"] == 4 * 2 and 0 <= r["forgetting_rate"] <= 1 and np.isfinite(r["frechet_distance"])
+    next(original.glob("*.jpg")).unlink()
+    with pytest.raises(ValueError, match="no pair"):
+        score_concept(forget, original, detector, workers=0)

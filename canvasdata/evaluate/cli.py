@@ -46,6 +46,25 @@ def _suite(a: argparse.Namespace) -> int:
     return 0
 
 
+def _concept(a: argparse.Namespace) -> int:
+    from canvasdata.evaluate.concepts import score_concept
+    from canvasdata.judges.io import load_judge
+
+    r = score_concept(a.unlearned, a.original, load_judge(a.detector, a.device), workers=a.workers, out=a.out)
+    print(f"{r['concept']}: forgetting rate {r['forgetting_rate'] * 100:.2f}% (UA {r['ua'] * 100:.2f}), "
+          f"FD {r['frechet_distance']:.2f} over {r['pairs']} pairs")
+    return 0
+
+
+def _generate_prompts(a: argparse.Namespace) -> int:
+    from canvasdata.evaluate.concepts import generate_prompt_images
+
+    out = generate_prompt_images(a.model, a.prompts, a.out, size=a.size, steps=a.steps, guidance=a.guidance,
+                                 batch_size=a.batch_size, device=a.device, progress=not a.quiet)
+    print(f"images in {out}")
+    return 0
+
+
 def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="score one unlearning request's answer set with judges (UA, IRA, CRA, FD)")
     e.add_argument("--answers", required=True, help="folder of {style}_{object}_seed{N}.jpg, or a canvasdata build")
@@ -74,6 +93,27 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--device", default="cpu")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_generate)
+
+    c = sub.add_parser("evaluate-concept", help="forgetting rate and paired FD for a concept (DataIGM shape)")
+    c.add_argument("--unlearned", required=True, help="the unlearned model's images for forget_prompts.json")
+    c.add_argument("--original", required=True, help="the original model's images for retain_prompts.json")
+    c.add_argument("--detector", required=True, help="a binary judge trained on the concept set")
+    c.add_argument("--out")
+    c.add_argument("--device", default="cpu")
+    c.add_argument("--workers", type=int, default=2)
+    c.set_defaults(func=_concept)
+
+    gp = sub.add_parser("generate-prompts", help="images {id}_seed{seed}.jpg for a concept set's prompts JSON")
+    gp.add_argument("--model", required=True)
+    gp.add_argument("--prompts", required=True, help="prompts/{concept}/forget_prompts.json or retain_prompts.json")
+    gp.add_argument("--out", required=True)
+    gp.add_argument("--size", type=int, default=512)
+    gp.add_argument("--steps", type=int, default=50)
+    gp.add_argument("--guidance", type=float, default=7.5)
+    gp.add_argument("--batch-size", type=int, default=4)
+    gp.add_argument("--device", default="cpu")
+    gp.add_argument("--quiet", action="store_true")
+    gp.set_defaults(func=_generate_prompts)
 
     s = sub.add_parser("suite", help="score runs/{method}/{style|object}_{target}/ and print a Table-2-shaped table")
     s.add_argument("runs")

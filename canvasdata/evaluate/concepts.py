@@ -1,0 +1,91 @@
+"""Concept-set evaluation (the DataIGM shape): generate images for a concept's forget prompts and
+their concept-removed pairs, then measure the forgetting rate (the detector still seeing the concept)
+and the Frechet distance between the unlearned model on forget prompts and the original model on the
+paired prompts. Images are paired by prompt id and seed in their file names, never by listing order."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from canvasdata.evaluate.answers import Answer
+from canvasdata.evaluate.score import run_judge
+from canvasdata.judges.model import Judge
+from canvasdata.metrics import frechet_distance, kid
+
+NAME_RE = re.compile(r"^(\d+)_seed(\d+)\.(jpg|jpeg|png)$")
+
+
+def generate_prompt_images(model: str | object, prompts: Path | str, out: Path | str, size: int = 512,
+                           steps: int = 50, guidance: float = 7.5, batch_size: int = 4, device: str = "cpu",
+                           progress: bool = True) -> Path:
+    """Images `{id:05d}_seed{seed}.jpg` for every prompt of a prompts JSON (forget_prompts.json or
+    retain_prompts.json of a concept set) and each of its seeds; resumable."""
+    from canvasdata.evaluate.generate import load_pipeline
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records = json.loads(Path(prompts).read_text())
+    pipe = load_pipeline(model, device) if isinstance(model, (str, Path)) else model
+    jobs = [(r["id"], r["prompt"], s) for r in records for s in r["seeds"]
+            if not (out / f"{r['id']:05d}_seed{s}.jpg").exists()]
+    (out / "generation.json").write_text(json.dumps({"model": str(model), "prompts": str(prompts), "size": size,
+                                                     "steps": steps, "guidance": guidance}, indent=2))
+    gen_device = "cpu" if str(device) == "cpu" else device
+    for i in tqdm(range(0, len(jobs), batch_size), desc="generate", disable=not progress):
+        chunk = jobs[i:i + batch_size]
+        images = pipe([p for _, p, _ in chunk], height=size, width=size, num_inference_steps=steps,
+                      guidance_scale=guidance, generator=[torch.Generator(gen_device).manual_seed(s % 2**63)
+                                                          for _, _, s in chunk]).images
+        for (pid, _, s), img in zip(chunk, images):
+            tmp = out / f".{pid:05d}_seed{s}.jpg.tmp"
+            img.save(tmp, format="JPEG", quality=95)
+            tmp.replace(out / f"{pid:05d}_seed{s}.jpg")
+    return out
+
+
+def read_prompt_images(folder: Path | str) -> dict[tuple[int, int], Path]:
+    """{(prompt id, seed): path} of a folder written by generate_prompt_images."""
+    folder = Path(folder)
+    found = {}
+    for p in sorted(folder.iterdir()):
+        m = NAME_RE.match(p.name)
+        if m:
+            found[(int(m.group(1)), int(m.group(2)))] = p
+    if not found:
+        raise ValueError(f"{folder}: no images named {{id}}_seed{{seed}}.jpg")
+    return found
+
+
+def score_concept(unlearned: Path | str, original: Path | str, detector: Judge, *, batch_size: int = 64,
+                  workers: int = 2, out: Path | str | None = None) -> dict:
+    """Forgetting rate of the unlearned model's forget-prompt images, and FD/KID against the original
+    model's images for the paired concept-removed prompts (features: the detector's pre-logits)."""
+    task = detector.tasks[0]
+    if detector.class_names[task] != ["negative", "positive"]:
+        raise ValueError("the detector must be a binary (negative/positive) judge trained on a concept set")
+    u, o = read_prompt_images(unlearned), read_prompt_images(original)
+    missing = sorted(set(u) ^ set(o))
+    if missing:
+        pid, seed = missing[0]
+        raise ValueError(f"{len(missing)} image(s) have no pair, e.g. prompt {pid} seed {seed}: both folders need "
+                         "the same prompt ids and seeds")
+    keys = sorted(u)
+    ua = [Answer("", "", s, path=u[(i, s)]) for i, s in keys]
+    oa = [Answer("", "", s, path=o[(i, s)]) for i, s in keys]
+    pu, fu = run_judge(detector, ua, batch_size, workers, features=True)
+    _, fo = run_judge(detector, oa, batch_size, workers, features=True)
+    rate = float((pu[task] == 1).mean())
+    report = {"concept": detector.label_space[task], "pairs": len(keys), "forgetting_rate": rate,
+              "ua": 1 - rate, "frechet_distance": frechet_distance(fu, fo),
+              "kid": kid(fu, fo, subsets=20, subset_size=min(1000, len(keys)))[0],
+              "feature_extractor": f"detector pre-logits ({detector.info.model})"}
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "concept_report.json").write_text(json.dumps(report, indent=2))
+    return report
