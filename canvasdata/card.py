@@ -91,8 +91,14 @@ def _concept_table(recipe: Recipe) -> str:
 
 
 def _splits_text(recipe: Recipe, manifest: dict) -> str:
-    return ", ".join(f"`{name}` = indices {idx[0]}–{idx[-1]} ({manifest['splits'].get(name, {}).get('rows', 0)} rows)"
-                     if list(idx) == list(range(idx[0], idx[-1] + 1)) else f"`{name}` = indices {list(idx)}"
+    def span(idx: tuple[int, ...]) -> str:
+        if len(idx) == 1:
+            return f"index {idx[0]}"
+        if list(idx) == list(range(idx[0], idx[-1] + 1)):
+            return f"indices {idx[0]}–{idx[-1]}"
+        return f"indices {list(idx)}"
+
+    return ", ".join(f"`{name}` = {span(idx)} ({manifest['splits'].get(name, {}).get('rows', 0)} rows)"
                      for name, idx in recipe.splits)
 
 

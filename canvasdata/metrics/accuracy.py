@@ -1,16 +1,23 @@
-"""UnlearnCanvas's UA / IRA / CRA, from one residual-detection quantity, as pure functions on arrays.
+"""UnlearnCanvas's UA / IRA / CRA, derived from one residual-detection quantity, as pure functions on
+arrays (one entry per answer image; class ids are positions in the judges' label spaces).
 
-Definitions (one unlearning request = forget one style or one object; one entry per answer image):
-- residual rate: among images whose prompt names the forgotten concept, the fraction the target
-  domain's judge still classifies as that concept. UA = 1 - residual rate (DataIGM's "forgetting"
-  is the residual rate itself).
-- IRA: the mean over the other classes of the same domain of the per-class accuracy of that domain's
-  judge (a macro average: every retained class weighs the same).
-- CRA: the accuracy of the other domain's judge over the images whose prompt does not name the
-  forgotten concept (a micro average over those images).
-- `include_seed_images`: whether images and classes of the `Seed_Images` style count in the style
-  denominators: the IRA of style requests, and the images scored for CRA. Re-implementations of the
-  benchmark differ here; the choice is recorded in every report.
+Definitions for one unlearning request (forget one style, or one object):
+
+- residual rate: among the images whose prompt names the forgotten concept, the fraction the
+  target domain's judge still classifies as that concept. UA = 1 - residual rate. DataIGM's
+  "forgetting" rate and an attack's success rate are this same quantity.
+- IRA (in-domain retain accuracy): the judge of the forgotten concept's domain, on the images whose
+  prompt names another class of that domain; per-class accuracy first, then the mean over those
+  classes (a macro average: every retained class weighs the same, whatever its image count).
+- CRA (cross-domain retain accuracy): the other domain's judge, micro-averaged over images:
+  for a style request, the object judge on the object labels of every image whose style is not the
+  target; for an object request, the style judge on the style labels of every image whose object is
+  not the target.
+- `seed_images_in_style_metrics`: whether the `Seed_Images` style (the unstylized photos) counts in
+  the style denominators, i.e. the IRA of style requests (as one retained class) and the CRA of
+  object requests (its images). It never changes UA nor the object-judge metrics. The default,
+  False, follows the paper's "other 49 styles" for a 51-class style space; re-implementations
+  differ, so every report records the choice.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ DOMAINS = ("style", "object")
 
 @dataclass(frozen=True)
 class RequestScores:
-    """Scores of one unlearning request (fractions in [0, 1])."""
+    """Scores of one unlearning request (fractions in [0, 1]); `per_class_accuracy` holds the
+    retained classes of the target domain that entered IRA."""
 
     domain: str
     target: int
@@ -33,53 +41,62 @@ class RequestScores:
     ira: float
     cra: float
     n_forget: int
-    n_retain: int
+    n_cra: int
     per_class_accuracy: dict[int, float]
+    seed_images_in_style_metrics: bool
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def residual_rate(true: np.ndarray, pred: np.ndarray, target: int) -> float:
-    """Fraction of images whose prompt names `target` that the judge still classifies as `target`."""
-    sel = np.asarray(true) == target
+    """Fraction of the images whose prompt names `target` that the judge still classifies as `target`."""
+    true, pred = np.asarray(true), np.asarray(pred)
+    sel = true == target
     if not sel.any():
         raise ValueError(f"no answer image names the forgotten class {target}")
-    return float((np.asarray(pred)[sel] == target).mean())
+    return float((pred[sel] == target).mean())
 
 
 def per_class_accuracy(true: np.ndarray, pred: np.ndarray, classes: np.ndarray | list[int]) -> dict[int, float]:
+    """{class: accuracy of the judge on the images of that class}, for the listed classes present in `true`."""
     true, pred = np.asarray(true), np.asarray(pred)
     return {int(c): float((pred[true == c] == c).mean()) for c in classes if (true == c).any()}
 
 
-def request_scores(true_style: np.ndarray, true_object: np.ndarray, pred_style: np.ndarray, pred_object: np.ndarray,
-                   domain: str, target: int, seed_style: int | None = None,
-                   include_seed_images: bool = True) -> RequestScores:
-    """UA, IRA and CRA of one request. `seed_style` is the class id of Seed_Images in the style space
-    (None if the space has none)."""
+def request_scores(true_style: np.ndarray, true_object: np.ndarray, pred_style: np.ndarray,
+                   pred_object: np.ndarray, domain: str, target: int, *, seed_style: int | None = None,
+                   seed_images_in_style_metrics: bool = False) -> RequestScores:
+    """UA, IRA and CRA of one request (see the module docstring for the exact denominators).
+    `seed_style` is the class id of `Seed_Images` in the style space, or None when it has none."""
     if domain not in DOMAINS:
         raise ValueError(f"domain {domain!r}: allowed style, object")
     ts, to, ps, po = (np.asarray(a) for a in (true_style, true_object, pred_style, pred_object))
     if not len(ts) == len(to) == len(ps) == len(po):
-        raise ValueError("true and predicted label arrays differ in length")
-    keep = np.ones(len(ts), bool)
-    if not include_seed_images and seed_style is not None:
-        keep = ts != seed_style
-    own_true, own_pred = (ts, ps) if domain == "style" else (to, po)
-    other_true, other_pred = (to, po) if domain == "style" else (ts, ps)
+        raise ValueError(f"label arrays differ in length: {len(ts)}, {len(to)}, {len(ps)}, {len(po)}")
+    style_keep = np.ones(len(ts), bool)
+    if not seed_images_in_style_metrics and seed_style is not None:
+        style_keep = ts != seed_style
+    if domain == "style":
+        own_true, own_pred, other_true, other_pred = ts, ps, to, po
+        ira_keep, cra_keep = style_keep, np.ones(len(ts), bool)
+    else:
+        own_true, own_pred, other_true, other_pred = to, po, ts, ps
+        ira_keep, cra_keep = np.ones(len(ts), bool), style_keep
     rate = residual_rate(own_true, own_pred, target)
-    others = [c for c in np.unique(own_true[keep]) if c != target]
-    pcs = per_class_accuracy(own_true[keep], own_pred[keep], others)
-    retain = keep & (own_true != target)
-    cra = float((other_pred[retain] == other_true[retain]).mean()) if retain.any() else float("nan")
-    return RequestScores(domain, int(target), rate, 1.0 - rate, float(np.mean(list(pcs.values()))) if pcs else float("nan"),
-                         cra, int((own_true == target).sum()), int(retain.sum()), pcs)
+    retained = [c for c in np.unique(own_true[ira_keep]) if c != target]
+    pcs = per_class_accuracy(own_true[ira_keep], own_pred[ira_keep], retained)
+    ira = float(np.mean(list(pcs.values()))) if pcs else float("nan")
+    cra_sel = cra_keep & (own_true != target)
+    cra = float((other_pred[cra_sel] == other_true[cra_sel]).mean()) if cra_sel.any() else float("nan")
+    return RequestScores(domain, int(target), rate, 1.0 - rate, ira, cra, int((own_true == target).sum()),
+                         int(cra_sel.sum()), pcs, seed_images_in_style_metrics)
 
 
 def aggregate(scores: list[RequestScores]) -> dict[str, dict[str, float]]:
-    """Mean UA / IRA / CRA over the requests of each domain (as the benchmark's Table 2 reports)."""
-    out = {}
+    """Mean UA / IRA / CRA (and residual rate) over the style requests and, separately, over the
+    object requests, as the benchmark's Table 2 reports them; NaNs (no retained image) are skipped."""
+    out: dict[str, dict[str, float]] = {}
     for d in DOMAINS:
         sel = [s for s in scores if s.domain == d]
         if sel:

@@ -192,10 +192,13 @@ def _splat(x, rngs, count: int, size: float, stretch: tuple[float, float] = (1.0
         xs = torch.from_numpy((rng.random(count) * w).astype(np.int64)).to(x.device)
         vals = torch.from_numpy(rng.uniform(0.5, 1.0, count).astype(np.float32)).to(x.device)
         m[i, 0, ys, xs] = vals
-    rx = max(1, int(round(px(x, size) * stretch[0])))
-    ry = max(1, int(round(px(x, size) * stretch[1])))
-    m = F.max_pool2d(m, (2 * ry + 1, 2 * rx + 1), stride=1, padding=(ry, rx))
-    return gaussian(m, max(0.6, px(x, size) * 0.35))
+    rx = max(1.0, px(x, size) * stretch[0])
+    ry = max(1.0, px(x, size) * stretch[1])
+    kx, ky = int(math.ceil(rx)) + 1, int(math.ceil(ry)) + 1
+    yy, xx = torch.meshgrid(torch.arange(-ky, ky + 1, device=x.device, dtype=x.dtype),
+                            torch.arange(-kx, kx + 1, device=x.device, dtype=x.dtype), indexing="ij")
+    disc = ((1 - torch.sqrt((xx / rx) ** 2 + (yy / ry) ** 2)) * min(rx, ry) + 0.5).clamp(0, 1)
+    return F.conv2d(m, disc.view(1, 1, *disc.shape), padding=(ky, kx)).clamp(0, 1)
 
 
 @operator("snow", density=F_(0.5, 0, 2), size=F_(0.006, 0.001, 0.03), color=C_([1.0, 1.0, 1.0]), chill=F_(0.3, 0, 1))
