@@ -30,6 +30,19 @@ def _human(n: int) -> str:
     return str(n)
 
 
+def _front_matter(recipe: Recipe, configs: list[dict], dataset_info: dict | list[dict]) -> dict:
+    """The card metadata every build shares, then its configs and typed features."""
+    return {
+        "pretty_name": recipe.card.pretty_name or recipe.name,
+        "license": recipe.card.license,
+        "task_categories": list(recipe.card.task_categories),
+        "tags": list(recipe.card.tags),
+        "size_categories": [recipe.size_category],
+        "configs": configs,
+        "dataset_info": dataset_info,
+    }
+
+
 def card_yaml(recipe: Recipe, manifest: dict) -> dict:
     """The card's front matter: what `load_dataset` and the Hub read."""
     features = features_for(recipe.style_space.names, recipe.object_space.names)
@@ -41,16 +54,9 @@ def card_yaml(recipe: Recipe, manifest: dict) -> dict:
                       for s, v in manifest["splits"].items()]
     info["download_size"] = manifest["num_bytes"]
     info["dataset_size"] = manifest["num_bytes"]
-    return {
-        "pretty_name": recipe.card.pretty_name or recipe.name,
-        "license": recipe.card.license,
-        "task_categories": list(recipe.card.task_categories),
-        "tags": list(recipe.card.tags),
-        "size_categories": [recipe.size_category],
-        "configs": [{"config_name": "default", "default": True,
-                     "data_files": [{"split": s, "path": f"data/{s}-*.{ext}"} for s in manifest["splits"]]}],
-        "dataset_info": info,
-    }
+    configs = [{"config_name": "default", "default": True,
+                "data_files": [{"split": s, "path": f"data/{s}-*.{ext}"} for s in manifest["splits"]]}]
+    return _front_matter(recipe, configs, info)
 
 
 def concept_card_yaml(recipe: Recipe, manifest: dict) -> dict:
@@ -71,15 +77,7 @@ def concept_card_yaml(recipe: Recipe, manifest: dict) -> dict:
         infos.append({"config_name": c.name, "features": feats,
                       "splits": [{"name": s, "num_bytes": sum(x["bytes"] for x in shards if x["split"] == s),
                                   "num_examples": sum(x["rows"] for x in shards if x["split"] == s)} for s in splits]})
-    return {
-        "pretty_name": recipe.card.pretty_name or recipe.name,
-        "license": recipe.card.license,
-        "task_categories": list(recipe.card.task_categories),
-        "tags": list(recipe.card.tags),
-        "size_categories": [recipe.size_category],
-        "configs": configs,
-        "dataset_info": infos,
-    }
+    return _front_matter(recipe, configs, infos)
 
 
 def _concept_table(recipe: Recipe) -> str:

@@ -1,7 +1,8 @@
-"""Metrics as pure functions on arrays: UA/IRA/CRA and the residual rate, Frechet distance, KID."""
+"""Metrics as pure functions on numpy arrays: UA/IRA/CRA from one residual rate, Frechet distance, KID."""
 
 from canvasdata.metrics.accuracy import RequestScores, aggregate, per_class_accuracy, request_scores, residual_rate
-from canvasdata.metrics.frechet import frechet_distance, frechet_from_statistics, kid, statistics
+from canvasdata.metrics.frechet import frechet_distance, frechet_from_statistics, statistics
+from canvasdata.metrics.kid import kid, polynomial_mmd2
 
 __all__ = ["RequestScores", "aggregate", "frechet_distance", "frechet_from_statistics", "kid", "per_class_accuracy",
-           "request_scores", "residual_rate", "statistics"]
+           "polynomial_mmd2", "request_scores", "residual_rate", "statistics"]
