@@ -108,6 +108,25 @@ def test_frechet_distance_of_singular_covariances_uses_the_regularised_root():
     assert frechet_distance(low_rank, low_rank) == pytest.approx(0.0, abs=1e-3)
 
 
+def test_frechet_distance_falls_back_to_eps_on_the_diagonals(monkeypatch):
+    """A root that is not finite (as sqrtm returns for some near-singular products) is recomputed
+    from the covariances with eps added to their diagonals."""
+    from canvasdata.metrics import frechet
+
+    calls, real_sqrtm = [], frechet.linalg.sqrtm
+
+    def flaky_sqrtm(a):
+        calls.append(a.copy())
+        return np.full_like(a, np.nan) if len(calls) == 1 else real_sqrtm(a)
+
+    monkeypatch.setattr(frechet.linalg, "sqrtm", flaky_sqrtm)
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(50, 6)), rng.normal(size=(60, 6)) + 0.5
+    assert frechet.frechet_distance(a, b, eps=1e-6) == pytest.approx(reference_fd(a, b), rel=1e-5)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    assert len(calls) == 2 and np.allclose(calls[1], (s1 + 1e-6 * np.eye(6)) @ (s2 + 1e-6 * np.eye(6)))
+
+
 def test_frechet_distance_errors():
     with pytest.raises(ValueError, match="at least 2"):
         frechet_distance(np.zeros((1, 4)), np.zeros((5, 4)))

@@ -58,6 +58,7 @@ class Canvas:
         d = torch.full((self.size, self.size), FAR, device=self.device)
         if i1 > i0 and j1 > j0:
             d[i0:i1, j0:j1] = fn(self.X[i0:i1, j0:j1], self.Y[i0:i1, j0:j1])
+            d._window = (i0, i1, j0, j1)  # where the field is finite: fill() need not scan for it
         return d
 
     def dist(self, cx: float, cy: float) -> torch.Tensor:
@@ -165,7 +166,7 @@ class Canvas:
         """Composite a shape: coverage from d, colour lit as a rounded bump of height `bump`.
 
         Only the window where the shape has coverage is computed."""
-        win = self._window(d < self.px)
+        win = getattr(d, "_window", None) or self._window(d < self.px)
         if win is None:
             return
         i0, i1, j0, j1 = win

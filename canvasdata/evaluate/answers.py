@@ -1,12 +1,14 @@
 """Answer sets: the images an (unlearned) model generated for the protocol's prompts, with the style
-and object each prompt named. Read from the original's folder layout or from canvasdata shards."""
+and object each prompt named. Read from the original's folder layout, or from canvasdata builds
+(a manifest, or any `data/*.parquet` carrying the `datasets` feature metadata)."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from canvasdata.taxonomy import OBJECTS, UC60
 
@@ -16,7 +18,8 @@ SEED_RE = re.compile(r"_seed(\d+)$")
 
 @dataclass(frozen=True)
 class Answer:
-    """One generated image and the prompt's labels."""
+    """One image and the labels of the prompt that produced it. `seed` is the seed in the file name,
+    or the content index for images read from a build. The image is a file (`path`) or bytes (`data`)."""
 
     style: str
     object: str
@@ -24,10 +27,16 @@ class Answer:
     path: Path | None = None
     data: bytes | None = None
 
+    @property
+    def name(self) -> str:
+        """How errors name this image."""
+        return str(self.path) if self.path is not None else f"{self.style}/{self.object}/{self.seed}"
+
 
 def parse_answer_name(name: str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS) -> tuple[str, str, int]:
     """`{style}_{object}_seed{seed}.jpg` -> (style, object, seed). Style names contain underscores, so
-    the name is matched against the label spaces (longest style first), never split on `_`."""
+    the name is matched against the label spaces (the longest known style followed by `_` and a
+    known object), never split on `_`."""
     stem = Path(name).stem
     m = SEED_RE.search(stem)
     if not m:
@@ -41,13 +50,14 @@ def parse_answer_name(name: str, styles: Sequence[str] = UC60, objects: Sequence
 
 def read_answer_folder(folder: Path | str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS,
                        strict: bool = True) -> list[Answer]:
-    """Every `{style}_{object}_seed{seed}.*` image of a folder (files of other names raise unless not strict)."""
+    """Every `{style}_{object}_seed{seed}.*` image of a folder, sorted by name; an image file of any
+    other name is an error unless `strict` is False (then it is skipped)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: no such answer folder")
     out = []
     for p in sorted(folder.iterdir()):
-        if p.suffix.lower() not in IMAGE_SUFFIXES:
+        if p.suffix.lower() not in IMAGE_SUFFIXES or p.name.startswith("."):
             continue
         try:
             s, o, seed = parse_answer_name(p.name, styles, objects)
@@ -61,50 +71,112 @@ def read_answer_folder(folder: Path | str, styles: Sequence[str] = UC60, objects
     return out
 
 
-def read_answer_shards(root: Path | str, split: str | None = None) -> list[Answer]:
-    """A canvasdata build used as an answer set (e.g. as the real reference set)."""
+Keep = Callable[[str, str, int], bool]
+
+
+def _feature_names(schema, path: Path) -> dict[str, list[str]]:
+    """Class names of the `style` and `object` columns from a Parquet file's `datasets` metadata."""
+    try:
+        feats = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
+        return {c: list(feats[c]["names"]) for c in ("style", "object")}
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: no class names for 'style' and 'object' in the Parquet schema metadata; "
+                         "write it with datasets.Features(...).arrow_schema (as canvasdata builds do)") from None
+
+
+def _read_parquet(path: Path, names: dict[str, list[str]] | None, keep: Keep | None) -> list[Answer]:
+    """Rows of one Parquet file; the labels are read first and only the kept rows' images loaded."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+        names = names or _feature_names(pf.schema_arrow, path)
+        cols = [c for c in ("style", "object", "index") if c in pf.schema_arrow.names]
+        if cols[:2] != ["style", "object"] or "image" not in pf.schema_arrow.names:
+            raise ValueError(f"{path}: expected columns image, style and object, found {pf.schema_arrow.names}")
+        labels = pf.read(columns=cols).to_pydict()
+        index = labels.get("index", range(1, pf.metadata.num_rows + 1))
+        rows = [(i, names["style"][s], names["object"][o], int(k))
+                for i, (s, o, k) in enumerate(zip(labels["style"], labels["object"], index))]
+        rows = [r for r in rows if keep is None or keep(r[1], r[2], r[3])]
+        if not rows:
+            return []
+        images = pf.read(columns=["image"]).column("image").take([r[0] for r in rows]).to_pylist()
+    except OSError as e:
+        raise ValueError(f"{path}: unreadable Parquet file ({e})") from None
+    out = []
+    for (_, s, o, k), img in zip(rows, images):
+        if isinstance(img, dict) and img.get("bytes") is not None:
+            out.append(Answer(s, o, k, data=img["bytes"]))
+        elif isinstance(img, dict) and img.get("path"):
+            out.append(Answer(s, o, k, path=Path(img["path"])))
+        else:
+            raise ValueError(f"{path}: row {k} of {s}/{o} has neither image bytes nor a path")
+    return out
+
+
+def read_answer_shards(root: Path | str, split: str | None = None, keep: Keep | None = None) -> list[Answer]:
+    """A canvasdata build (or any directory of `data/*.parquet` with the `datasets` metadata) used as
+    an answer or reference set; `keep(style, object, index)` selects rows before images are loaded."""
     from canvasdata.formats import read_shard
     from canvasdata.manifest import class_names, read_manifest
 
     root = Path(root)
-    m = read_manifest(root)
-    styles, objects = class_names(m, "style"), class_names(m, "object")
-    out = []
-    for shard in m["shards"]:
-        if split and shard["split"] != split:
-            continue
-        for row in read_shard(root / shard["path"]):
-            out.append(Answer(styles[row["style"]], objects[row["object"]], int(row["index"]), data=row["image"]))
+    out: list[Answer] = []
+    if (root / "manifest.json").exists():
+        m = read_manifest(root)
+        names = {c: class_names(m, c) for c in ("style", "object")}
+        for shard in m["shards"]:
+            if split and shard["split"] != split:
+                continue
+            path = root / shard["path"]
+            if path.suffix == ".parquet":
+                out += _read_parquet(path, names, keep)
+                continue
+            for row in read_shard(path):
+                a = Answer(names["style"][row["style"]], names["object"][row["object"]], int(row["index"]),
+                           data=row["image"])
+                if keep is None or keep(a.style, a.object, a.seed):
+                    out.append(a)
+        return out
+    files = sorted((root / "data").rglob("*.parquet")) if (root / "data").is_dir() else []
+    if not files:
+        raise ValueError(f"{root}: neither a manifest.json nor data/*.parquet")
+    for f in files:
+        if split is None or f.name.startswith(f"{split}-"):
+            out += _read_parquet(f, None, keep)
     return out
 
 
+def is_build(path: Path | str) -> bool:
+    """True for a canvasdata build or a directory of `data/*.parquet` shards."""
+    path = Path(path)
+    return (path / "manifest.json").exists() or ((path / "data").is_dir() and any((path / "data").rglob("*.parquet")))
+
+
 def read_answers(source: Path | str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS) -> list[Answer]:
-    """A folder of `{style}_{object}_seed{seed}` images, or a canvasdata build directory."""
-    source = Path(source)
-    if (source / "manifest.json").exists():
+    """A folder of `{style}_{object}_seed{seed}` images, or a build directory (see `read_answer_shards`)."""
+    if is_build(source):
         return read_answer_shards(source)
     return read_answer_folder(source, styles, objects)
 
 
-def read_reference_folder(root: Path | str, exclude_style: str | None = None, exclude_object: str | None = None,
-                          indices: Sequence[int] = range(1, 6)) -> list[Answer]:
-    """Real images for Frechet distance: images `indices` of every cell of an UnlearnCanvas-layout
-    folder `{style}/{object}/{k}.jpg` or a canvasdata build, except the forgotten concept's cells."""
+def read_reference(root: Path | str, keep: Keep) -> list[Answer]:
+    """Real images for Frechet distance and KID, selected by `keep(style, object, index)`: from an
+    UnlearnCanvas-layout folder `{style}/{object}/{k}.jpg`, or from a build."""
     root = Path(root)
-    keep = set(indices)
-    if (root / "manifest.json").exists():
-        items = [a for a in read_answer_shards(root) if a.seed in keep]
+    if not root.is_dir():
+        raise ValueError(f"{root}: no such reference directory")
+    if is_build(root):
+        items = read_answer_shards(root, keep=keep)
     else:
         items = []
         for style_dir in sorted(p for p in root.iterdir() if p.is_dir()):
             for obj_dir in sorted(p for p in style_dir.iterdir() if p.is_dir()):
-                for k in sorted(keep):
-                    for suffix in IMAGE_SUFFIXES:
-                        p = obj_dir / f"{k}{suffix}"
-                        if p.exists():
-                            items.append(Answer(style_dir.name, obj_dir.name, k, path=p))
-                            break
-    items = [a for a in items if a.style != exclude_style and a.object != exclude_object]
+                for p in sorted(obj_dir.iterdir()):
+                    if p.suffix.lower() in IMAGE_SUFFIXES and p.stem.isdigit() \
+                            and keep(style_dir.name, obj_dir.name, int(p.stem)):
+                        items.append(Answer(style_dir.name, obj_dir.name, int(p.stem), path=p))
     if not items:
-        raise ValueError(f"{root}: no reference images (indices {sorted(keep)})")
+        raise ValueError(f"{root}: no reference images selected (expected {{style}}/{{object}}/{{k}}.jpg or a build)")
     return items

@@ -1,13 +1,15 @@
-"""Generate an answer set from a diffusers text-to-image pipeline with the protocol's defaults:
-the prompt template, seeds 188/288/588/688/888, 512 px, 100 DDIM steps (eta 0), guidance 9.0.
-Batched (one generator per image, so batching never changes an image), resumable (existing files
-are kept), every setting recorded in generation.json beside the images."""
+"""Generate an answer set from a diffusers text-to-image pipeline with the protocol's defaults: the
+prompt template of `canvasdata.taxonomy.prompt` ("A {object} image in {style} style.", underscores
+as spaces, Seed_Images as "Photo"), seeds 188/288/588/688/888, 512 px, 100 DDIM steps with eta 0,
+guidance 9.0. Batched with one generator per image seeded with the protocol seed, so batching never
+changes an image; resumable (existing files are kept); every setting is recorded in generation.json
+beside the images, and a resume with settings that would change the images is refused."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -15,49 +17,82 @@ from tqdm.auto import tqdm
 from canvasdata.taxonomy import OBJECTS, PROMPT_TEMPLATE, UC50, prompt
 
 PROTOCOL_SEEDS = (188, 288, 588, 688, 888)
+# settings that change the pixels: a resume must use the same values
+IMAGE_SETTINGS = ("model", "size", "steps", "guidance", "scheduler", "eta", "template", "dtype", "jpeg_quality")
 
 
-def load_pipeline(model: str, device: str = "cpu", dtype: torch.dtype | None = None):
-    """A StableDiffusionPipeline from a local directory or a Hub id, with a DDIM scheduler."""
+def answer_name(style: str, obj: str, seed: int) -> str:
+    """The protocol's file name `{style}_{object}_seed{seed}.jpg`."""
+    return f"{style}_{obj}_seed{seed}.jpg"
+
+
+def load_pipeline(model: str | Path, device: str = "cpu", dtype: torch.dtype | None = None) -> Any:
+    """A StableDiffusionPipeline from a local directory or a Hub id, with its scheduler swapped for
+    DDIM (`DDIMScheduler.from_config`), no safety checker, float16 on CUDA and float32 on CPU."""
     try:
         from diffusers import DDIMScheduler, StableDiffusionPipeline
     except ModuleNotFoundError:
         raise ModuleNotFoundError("generating answer sets needs diffusers: pip install 'canvasdata[diffusers]'") from None
     dtype = dtype or (torch.float16 if str(device).startswith("cuda") else torch.float32)
-    pipe = StableDiffusionPipeline.from_pretrained(model, dtype=dtype, safety_checker=None,
+    pipe = StableDiffusionPipeline.from_pretrained(str(model), dtype=dtype, safety_checker=None,
                                                    requires_safety_checker=False)
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
 
-def generate_answers(model: str | object, out: Path | str, styles: Sequence[str] = UC50,
+def _check_resume(path: Path, settings: dict) -> dict:
+    """Merge the recorded settings with the new ones; refuse a change that would alter the images."""
+    if not path.exists():
+        return settings
+    old = json.loads(path.read_text())
+    changed = [k for k in IMAGE_SETTINGS if k in old and old[k] != settings[k]]
+    if changed:
+        diff = ", ".join(f"{k}: {old[k]!r} -> {settings[k]!r}" for k in changed)
+        raise ValueError(f"{path.parent}: the answer set there was generated with other settings ({diff}); "
+                         "use another folder or the same settings")
+    merged = dict(settings)
+    for k in ("styles", "objects", "seeds"):
+        merged[k] = list(dict.fromkeys([*old.get(k, []), *settings[k]]))
+    return merged
+
+
+def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[str] = UC50,
                      objects: Sequence[str] = OBJECTS, seeds: Sequence[int] = PROTOCOL_SEEDS, size: int = 512,
                      steps: int = 100, guidance: float = 9.0, batch_size: int = 4, device: str = "cpu",
-                     template: str = PROMPT_TEMPLATE, quality: int = 95, progress: bool = True) -> Path:
-    """Write `{style}_{object}_seed{seed}.jpg` for every prompt and seed; returns the folder."""
+                     dtype: torch.dtype | None = None, template: str = PROMPT_TEMPLATE, quality: int = 95,
+                     progress: bool = True) -> Path:
+    """Write `{style}_{object}_seed{seed}.jpg` for every style, object and seed into `out` (files
+    already there are kept) and return `out`. `model` is a pipeline directory, a Hub id, or a
+    loaded pipeline (then its own scheduler and dtype are used as they are)."""
+    import diffusers
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    pipe = load_pipeline(model, device) if isinstance(model, (str, Path)) else model
+    pipe = load_pipeline(model, device, dtype) if isinstance(model, (str, Path)) else model
     settings = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
-                "styles": list(styles), "objects": list(objects), "seeds": list(seeds), "size": size,
-                "steps": steps, "guidance": guidance, "scheduler": "DDIM", "eta": 0.0, "template": template,
-                "jpeg_quality": quality}
-    (out / "generation.json").write_text(json.dumps(settings, indent=2))
-    jobs = [(s, o, seed) for seed in seeds for s in styles for o in objects
-            if not (out / f"{s}_{o}_seed{seed}.jpg").exists()]
+                "styles": list(styles), "objects": list(objects), "seeds": [int(s) for s in seeds],
+                "size": size, "steps": steps, "guidance": guidance,
+                "scheduler": type(pipe.scheduler).__name__, "eta": 0.0, "template": template,
+                "example_prompt": prompt(styles[0], objects[0], template) if styles and objects else None,
+                "dtype": str(pipe.dtype).removeprefix("torch."), "jpeg_quality": quality,
+                "generator": "one torch.Generator per image, seeded with the protocol seed",
+                "device": str(device), "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__}}
+    settings = _check_resume(out / "generation.json", settings)
+    (out / "generation.json").write_text(json.dumps(settings, indent=2) + "\n")
+    total = [(s, o, seed) for seed in seeds for s in styles for o in objects]
+    jobs = [j for j in total if not (out / answer_name(*j)).exists()]
     gen_device = "cpu" if str(device) == "cpu" else device
-    with tqdm(total=len(styles) * len(objects) * len(seeds), initial=len(styles) * len(objects) * len(seeds) - len(jobs),
-              unit="img", desc="generate", disable=not progress) as bar:
+    with tqdm(total=len(total), initial=len(total) - len(jobs), unit="img", desc="generate",
+              disable=not progress) as bar:
         for i in range(0, len(jobs), batch_size):
             chunk = jobs[i:i + batch_size]
-            prompts = [prompt(s, o, template) for s, o, _ in chunk]
-            gens = [torch.Generator(gen_device).manual_seed(seed) for _, _, seed in chunk]
-            images = pipe(prompts, height=size, width=size, num_inference_steps=steps, guidance_scale=guidance,
-                          eta=0.0, generator=gens).images
-            for (s, o, seed), img in zip(chunk, images):
-                tmp = out / f".{s}_{o}_seed{seed}.jpg.tmp"
+            images = pipe([prompt(s, o, template) for s, o, _ in chunk], height=size, width=size,
+                          num_inference_steps=steps, guidance_scale=guidance, eta=0.0,
+                          generator=[torch.Generator(gen_device).manual_seed(seed) for _, _, seed in chunk]).images
+            for job, img in zip(chunk, images):
+                tmp = out / f".{answer_name(*job)}.tmp"
                 img.save(tmp, format="JPEG", quality=quality)
-                tmp.replace(out / f"{s}_{o}_seed{seed}.jpg")
+                tmp.replace(out / answer_name(*job))
             bar.update(len(chunk))
     return out

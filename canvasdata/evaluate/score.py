@@ -1,27 +1,32 @@
-"""Score an answer set with judges: UA, IRA, CRA (and the residual rate), per-class accuracy, what the
-judge sees instead of the forgotten class, and optionally Frechet distance and KID against real images."""
+"""Score one unlearning request's answer set with judges: UA, IRA, CRA (from the residual rate),
+per-class accuracies, what the judge saw instead of the forgotten class, and optionally Frechet
+distance and KID against real images. Judges are used only through their contract
+(`tasks`, `class_names`, `image_size`, `logits(x)`, `features(x)` on float images in [0, 1])."""
 
 from __future__ import annotations
 
 import io
 import json
 from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from canvasdata.evaluate.answers import Answer, read_answers, read_reference_folder
-from canvasdata.judges.model import Judge
-from canvasdata.metrics import frechet_distance, kid, request_scores
+from canvasdata.evaluate.answers import Answer, read_answers, read_reference
+from canvasdata.metrics import frechet_distance, kid, per_class_accuracy, request_scores
 from canvasdata.taxonomy import OBJECTS, SEED_STYLE, UC60, unknown_message
+
+REFERENCE_INDICES = range(1, 6)
 
 
 class AnswerImages(Dataset):
-    """Decoded answer images (uint8 [3,S,S]); an unreadable file raises an error naming it."""
+    """Answer images decoded and resized to `size` (uint8 [3,S,S]); a missing or unreadable image
+    raises an error naming it."""
 
     def __init__(self, answers: Sequence[Answer], size: int) -> None:
         self.answers, self.size = list(answers), size
@@ -35,142 +40,257 @@ class AnswerImages(Dataset):
             img = Image.open(io.BytesIO(a.data) if a.data is not None else a.path)
             img.draft("RGB", (self.size, self.size))
             img = img.convert("RGB").resize((self.size, self.size), Image.BICUBIC)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{a.path or a.style + '/' + a.object}: unreadable image ({e})") from None
+        except FileNotFoundError:
+            raise ValueError(f"{a.name}: missing answer image") from None
+        except (OSError, ValueError, SyntaxError) as e:
+            raise ValueError(f"{a.name}: unreadable image ({e})") from None
         return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
 
 
 def parse_forget(spec: str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS) -> tuple[str, str]:
-    """'style:Van_Gogh' or 'object:Cats' -> (domain, name)."""
+    """'style:Van_Gogh' or 'object:Cats' -> (domain, name), the name checked against the label space."""
     domain, _, name = spec.partition(":")
     if domain not in ("style", "object") or not name:
-        raise ValueError(f"--forget {spec!r}: expected style:NAME or object:NAME")
+        raise ValueError(f"forget {spec!r}: expected style:NAME or object:NAME")
     space = styles if domain == "style" else objects
     if name not in space:
-        raise ValueError(f"--forget {spec!r}: " + unknown_message(name, space, f"{domain} names"))
+        raise ValueError(f"forget {spec!r}: " + unknown_message(name, space, f"{domain} names"))
     return domain, name
 
 
-def judge_for(judges: Sequence[Judge], task: str) -> Judge:
+def judge_for(judges: Sequence[Any], task: str) -> Any:
+    """The first judge with `task` among its tasks."""
     for j in judges:
         if task in j.tasks:
             return j
-    raise ValueError(f"no judge for the {task} task among the judges given (tasks: "
+    raise ValueError(f"no judge for the {task} task among the judges given (their tasks: "
                      f"{sorted({t for j in judges for t in j.tasks})})")
 
 
+def judge_name(judge: Any) -> str:
+    """A judge's model name for reports (its `info.model` when it has one)."""
+    info = getattr(judge, "info", None)
+    return getattr(info, "model", None) or type(judge).__name__
+
+
+def _device(module: Any) -> torch.device:
+    try:
+        return next(module.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
+def check_answers_exist(answers: Sequence[Answer]) -> None:
+    """Fail before any work when an answer image file is missing, naming it."""
+    missing = [a for a in answers if a.data is None and (a.path is None or not a.path.exists())]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ValueError(f"{missing[0].name}: missing answer image{more}")
+
+
+def _loader(answers: Sequence[Answer], size: int, batch_size: int, workers: int) -> DataLoader:
+    return DataLoader(AnswerImages(answers, size), batch_size=batch_size, num_workers=workers,
+                      persistent_workers=False, pin_memory=False)
+
+
 @torch.no_grad()
-def run_judge(judge: Judge, answers: Sequence[Answer], batch_size: int = 64, workers: int = 2,
+def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int = 64, workers: int = 2,
+               features_of: Any | None = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Predicted class ids per task of every judge (and `features_of`'s penultimate features) for all
+    answer images. Images are decoded once, in `workers` processes, at the largest judge input size."""
+    check_answers_exist(answers)
+    size = max(int(j.image_size) for j in judges)
+    preds: dict[str, list[np.ndarray]] = {}
+    feats: list[np.ndarray] = []
+    for j in judges:
+        if hasattr(j, "eval"):
+            j.eval()
+    for x in _loader(answers, size, batch_size, workers):
+        xf = x.float().div_(255)
+        for j in judges:
+            xj = xf.to(_device(j), non_blocking=True)
+            for t, logits in j.logits(xj).items():
+                preds.setdefault(t, []).append(logits.argmax(1).cpu().numpy())
+            if j is features_of:
+                feats.append(j.features(xj).float().cpu().numpy())
+    return {t: np.concatenate(v) for t, v in preds.items()}, (np.concatenate(feats) if features_of is not None else None)
+
+
+def run_judge(judge: Any, answers: Sequence[Answer], batch_size: int = 64, workers: int = 2,
               features: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Predicted class ids per task (and pre-logits features) for every answer image, batched."""
-    for a in answers:
-        if a.path is not None and not a.path.exists():
-            raise ValueError(f"{a.path}: missing answer image")
-    dev = next(judge.parameters()).device
-    loader = DataLoader(AnswerImages(answers, judge.image_size), batch_size=batch_size, num_workers=workers)
-    preds: dict[str, list[np.ndarray]] = {t: [] for t in judge.tasks}
-    feats = []
-    judge.eval()
-    for x in loader:
-        f, out = judge.forward_normalized(judge.prepare(x.to(dev)))
-        for t, logits in out.items():
-            preds[t].append(logits.argmax(1).cpu().numpy())
-        if features:
-            feats.append(f.float().cpu().numpy())
-    return {t: np.concatenate(v) for t, v in preds.items()}, (np.concatenate(feats) if features else None)
+    """`run_judges` for one judge."""
+    return run_judges([judge], answers, batch_size, workers, features_of=judge if features else None)
 
 
-def inception_features(answers: Sequence[Answer], weights: Path | str, batch_size: int = 32, workers: int = 2,
-                       device: str = "cpu") -> np.ndarray:
-    """2048-d pool features of torchvision's Inception v3 (the network the original benchmark used),
-    from a weights file the user provides; nothing is downloaded."""
-    import torchvision
-
-    weights = Path(weights)
-    if not weights.exists():
-        raise FileNotFoundError(f"{weights}: Inception v3 weights file not found (torchvision's "
-                                "inception_v3_google-0cc3c7bd.pth); canvasdata never downloads it")
-    net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    net.fc = torch.nn.Identity()
-    net = net.eval().to(device)
-    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
-    out = []
-    with torch.no_grad():
-        for x in DataLoader(AnswerImages(answers, 299), batch_size=batch_size, num_workers=workers):
-            out.append(net((x.to(device).float() / 255 - mean) / std).cpu().numpy())
-    return np.concatenate(out)
+@torch.no_grad()
+def inception_features(answers: Sequence[Answer], net: Any, batch_size: int = 32, workers: int = 2) -> np.ndarray:
+    """Pool features of an Inception network from `canvasdata.evaluate.inception.load_inception`."""
+    check_answers_exist(answers)
+    dev = _device(net)
+    return np.concatenate([net(x.to(dev).float() / 255).cpu().numpy()
+                           for x in _loader(answers, 299, batch_size, workers)])
 
 
-def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: Sequence[Judge], *,
-                  reference: Path | str | None = None, inception: Path | str | None = None,
-                  include_seed_images: bool = True, batch_size: int = 64, workers: int = 2,
-                  out: Path | str | None = None) -> dict:
-    """Score one unlearning request; writes report.json and report.md to `out` when given."""
-    if inception is not None and not Path(inception).exists():
-        raise FileNotFoundError(f"{inception}: Inception v3 weights file not found (torchvision's "
-                                "inception_v3_google-0cc3c7bd.pth); canvasdata never downloads it")
-    if not isinstance(answers, (list, tuple)):
-        answers = read_answers(answers)
-    style_j, object_j = judge_for(judges, "style"), judge_for(judges, "object")
-    styles, objects = style_j.class_names["style"], object_j.class_names["object"]
-    domain, target = parse_forget(forget, styles, objects)
-    for a in answers:
-        if a.style not in styles:
-            raise ValueError(f"answer style {a.style!r} is not in the style judge's label space "
-                             f"{style_j.label_space['style']!r}")
-    ts = np.array([styles.index(a.style) for a in answers])
-    to = np.array([objects.index(a.object) for a in answers])
-    want_feats = reference is not None and inception is None
-    preds, feats = run_judge(style_j, answers, batch_size, workers, features=want_feats)
-    if object_j is not style_j:
-        preds.update(run_judge(object_j, answers, batch_size, workers)[0])
-    space = styles if domain == "style" else objects
-    tid = space.index(target)
-    seed_id = styles.index(SEED_STYLE) if SEED_STYLE in styles else None
-    s = request_scores(ts, to, preds["style"], preds["object"], domain, tid, seed_id, include_seed_images)
-    own_true, own_pred = (ts, preds["style"]) if domain == "style" else (to, preds["object"])
-    instead = Counter(space[p] for p in own_pred[own_true == tid])
-    report = {
-        "forget": {"domain": domain, "target": target},
-        "include_seed_images": include_seed_images,
-        "judges": {t: j.info.model for j in judges for t in j.tasks},
-        "num_images": len(answers),
-        "ua": s.ua, "ira": s.ira, "cra": s.cra, "residual_rate": s.residual_rate,
-        "n_forget_images": s.n_forget, "n_retain_images": s.n_retain,
-        "per_class_accuracy": {space[c]: v for c, v in s.per_class_accuracy.items()},
-        "forgotten_predicted_as": dict(instead.most_common()),
-    }
-    if reference is not None:
-        real = read_reference_folder(reference, target if domain == "style" else None,
-                                     target if domain == "object" else None)
-        if inception is not None:
-            fa, fr = inception_features(answers, inception, workers=workers), inception_features(real, inception, workers=workers)
-            report["feature_extractor"] = "torchvision inception_v3 pool (2048-d)"
-        else:
-            fa, fr = feats, run_judge(style_j, real, batch_size, workers, features=True)[1]
-            report["feature_extractor"] = f"style judge pre-logits ({style_j.info.model})"
-        report["frechet_distance"] = frechet_distance(fa, fr)
-        report["kid"], report["kid_std"] = kid(fa, fr, subsets=20, subset_size=min(1000, len(fa), len(fr)))
-        report["num_reference_images"] = len(real)
-    if out is not None:
+@dataclass
+class Report:
+    """The scores of one unlearning request (fractions in [0, 1]) and how they were obtained."""
+
+    forget: dict[str, str]
+    seed_images_in_style_metrics: bool
+    judges: dict[str, str]
+    num_images: int
+    ua: float
+    ira: float
+    cra: float
+    residual_rate: float
+    n_forget_images: int
+    n_cra_images: int
+    ira_per_class: dict[str, float]
+    cra_per_class: dict[str, float]
+    forgotten_predicted_as: dict[str, int]
+    frechet_distance: float | None = None
+    kid: float | None = None
+    kid_std: float | None = None
+    feature_extractor: str | None = None
+    num_fd_images: int | None = None
+    num_reference_images: int | None = None
+    generation: dict | None = None
+    paths: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_markdown(self) -> str:
+        """The report as Markdown: headline table, the choices made, the forgotten class's confusion
+        and per-class accuracies."""
+        pct = lambda v: "—" if v is None or v != v else f"{v * 100:.2f}"  # noqa: E731
+        d, t = self.forget["domain"], self.forget["target"]
+        other = "object" if d == "style" else "style"
+        head = ["UA", "IRA", "CRA", "residual rate", "images"]
+        vals = [pct(self.ua), pct(self.ira), pct(self.cra), pct(self.residual_rate), str(self.num_images)]
+        if self.frechet_distance is not None:
+            head += ["FD", "KID"]
+            vals += [f"{self.frechet_distance:.2f}", f"{self.kid:.4f} ± {self.kid_std:.4f}"]
+        lines = [f"# Unlearning report: forget {d} `{t}`", "",
+                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head), "| " + " | ".join(vals) + " |", "",
+                 f"- UA = 1 − residual rate: the {d} judge still saw `{t}` in {pct(self.residual_rate)}% of the "
+                 f"{self.n_forget_images} images whose prompt names it.",
+                 f"- IRA: mean over {len(self.ira_per_class)} retained {d} classes of the {d} judge's per-class accuracy.",
+                 f"- CRA: the {other} judge's accuracy over {self.n_cra_images} images whose {d} is not `{t}`.",
+                 f"- Seed_Images counted in the style metrics (IRA of style requests, CRA of object requests): "
+                 f"{self.seed_images_in_style_metrics}.",
+                 "- Judges: " + ", ".join(f"{k}: `{v}`" for k, v in self.judges.items()) + "."]
+        if self.frechet_distance is not None:
+            lines.append(f"- FD / KID: {self.num_fd_images} answers of the retained cells against "
+                         f"{self.num_reference_images} real images; features: {self.feature_extractor}.")
+        lines += ["", f"## What the {d} judge saw instead of `{t}`", "", "| predicted | images |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in self.forgotten_predicted_as.items()]
+        for title, table in ((f"Retained {d} classes (IRA)", self.ira_per_class),
+                             (f"{other.capitalize()} classes (CRA)", self.cra_per_class)):
+            lines += ["", f"## {title}: per-class accuracy", "", "| class | accuracy |", "|---|---|"]
+            lines += [f"| {k} | {pct(v)} |" for k, v in table.items()]
+        return "\n".join(lines) + "\n"
+
+    def write(self, out: Path | str) -> dict[str, str]:
+        """Write report.json and report.md into `out`; returns their paths (also kept in `paths`)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(report, indent=2))
-        (out / "report.md").write_text(report_markdown(report))
+        self.paths = {"json": str(out / "report.json"), "markdown": str(out / "report.md")}
+        (out / "report.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        (out / "report.md").write_text(self.to_markdown())
+        return self.paths
+
+
+def _generation(answers: Sequence[Answer] | Path | str) -> dict | None:
+    if isinstance(answers, (str, Path)) and (Path(answers) / "generation.json").exists():
+        return json.loads((Path(answers) / "generation.json").read_text())
+    return None
+
+
+def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: Sequence[Any], *,
+                  reference: Path | str | None = None, reference_indices: Sequence[int] = REFERENCE_INDICES,
+                  inception: Path | str | None = None, seed_images_in_style_metrics: bool = False,
+                  batch_size: int = 64, workers: int = 2, kid_subsets: int = 100, kid_subset_size: int = 1000,
+                  out: Path | str | None = None) -> Report:
+    """Score one unlearning request (`forget` = 'style:NAME' or 'object:NAME').
+
+    `answers`: a folder of `{style}_{object}_seed{N}.jpg`, a build directory, or a list of Answers.
+    `judges`: objects with the judge contract; one must judge styles and one objects (may be the
+    same). `reference`: real images for FD and KID (a `{style}/{object}/{k}.jpg` folder or a build):
+    images `reference_indices` of the cells the answer set covers, except the forgotten concept's
+    cells, compared with the answers of those same retained cells. Features: the style judge's
+    penultimate layer, or Inception v3 pool features when `inception` names its weights file.
+    Writes report.json and report.md into `out` when given."""
+    if inception is not None and not Path(inception).is_file():
+        from canvasdata.evaluate.inception import load_inception
+
+        load_inception(inception)  # raises the clear missing-file error before any work
+    style_j, object_j = judge_for(judges, "style"), judge_for(judges, "object")
+    styles, objects = list(style_j.class_names["style"]), list(object_j.class_names["object"])
+    generation = _generation(answers)
+    if isinstance(answers, (str, Path)):
+        answers = read_answers(answers, sorted(set(UC60) | set(styles)), sorted(set(OBJECTS) | set(objects)))
+    answers = list(answers)
+    domain, target = parse_forget(forget, styles, objects)
+    for a in answers:
+        if a.style not in styles or a.object not in objects:
+            bad, space = (a.style, styles) if a.style not in styles else (a.object, objects)
+            raise ValueError(f"{a.name}: {bad!r} is not in the judge's label space: "
+                             + unknown_message(bad, space, "classes"))
+    ts = np.array([styles.index(a.style) for a in answers])
+    to = np.array([objects.index(a.object) for a in answers])
+    own_space = styles if domain == "style" else objects
+    tid = own_space.index(target)
+    use_judge_features = reference is not None and inception is None
+    preds, feats = run_judges(list(dict.fromkeys([style_j, object_j])), answers, batch_size, workers,
+                              features_of=style_j if use_judge_features else None)
+    seed_id = styles.index(SEED_STYLE) if SEED_STYLE in styles else None
+    s = request_scores(ts, to, preds["style"], preds["object"], domain, tid, seed_style=seed_id,
+                       seed_images_in_style_metrics=seed_images_in_style_metrics)
+    own_true, own_pred = (ts, preds["style"]) if domain == "style" else (to, preds["object"])
+    other_true, other_pred, other_space = ((to, preds["object"], objects) if domain == "style"
+                                           else (ts, preds["style"], styles))
+    cra_sel = own_true != tid
+    if domain == "object" and not seed_images_in_style_metrics and seed_id is not None:
+        cra_sel &= ts != seed_id
+    cra_pcs = per_class_accuracy(other_true[cra_sel], other_pred[cra_sel], range(len(other_space)))
+    report = Report(
+        forget={"domain": domain, "target": target}, seed_images_in_style_metrics=seed_images_in_style_metrics,
+        judges={"style": judge_name(style_j), "object": judge_name(object_j)}, num_images=len(answers),
+        ua=s.ua, ira=s.ira, cra=s.cra, residual_rate=s.residual_rate, n_forget_images=s.n_forget,
+        n_cra_images=s.n_cra, ira_per_class={own_space[c]: v for c, v in s.per_class_accuracy.items()},
+        cra_per_class={other_space[c]: v for c, v in cra_pcs.items()},
+        forgotten_predicted_as=dict(Counter(own_space[p] for p in own_pred[own_true == tid]).most_common()),
+        generation=generation)
+    if reference is not None:
+        _add_distances(report, answers, feats, reference, reference_indices, inception, style_j, batch_size,
+                       workers, kid_subsets, kid_subset_size)
+    if out is not None:
+        report.write(out)
     return report
 
 
-def report_markdown(r: dict) -> str:
-    pct = lambda v: f"{v * 100:.2f}"  # noqa: E731
-    lines = [f"# Unlearning report: forget {r['forget']['domain']} `{r['forget']['target']}`", "",
-             "| UA | IRA | CRA | residual rate | images |" + (" FD | KID |" if "frechet_distance" in r else ""),
-             "|---|---|---|---|---|" + ("---|---|" if "frechet_distance" in r else ""),
-             f"| {pct(r['ua'])} | {pct(r['ira'])} | {pct(r['cra'])} | {pct(r['residual_rate'])} | {r['num_images']} |"
-             + (f" {r['frechet_distance']:.2f} | {r['kid']:.4f} |" if "frechet_distance" in r else ""), "",
-             f"Seed_Images counted in the style denominators: {r['include_seed_images']}.", "",
-             f"The forgotten class was judged as: " + ", ".join(f"{k} ({v})" for k, v in r["forgotten_predicted_as"].items()),
-             "", "| class | accuracy |", "|---|---|"]
-    lines += [f"| {k} | {pct(v)} |" for k, v in r["per_class_accuracy"].items()]
-    return "\n".join(lines) + "\n"
+def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | None, reference: Path | str,
+                   indices: Sequence[int], inception: Path | str | None, style_j: Any, batch_size: int,
+                   workers: int, kid_subsets: int, kid_subset_size: int) -> None:
+    """FD and KID between the answers of the retained cells and the matching real images."""
+    domain, target = report.forget["domain"], report.forget["target"]
+    retained = lambda s, o: (s if domain == "style" else o) != target  # noqa: E731
+    cells = {(a.style, a.object) for a in answers if retained(a.style, a.object)}
+    keep_idx = set(indices)
+    real = read_reference(reference, lambda s, o, k: (s, o) in cells and k in keep_idx)
+    sel = np.array([retained(a.style, a.object) for a in answers])
+    fake = [a for a, k in zip(answers, sel) if k]
+    if inception is not None:
+        from canvasdata.evaluate.inception import load_inception
+
+        net = load_inception(inception, _device(style_j))
+        fa, fr = (inception_features(x, net, batch_size, workers) for x in (fake, real))
+        report.feature_extractor = net.description
+    else:
+        fa = feats[sel]
+        fr = run_judges([style_j], real, batch_size, workers, features_of=style_j)[1]
+        report.feature_extractor = f"style judge penultimate layer ({judge_name(style_j)}, {fa.shape[1]}-d)"
+    report.frechet_distance = frechet_distance(fa, fr)
+    report.kid, report.kid_std = kid(fa, fr, subsets=kid_subsets, subset_size=kid_subset_size)
+    report.num_fd_images, report.num_reference_images = len(fake), len(real)
