@@ -1,5 +1,7 @@
-"""Evaluators end to end: name parsing, a tiny diffusers pipeline generating an answer set, scoring
-with judges, reports, suite tables and clear errors."""
+"""Evaluators end to end: awkward answer names, answer sets from folders and Parquet shards, a tiny
+diffusers pipeline generating a resumable answer set, scoring with a rule-based fake judge (exact
+UA/IRA/CRA) and with real tiny judges, FD/KID against a reference, Inception weights, suite tables,
+the CLI, and clear errors."""
 
 from __future__ import annotations
 
@@ -8,14 +10,57 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from canvasdata.cli import main
-from canvasdata.evaluate import parse_answer_name, read_answer_folder, score_answers, score_suite
+from canvasdata.evaluate import parse_answer_name, read_answer_folder, read_answers, score_answers, score_suite
+from canvasdata.evaluate.answers import Answer, read_reference
 from canvasdata.judges import Judge, JudgeInfo, create_backbone, save_judge
 from canvasdata.taxonomy import OBJECTS, UC50
 
 KW = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
+STYLE_STEP, OBJECT_STEP = 5, 12  # the fake judge reads class ids from the red and green levels
+
+
+class ColourJudge:
+    """A deterministic judge with the judges' contract: style = round(red / 5), object = round(green / 12)."""
+
+    tasks = ["style", "object"]
+    class_names = {"style": list(UC50), "object": list(OBJECTS)}
+    label_space = {"style": "uc50", "object": "objects"}
+    image_size = 16
+    mean = std = (0.5, 0.5, 0.5)
+
+    def logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+        m = x.mean((2, 3)) * 255
+        s = (m[:, 0] / STYLE_STEP).round().long().clamp(0, 50)
+        o = (m[:, 1] / OBJECT_STEP).round().long().clamp(0, 19)
+        return {"style": F.one_hot(s, 51).float(), "object": F.one_hot(o, 20).float()}
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.mean((2, 3)), x.std((2, 3)), x.amax((2, 3))], 1)
+
+
+def colour_image(style: str, obj: str, noise: int = 0) -> Image.Image:
+    """An image the ColourJudge classifies as (style, obj); `noise` varies it for FD."""
+    rng = np.random.default_rng(noise)
+    a = np.zeros((16, 16, 3), np.uint8)
+    a[..., 0], a[..., 1] = UC50.index(style) * STYLE_STEP, OBJECTS.index(obj) * OBJECT_STEP
+    a[..., 2] = rng.integers(0, 255)
+    return Image.fromarray(a)
+
+
+def write_answers(folder: Path, styles, objects, seeds, judged_as=lambda s, o: (s, o)) -> Path:
+    """An answer folder whose image for (s, o) looks like `judged_as(s, o)` to the ColourJudge."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in styles:
+        for o in objects:
+            for seed in seeds:
+                colour_image(*judged_as(s, o), noise=seed).save(folder / f"{s}_{o}_seed{seed}.jpg", quality=95)
+    return folder
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -23,16 +68,130 @@ KW = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
     ("Seed_Images_Human_seed888.jpg", ("Seed_Images", "Human", 888)),
     ("Red_Blue_Ink_Sea_seed5.png", ("Red_Blue_Ink", "Sea", 5)),
     ("Warm_Smear_Towers_seed288.jpg", ("Warm_Smear", "Towers", 288)),
+    ("Realistic_Watercolor_Butterfly_seed12.jpg", ("Realistic_Watercolor", "Butterfly", 12)),
 ])
 def test_parse_awkward_names(name, expected):
     assert parse_answer_name(name) == expected
 
 
-def test_bad_names_are_errors():
+def test_names_parse_against_the_label_space():
+    assert parse_answer_name("Ink_Art_Cats_seed1.jpg", styles=["Ink", "Ink_Art"], objects=["Art_Cats", "Cats"]) \
+        == ("Ink_Art", "Cats", 1)  # the longest known style wins
     with pytest.raises(ValueError, match="no known style"):
         parse_answer_name("Van_Gog_Cats_seed1.jpg")
     with pytest.raises(ValueError, match="seed"):
         parse_answer_name("Van_Gogh_Cats.jpg")
+
+
+def test_exact_scores_with_a_rule_based_judge(tmp_path: Path):
+    """Forget Van_Gogh: its images drift to Monet; Seed_Images photos of Dogs are judged Monet and the
+    Monet Dogs images are judged as Cats. Every number below is counted by hand."""
+    def unlearned(s, o):
+        if s == "Van_Gogh":
+            return "Monet", o
+        if s == "Seed_Images" and o == "Dogs":
+            return "Monet", o
+        if s == "Monet" and o == "Dogs":
+            return s, "Cats"
+        return s, o
+
+    styles, objects = ["Van_Gogh", "Monet", "Picasso", "Seed_Images"], ["Cats", "Dogs"]
+    folder = write_answers(tmp_path / "a", styles, objects, [188, 288], unlearned)
+    r = score_answers(folder, "style:Van_Gogh", [ColourJudge()], workers=0, out=tmp_path / "rep")
+    assert (r.ua, r.residual_rate, r.n_forget_images) == (1.0, 0.0, 4)
+    assert r.ira == 1.0 and r.ira_per_class == {"Monet": 1.0, "Picasso": 1.0}
+    assert r.cra == pytest.approx(10 / 12) and r.n_cra_images == 12  # Monet Dogs: 2 wrong in 12
+    assert r.forgotten_predicted_as == {"Monet": 4}
+    with_seed = score_answers(folder, "style:Van_Gogh", [ColourJudge()], workers=0, seed_images_in_style_metrics=True)
+    assert with_seed.ira == pytest.approx((1 + 1 + 0.5) / 3) and with_seed.cra == r.cra
+    obj = score_answers(folder, "object:Dogs", [ColourJudge()], workers=0)
+    assert obj.ua == pytest.approx(2 / 8) and obj.forgotten_predicted_as == {"Dogs": 6, "Cats": 2}
+    assert obj.ira == 1.0 and obj.cra == pytest.approx(4 / 6)  # the 2 Van_Gogh Cats (judged Monet) of 6 Cats
+    obj_seed = score_answers(folder, "object:Dogs", [ColourJudge()], workers=0, seed_images_in_style_metrics=True)
+    assert obj_seed.cra == pytest.approx(6 / 8)  # + the 2 Seed_Images Cats, judged right
+    saved = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert saved["ua"] == 1.0 and saved["seed_images_in_style_metrics"] is False
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert md.startswith("# Unlearning report: forget style `Van_Gogh`") and "| Monet | 4 |" in md
+
+
+def test_fd_and_kid_against_a_reference_exclude_the_target_cells(tmp_path: Path):
+    styles, objects = ["Van_Gogh", "Monet", "Seed_Images"], ["Cats", "Dogs"]
+    answers = write_answers(tmp_path / "a", styles, objects, [188, 288, 588])
+    ref = tmp_path / "ref"
+    for s in [*styles, "Picasso"]:  # Picasso: a cell the answer set does not cover
+        for o in objects:
+            (ref / s / o).mkdir(parents=True)
+            for k in range(1, 8):
+                colour_image(s, o, noise=100 + k).save(ref / s / o / f"{k}.jpg")
+    r = score_answers(answers, "style:Van_Gogh", [ColourJudge()], reference=ref, workers=0, kid_subsets=5)
+    assert r.num_reference_images == 2 * 2 * 5 and r.num_fd_images == 2 * 2 * 3
+    assert np.isfinite(r.frechet_distance) and r.frechet_distance >= 0 and np.isfinite(r.kid)
+    assert "style judge penultimate layer (ColourJudge, 9-d)" == r.feature_extractor
+    only = read_reference(ref, lambda s, o, k: s == "Monet" and o == "Cats" and k in (1, 2))
+    assert sorted((a.style, a.object, a.seed) for a in only) == [("Monet", "Cats", 1), ("Monet", "Cats", 2)]
+
+
+def test_answers_and_references_from_parquet_shards(tmp_path: Path):
+    """A directory of data/*.parquet with the datasets metadata (as canvasdata writes and the Hub
+    serves), without a manifest: labels come from the schema, images only for the rows kept."""
+    import io
+
+    import datasets
+
+    from canvasdata.formats.parquet import write_parquet
+    from canvasdata.formats.schema import features_for
+
+    feats = features_for(list(UC50), list(OBJECTS))
+    rows = []
+    for s in ("Van_Gogh", "Seed_Images"):
+        for o in ("Cats", "Human"):
+            for k in (1, 2, 7):
+                buf = io.BytesIO()
+                colour_image(s, o, k).save(buf, format="JPEG")
+                rows.append({"image": buf.getvalue(), "style": UC50.index(s), "object": OBJECTS.index(o), "index": k,
+                             "content_id": f"{o}-{k:05d}", "prompt": "", "seed": k, "source": "procedural",
+                             "split": "train"})
+    (tmp_path / "data").mkdir()
+    write_parquet(tmp_path / "data" / "train-00000-of-00001.parquet", rows, feats)
+    answers = read_answers(tmp_path)
+    assert len(answers) == 12 and {(a.style, a.object) for a in answers} == \
+        {("Van_Gogh", "Cats"), ("Van_Gogh", "Human"), ("Seed_Images", "Cats"), ("Seed_Images", "Human")}
+    r = score_answers(answers, "object:Human", [ColourJudge()], workers=0)
+    assert r.ua == 0.0 and r.ira == 1.0 and r.cra == 1.0 and r.n_cra_images == 3  # Seed_Images left out
+    ref = read_reference(tmp_path, lambda s, o, k: k <= 5 and o != "Human")
+    assert sorted((a.style, a.seed) for a in ref) == [("Seed_Images", 1), ("Seed_Images", 2), ("Van_Gogh", 1),
+                                                      ("Van_Gogh", 2)]
+    assert datasets.load_dataset(str(tmp_path), split="train").features["style"].names == list(UC50)
+
+
+def test_generated_answer_set_is_complete_recorded_resumable_and_batch_independent(tiny_sd_pipeline: Path,
+                                                                                    tmp_path: Path):
+    from canvasdata.evaluate.generate import generate_answers
+
+    kw = dict(styles=["Van_Gogh", "Seed_Images"], objects=["Cats", "Dogs"], seeds=[188], size=32, steps=2,
+              progress=False)
+    out = generate_answers(str(tiny_sd_pipeline), tmp_path / "a", batch_size=3, **kw)
+    files = sorted(p.name for p in out.glob("*.jpg"))
+    assert files == ["Seed_Images_Cats_seed188.jpg", "Seed_Images_Dogs_seed188.jpg", "Van_Gogh_Cats_seed188.jpg",
+                     "Van_Gogh_Dogs_seed188.jpg"]
+    assert Image.open(out / files[0]).size == (32, 32)
+    settings = json.loads((out / "generation.json").read_text())
+    assert settings["scheduler"] == "DDIMScheduler" and settings["eta"] == 0.0 and settings["guidance"] == 9.0
+    assert settings["seeds"] == [188] and settings["example_prompt"] == "A Cats image in Van Gogh style."
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.jpg")}
+    (out / "Seed_Images_Dogs_seed188.jpg").unlink()
+    generate_answers(str(tiny_sd_pipeline), out, batch_size=3, **kw)
+    after = {p.name: p.stat().st_mtime_ns for p in out.glob("*.jpg")}
+    assert set(after) == set(before)
+    assert all(after[k] == v for k, v in before.items() if k != "Seed_Images_Dogs_seed188.jpg")
+    alone = generate_answers(str(tiny_sd_pipeline), tmp_path / "b", batch_size=1,
+                             **{**kw, "styles": ["Seed_Images"], "objects": ["Dogs"]})
+    assert (alone / "Seed_Images_Dogs_seed188.jpg").read_bytes() == (out / "Seed_Images_Dogs_seed188.jpg").read_bytes()
+    with pytest.raises(ValueError, match="steps: 2 -> 3"):
+        generate_answers(str(tiny_sd_pipeline), out, **{**kw, "steps": 3})
+    r = score_answers(out, "object:Cats", [ColourJudge()], workers=2)  # decoded in worker processes
+    assert r.num_images == 4 and 0 <= r.ua <= 1 and r.generation["steps"] == 2
 
 
 @pytest.fixture(scope="module")
@@ -44,65 +203,8 @@ def judge_dir(tmp_path_factory) -> Path:
                       tmp_path_factory.mktemp("j") / "judge")
 
 
-@pytest.fixture(scope="module")
-def answers(tmp_path_factory) -> Path:
-    import tiny_diffusers
-    from canvasdata.evaluate.generate import generate_answers
-
-    root = tmp_path_factory.mktemp("sd")
-    pipe = tiny_diffusers.tiny_pipeline(root)
-    return generate_answers(str(pipe), root / "answers", styles=["Van_Gogh", "Monet", "Seed_Images"],
-                            objects=["Cats", "Dogs"], seeds=[188, 288], size=32, steps=2, batch_size=3,
-                            progress=False)
-
-
-def test_generated_answer_set_is_complete_recorded_and_resumable(answers: Path):
-    files = sorted(p.name for p in answers.glob("*.jpg"))
-    assert len(files) == 3 * 2 * 2 and "Van_Gogh_Cats_seed188.jpg" in files
-    settings = json.loads((answers / "generation.json").read_text())
-    assert settings["scheduler"] == "DDIM" and settings["eta"] == 0.0 and settings["seeds"] == [188, 288]
-    before = {p.name: p.stat().st_mtime_ns for p in answers.glob("*.jpg")}
-    (answers / "Monet_Dogs_seed288.jpg").unlink()
-    from canvasdata.evaluate.generate import generate_answers
-
-    generate_answers(settings["model"], answers, styles=["Van_Gogh", "Monet", "Seed_Images"], objects=["Cats", "Dogs"],
-                     seeds=[188, 288], size=32, steps=2, batch_size=3, progress=False)
-    after = {p.name: p.stat().st_mtime_ns for p in answers.glob("*.jpg")}
-    assert set(after) == set(before)
-    assert all(after[k] == v for k, v in before.items() if k != "Monet_Dogs_seed288.jpg")
-
-
-def test_generation_is_deterministic_per_seed(answers: Path, tmp_path: Path):
-    from canvasdata.evaluate.generate import generate_answers
-
-    settings = json.loads((answers / "generation.json").read_text())
-    generate_answers(settings["model"], tmp_path, styles=["Van_Gogh"], objects=["Cats"], seeds=[188], size=32,
-                     steps=2, batch_size=1, progress=False)
-    assert (tmp_path / "Van_Gogh_Cats_seed188.jpg").read_bytes() == (answers / "Van_Gogh_Cats_seed188.jpg").read_bytes()
-
-
-def test_score_writes_reports(answers: Path, judge_dir: Path, tmp_path: Path):
-    from canvasdata.judges import load_judge
-
-    r = score_answers(answers, "style:Van_Gogh", [load_judge(judge_dir)], out=tmp_path, workers=0)
-    for key in ("ua", "ira", "cra", "residual_rate"):
-        assert 0 <= r[key] <= 1
-    assert r["ua"] == pytest.approx(1 - r["residual_rate"]) and r["n_forget_images"] == 4
-    assert sum(r["forgotten_predicted_as"].values()) == 4
-    assert (tmp_path / "report.md").read_text().startswith("# Unlearning report: forget style `Van_Gogh`")
-    ref = tmp_path / "reference"
-    for a in read_answer_folder(answers):
-        target = ref / a.style / a.object / f"{a.seed // 100}.jpg"  # seed 188 -> image 1, 288 -> 2
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(a.path.read_bytes())
-    r2 = score_answers(answers, "object:Cats", [load_judge(judge_dir)], reference=ref, workers=0,
-                       include_seed_images=False)
-    assert r2["num_reference_images"] == 3 * 2  # images 1 and 2 of the Dogs cells only
-    assert np.isfinite(r2["frechet_distance"]) and "style judge" in r2["feature_extractor"]
-    assert r2["n_retain_images"] == 4  # dogs, Seed_Images excluded
-
-
-def test_cli_evaluate_and_suite(answers: Path, judge_dir: Path, tmp_path: Path, capsys):
+def test_cli_evaluate_and_suite_with_real_judges(judge_dir: Path, tmp_path: Path, capsys):
+    answers = write_answers(tmp_path / "a", ["Van_Gogh", "Monet", "Seed_Images"], ["Cats", "Dogs"], [188, 288])
     assert main(["evaluate", "--answers", str(answers), "--forget", "object:Dogs", "--judges", str(judge_dir),
                  "--out", str(tmp_path / "rep"), "--workers", "0"]) == 0
     assert "UA" in capsys.readouterr().out and (tmp_path / "rep" / "report.json").exists()
@@ -112,31 +214,58 @@ def test_cli_evaluate_and_suite(answers: Path, judge_dir: Path, tmp_path: Path, 
         (runs / method / req).symlink_to(answers, target_is_directory=True)
     from canvasdata.judges import load_judge
 
-    rows = score_suite(runs, [load_judge(judge_dir)], workers=0, out=tmp_path / "suite")
-    assert [r["method"] for r in rows] == ["ESD", "FMN"] and rows[1]["object UA"] is None
+    suite = score_suite(runs, [load_judge(judge_dir)], workers=0, out=tmp_path / "suite", progress=False)
+    assert [r["method"] for r in suite.rows] == ["ESD", "FMN"] and suite.rows[1]["object UA"] is None
+    assert suite.rows[0]["style requests"] == 1 and suite.rows[0]["object requests"] == 1
     assert (tmp_path / "suite" / "suite.md").read_text().startswith("| method | style UA")
     assert (tmp_path / "suite" / "suite.csv").read_text().splitlines()[0].startswith("method,style UA")
+    assert (tmp_path / "suite" / "ESD" / "object_Cats" / "report.json").exists()
+    assert main(["suite", str(runs), "--judges", str(judge_dir), "--workers", "0", "--out",
+                 str(tmp_path / "s2")]) == 0
+    assert "| ESD |" in capsys.readouterr().out
 
 
-def test_missing_or_unreadable_images_are_named(judge_dir: Path, tmp_path: Path):
-    from canvasdata.evaluate.answers import Answer
-    from canvasdata.judges import load_judge
-
+def test_missing_or_unreadable_images_are_named(tmp_path: Path):
     Image.new("RGB", (16, 16)).save(tmp_path / "Van_Gogh_Cats_seed1.jpg")
     (tmp_path / "Van_Gogh_Dogs_seed1.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(ValueError, match="Van_Gogh_Dogs_seed1.jpg: unreadable image"):
-        score_answers(read_answer_folder(tmp_path), "style:Van_Gogh", [load_judge(judge_dir)], workers=0)
+    for workers in (0, 1):
+        with pytest.raises(ValueError, match="Van_Gogh_Dogs_seed1.jpg: unreadable image"):
+            score_answers(tmp_path, "style:Van_Gogh", [ColourJudge()], workers=workers)
     missing = [Answer("Van_Gogh", "Cats", 1, path=tmp_path / "gone.jpg")]
-    with pytest.raises(ValueError, match="gone.jpg: missing"):
-        score_answers(missing, "style:Van_Gogh", [load_judge(judge_dir)], workers=0)
+    with pytest.raises(ValueError, match="gone.jpg: missing answer image"):
+        score_answers(missing, "style:Van_Gogh", [ColourJudge()], workers=0)
+    good = read_answer_folder(tmp_path, strict=False)[:1]
     with pytest.raises(ValueError, match="did you mean Van_Gogh"):
-        score_answers(read_answer_folder(tmp_path, strict=False), "style:Van_Gog", [load_judge(judge_dir)], workers=0)
+        score_answers(good, "style:Van_Gog", [ColourJudge()], workers=0)
+    with pytest.raises(ValueError, match="Palette_Knife"):
+        score_answers([Answer("Palette_Knife", "Cats", 1, path=good[0].path)], "style:Monet", [ColourJudge()])
     with pytest.raises(FileNotFoundError, match="never downloads"):
-        score_answers(read_answer_folder(tmp_path, strict=False)[:1], "style:Van_Gogh", [load_judge(judge_dir)],
-                      reference=tmp_path, inception=tmp_path / "inception.pth", workers=0)
+        score_answers(good, "style:Van_Gogh", [ColourJudge()], reference=tmp_path, inception=tmp_path / "x.pth")
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    from canvasdata.evaluate.inception import load_inception
+
+    with pytest.raises(ValueError, match="junk.pth: not a torch weights file"):
+        load_inception(tmp_path / "junk.pth")
 
 
-def test_concept_detector_and_paired_evaluation(answers: Path, tmp_path: Path):
+def test_fd_with_user_provided_fid_inception_weights(tmp_path: Path):
+    """pytorch-fid's file layout (state dict of the FID Inception, 1008 classes): randomly initialised
+    here, loaded from the path the user gives, and used for FD/KID."""
+    from canvasdata.evaluate.inception import FID_WEIGHTS_NAME, fid_inception_v3
+
+    torch.save(fid_inception_v3().state_dict(), tmp_path / FID_WEIGHTS_NAME)
+    answers = write_answers(tmp_path / "a", ["Van_Gogh", "Monet"], ["Cats"], [1, 2])
+    ref = tmp_path / "ref"
+    for k in (1, 2, 3):
+        (ref / "Monet" / "Cats").mkdir(parents=True, exist_ok=True)
+        colour_image("Monet", "Cats", k).save(ref / "Monet" / "Cats" / f"{k}.jpg")
+    r = score_answers(answers, "style:Van_Gogh", [ColourJudge()], reference=ref, inception=tmp_path / FID_WEIGHTS_NAME,
+                      workers=0, kid_subsets=2)
+    assert r.feature_extractor.startswith("FID Inception v3") and np.isfinite(r.frechet_distance)
+    assert (r.num_fd_images, r.num_reference_images) == (2, 3)
+
+
+def test_concept_detector_and_paired_evaluation(tiny_sd_pipeline: Path, tmp_path: Path):
     """Train a binary detector on a concept set, generate images for the forget prompts and their
     concept-removed pairs with the tiny pipeline, and score forgetting rate and paired FD."""
     from canvasdata.build import build
@@ -155,12 +284,11 @@ def test_concept_detector_and_paired_evaluation(answers: Path, tmp_path: Path):
     assert hist["epochs"][-1]["test_accuracy"]["binary"] >= 0
     detector = load_judge(tmp_path / "det")
     assert detector.class_names["binary"] == ["negative", "positive"]
-    model = json.loads((answers / "generation.json").read_text())["model"]
     prompts = tmp_path / "cs" / "prompts" / "Van_Gogh"
-    forget = generate_prompt_images(model, prompts / "forget_prompts.json", tmp_path / "u", size=32, steps=2,
-                                    progress=False)
-    original = generate_prompt_images(model, prompts / "retain_prompts.json", tmp_path / "o", size=32, steps=2,
-                                      progress=False)
+    forget = generate_prompt_images(str(tiny_sd_pipeline), prompts / "forget_prompts.json", tmp_path / "u", size=32,
+                                    steps=2, progress=False)
+    original = generate_prompt_images(str(tiny_sd_pipeline), prompts / "retain_prompts.json", tmp_path / "o", size=32,
+                                      steps=2, progress=False)
     assert sorted(p.name for p in forget.glob("*.jpg")) == sorted(p.name for p in original.glob("*.jpg"))
     r = score_concept(forget, original, detector, workers=0, out=tmp_path / "rep")
     assert r["pairs"] == 4 * 2 and 0 <= r["forgetting_rate"] <= 1 and np.isfinite(r["frechet_distance"])

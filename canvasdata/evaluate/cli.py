@@ -3,54 +3,46 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-
-def _judges(paths: list[str], device: str):
-    from canvasdata.judges.io import load_judge
-
-    return [load_judge(p, device) for p in paths]
 
 
 def _evaluate(a: argparse.Namespace) -> int:
-    from canvasdata.evaluate.score import score_answers
+    from canvasdata.evaluate.commands import evaluate_command
 
-    out = Path(a.out or Path(a.answers) / "report")
-    r = score_answers(a.answers, a.forget, _judges(a.judges, a.device), reference=a.reference,
-                      inception=a.inception, include_seed_images=not a.exclude_seed_images,
-                      batch_size=a.batch_size, workers=a.workers, out=out)
-    print(f"forget {a.forget}: UA {r['ua'] * 100:.2f}  IRA {r['ira'] * 100:.2f}  CRA {r['cra'] * 100:.2f}"
-          + (f"  FD {r['frechet_distance']:.2f}  KID {r['kid']:.4f}" if "frechet_distance" in r else "")
-          + f"  ({r['num_images']} images) -> {out}/report.md")
+    r = evaluate_command(a.answers, a.forget, a.judges, reference=a.reference, inception=a.inception, out=a.out,
+                         seed_images_in_style_metrics=a.seed_images_in_style_metrics, device=a.device,
+                         batch_size=a.batch_size, workers=a.workers)
+    print(f"forget {a.forget}: UA {r.ua * 100:.2f}  IRA {r.ira * 100:.2f}  CRA {r.cra * 100:.2f}"
+          + (f"  FD {r.frechet_distance:.2f}  KID {r.kid:.4f}" if r.frechet_distance is not None else "")
+          + f"  ({r.num_images} images) -> {r.paths['markdown']}")
     return 0
 
 
 def _generate(a: argparse.Namespace) -> int:
-    from canvasdata.evaluate.generate import generate_answers
-    from canvasdata.taxonomy import OBJECTS, label_space
+    from canvasdata.evaluate.commands import generate_command
 
-    styles = a.styles or list(label_space(a.space).names)
-    out = generate_answers(a.model, a.out, styles=styles, objects=a.objects or list(OBJECTS), seeds=a.seeds,
-                           size=a.size, steps=a.steps, guidance=a.guidance, batch_size=a.batch_size, device=a.device,
-                           progress=not a.quiet)
+    out = generate_command(a.model, a.out, space=a.space, styles=a.styles, objects=a.objects, seeds=a.seeds,
+                           size=a.size, steps=a.steps, guidance=a.guidance, batch_size=a.batch_size,
+                           device=a.device, progress=not a.quiet)
     print(f"answer set in {out} (settings in generation.json)")
     return 0
 
 
 def _suite(a: argparse.Namespace) -> int:
-    from canvasdata.evaluate.suite import score_suite, suite_markdown
+    from canvasdata.evaluate.commands import suite_command
 
-    rows = score_suite(a.runs, _judges(a.judges, a.device), reference=a.reference,
-                       include_seed_images=not a.exclude_seed_images, workers=a.workers, out=a.out or a.runs)
-    print(suite_markdown(rows))
+    suite = suite_command(a.runs, a.judges, reference=a.reference, inception=a.inception, out=a.out,
+                          seed_images_in_style_metrics=a.seed_images_in_style_metrics, device=a.device,
+                          batch_size=a.batch_size, workers=a.workers)
+    print(suite.to_markdown())
+    print(f"-> {suite.paths['md']}, {suite.paths['csv']}")
     return 0
 
 
 def _concept(a: argparse.Namespace) -> int:
+    from canvasdata.evaluate.commands import load_judges
     from canvasdata.evaluate.concepts import score_concept
-    from canvasdata.judges.io import load_judge
 
-    r = score_concept(a.unlearned, a.original, load_judge(a.detector, a.device), workers=a.workers, out=a.out)
+    r = score_concept(a.unlearned, a.original, load_judges([a.detector], a.device)[0], workers=a.workers, out=a.out)
     print(f"{r['concept']}: forgetting rate {r['forgetting_rate'] * 100:.2f}% (UA {r['ua'] * 100:.2f}), "
           f"FD {r['frechet_distance']:.2f} over {r['pairs']} pairs")
     return 0
@@ -65,14 +57,21 @@ def _generate_prompts(a: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed-images-in-style-metrics", action="store_true",
+                   help="count Seed_Images in the style denominators (IRA of style requests, CRA of object "
+                        "requests); default: left out, as the paper's 'other 49 styles'")
+
+
 def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="score one unlearning request's answer set with judges (UA, IRA, CRA, FD)")
     e.add_argument("--answers", required=True, help="folder of {style}_{object}_seed{N}.jpg, or a canvasdata build")
     e.add_argument("--forget", required=True, help="style:NAME or object:NAME")
     e.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
     e.add_argument("--reference", help="real images for FD/KID: a canvasdata build or a {style}/{object}/{k}.jpg folder")
-    e.add_argument("--inception", help="torchvision Inception v3 weights file for FD (default: style-judge features)")
-    e.add_argument("--exclude-seed-images", action="store_true", help="leave Seed_Images out of the style denominators")
+    e.add_argument("--inception", help="Inception v3 weights file for FD/KID (pytorch-fid's pt_inception-2015-12-05-"
+                   "6726825d.pth or torchvision's); default: the style judge's penultimate features")
+    _seed_flag(e)
     e.add_argument("--out", help="report directory (default: ANSWERS/report)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--batch-size", type=int, default=64)
@@ -118,9 +117,11 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("suite", help="score runs/{method}/{style|object}_{target}/ and print a Table-2-shaped table")
     s.add_argument("runs")
     s.add_argument("--judges", nargs="+", required=True)
-    s.add_argument("--reference")
-    s.add_argument("--exclude-seed-images", action="store_true")
-    s.add_argument("--out", help="where suite.md/.csv go (default: RUNS)")
+    s.add_argument("--reference", help="real images for FD/KID (as for evaluate)")
+    s.add_argument("--inception", help="Inception v3 weights file for FD/KID (as for evaluate)")
+    _seed_flag(s)
+    s.add_argument("--out", help="where the reports, suite.md and suite.csv go (default: RUNS/suite)")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--workers", type=int, default=2)
     s.set_defaults(func=_suite)

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from canvasdata.evaluate.answers import Answer
-from canvasdata.evaluate.score import run_judge
+from canvasdata.evaluate.score import judge_name, run_judge
 from canvasdata.judges.model import Judge
 from canvasdata.metrics import frechet_distance, kid
 
@@ -84,7 +84,7 @@ def score_concept(unlearned: Path | str, original: Path | str, detector: Judge, 
     report = {"concept": detector.label_space[task], "pairs": len(keys), "forgetting_rate": rate,
               "ua": 1 - rate, "frechet_distance": frechet_distance(fu, fo),
               "kid": kid(fu, fo, subsets=20, subset_size=min(1000, len(keys)))[0],
-              "feature_extractor": f"detector pre-logits ({detector.info.model})"}
+              "feature_extractor": f"detector penultimate layer ({judge_name(detector)})"}
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "concept_report.json").write_text(json.dumps(report, indent=2))

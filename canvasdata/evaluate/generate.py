@@ -70,7 +70,11 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = load_pipeline(model, device, dtype) if isinstance(model, (str, Path)) else model
-    settings = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
+    if isinstance(model, (str, Path)):
+        name = str(Path(model).resolve()) if Path(model).exists() else str(model)
+    else:
+        name = getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__
+    settings = {"model": name,
                 "styles": list(styles), "objects": list(objects), "seeds": [int(s) for s in seeds],
                 "size": size, "steps": steps, "guidance": guidance,
                 "scheduler": type(pipe.scheduler).__name__, "eta": 0.0, "template": template,

@@ -1,67 +1,112 @@
-"""Score many unlearned models at once and print a table shaped like UnlearnCanvas's Table 2.
+"""Score many unlearned models at once and tabulate them like UnlearnCanvas's Table 2.
 
 Layout: `runs/{method}/{domain}_{target}/` holds the answer set of one request (e.g.
-`runs/ESD/style_Van_Gogh/`, `runs/ESD/object_Cats/`)."""
+`runs/ESD/style_Van_Gogh/`, `runs/ESD/object_Cats/`). Each request's report.json and report.md go
+into `{out}/{method}/{domain}_{target}/`; the table into `{out}/suite.md`, `suite.csv`, `suite.json`."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from canvasdata.evaluate.score import score_answers
-from canvasdata.judges.model import Judge
+from canvasdata.evaluate.score import REFERENCE_INDICES, Report, score_answers
 
-COLUMNS = ["method", "style UA", "style IRA", "style CRA", "object UA", "object IRA", "object CRA", "FD", "requests"]
+COLUMNS = ["method", "style UA", "style IRA", "style CRA", "object UA", "object IRA", "object CRA", "FD",
+           "style requests", "object requests"]
 
 
-def score_suite(runs: Path | str, judges: Sequence[Judge], *, reference: Path | str | None = None,
-                include_seed_images: bool = True, workers: int = 2, out: Path | str | None = None) -> list[dict]:
-    """One row per method: mean UA/IRA/CRA over its style and object requests (percent) and mean FD."""
-    runs = Path(runs)
-    rows = []
-    for method in sorted(p for p in runs.iterdir() if p.is_dir()):
-        reports = []
-        for req in sorted(p for p in method.iterdir() if p.is_dir()):
-            domain, _, target = req.name.partition("_")
-            if domain not in ("style", "object"):
-                raise ValueError(f"{req}: expected a folder named style_NAME or object_NAME")
-            reports.append(score_answers(req, f"{domain}:{target}", judges, reference=reference,
-                                         include_seed_images=include_seed_images, workers=workers, out=req))
-        row = {"method": method.name, "requests": len(reports)}
-        for d in ("style", "object"):
-            sel = [r for r in reports if r["forget"]["domain"] == d]
-            for k in ("ua", "ira", "cra"):
-                row[f"{d} {k.upper()}"] = round(100 * float(np.mean([r[k] for r in sel])), 2) if sel else None
-        fds = [r["frechet_distance"] for r in reports if "frechet_distance" in r]
-        row["FD"] = round(float(np.mean(fds)), 2) if fds else None
-        rows.append(row)
-    if out is not None:
+@dataclass
+class Suite:
+    """One row per method (percentages; FD the mean over its requests), and every request's report."""
+
+    rows: list[dict]
+    reports: dict[str, list[Report]]
+    seed_images_in_style_metrics: bool
+    paths: dict[str, str] = field(default_factory=dict)
+
+    def to_markdown(self) -> str:
+        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in self.rows]
+        lines += ["", "UA / IRA / CRA in %: means over each method's style requests and, separately, its object "
+                  "requests. Seed_Images counted in the style metrics: "
+                  f"{self.seed_images_in_style_metrics}. FD: mean over the requests scored against a reference."]
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows({c: ("" if r.get(c) is None else r[c]) for c in COLUMNS} for r in self.rows)
+        return buf.getvalue()
+
+    def write(self, out: Path | str) -> dict[str, str]:
+        """suite.md, suite.csv and suite.json into `out`; returns their paths."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "suite.md").write_text(suite_markdown(rows))
-        (out / "suite.csv").write_text(suite_csv(rows))
-        (out / "suite.json").write_text(json.dumps(rows, indent=2))
-    return rows
+        (out / "suite.md").write_text(self.to_markdown())
+        (out / "suite.csv").write_text(self.to_csv())
+        (out / "suite.json").write_text(json.dumps(self.rows, indent=2) + "\n")
+        self.paths.update({k: str(out / f"suite.{k}") for k in ("md", "csv", "json")})
+        return self.paths
 
 
-def _fmt(v) -> str:
+def _fmt(v: object) -> str:
     return "—" if v is None else str(v)
 
 
-def suite_markdown(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+def parse_request_dir(name: str) -> tuple[str, str]:
+    """`style_Van_Gogh` -> ('style', 'Van_Gogh'); `object_Cats` -> ('object', 'Cats')."""
+    domain, _, target = name.partition("_")
+    if domain not in ("style", "object") or not target:
+        raise ValueError(f"{name}: a request folder is named style_NAME or object_NAME")
+    return domain, target
 
 
-def suite_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS)
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
+def table_row(method: str, reports: Sequence[Report]) -> dict:
+    """Mean UA / IRA / CRA (percent) over the style and the object requests, and mean FD."""
+    row: dict[str, Any] = {"method": method}
+    for d in ("style", "object"):
+        sel = [r for r in reports if r.forget["domain"] == d]
+        row[f"{d} requests"] = len(sel)
+        for k in ("ua", "ira", "cra"):
+            row[f"{d} {k.upper()}"] = round(100 * float(np.nanmean([getattr(r, k) for r in sel])), 2) if sel else None
+    fds = [r.frechet_distance for r in reports if r.frechet_distance is not None]
+    row["FD"] = round(float(np.mean(fds)), 2) if fds else None
+    return row
+
+
+def score_suite(runs: Path | str, judges: Sequence[Any], *, reference: Path | str | None = None,
+                reference_indices: Sequence[int] = REFERENCE_INDICES, inception: Path | str | None = None,
+                seed_images_in_style_metrics: bool = False, batch_size: int = 64, workers: int = 2,
+                out: Path | str | None = None, progress: bool = True) -> Suite:
+    """Score every `runs/{method}/{domain}_{target}/` answer set with the same judges and settings;
+    writes the per-request reports and the table under `out` when given."""
+    runs = Path(runs)
+    if not runs.is_dir():
+        raise ValueError(f"{runs}: no such runs directory")
+    methods = sorted(p for p in runs.iterdir() if p.is_dir())
+    if not methods:
+        raise ValueError(f"{runs}: expected folders {{method}}/{{style|object}}_{{target}}/")
+    rows, reports = [], {}
+    for method in methods:
+        reqs = sorted(p for p in method.iterdir() if p.is_dir())
+        reports[method.name] = []
+        for req in reqs:
+            domain, target = parse_request_dir(req.name)
+            if progress:
+                print(f"scoring {method.name}/{req.name}", flush=True)
+            reports[method.name].append(score_answers(
+                req, f"{domain}:{target}", judges, reference=reference, reference_indices=reference_indices,
+                inception=inception, seed_images_in_style_metrics=seed_images_in_style_metrics,
+                batch_size=batch_size, workers=workers, out=None if out is None else Path(out) / method.name / req.name))
+        rows.append(table_row(method.name, reports[method.name]))
+    suite = Suite(rows, reports, seed_images_in_style_metrics)
+    if out is not None:
+        suite.write(out)
+    return suite

@@ -1,0 +1,121 @@
+"""Inception v3 pool features (2048-d) for Frechet distance, from a weights file the user provides;
+nothing is ever downloaded.
+
+Two files are understood, told apart by their classifier size:
+- the standard FID network, pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` (the TensorFlow
+  FID graph ported to torch: 1008 classes and blocks that differ from torchvision's in their pooling);
+  features from it give FID comparable with pytorch-fid / TTUR;
+- torchvision's ImageNet `inception_v3_google-*.pth` (1000 classes), the network the original
+  UnlearnCanvas evaluation used; its numbers are not comparable with standard FID.
+Both take images resized to 299 px (bilinear) and scaled to [-1, 1], as pytorch-fid does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
+
+
+def _avg(x: torch.Tensor) -> torch.Tensor:
+    return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+
+
+def _fid_blocks():
+    from torchvision.models import inception as tv
+
+    class FIDInceptionA(tv.InceptionA):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b5 = self.branch5x5_2(self.branch5x5_1(x))
+            b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+            return torch.cat([self.branch1x1(x), b5, b3, self.branch_pool(_avg(x))], 1)
+
+    class FIDInceptionC(tv.InceptionC):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
+            bd = self.branch7x7dbl_1(x)
+            for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
+                bd = layer(bd)
+            return torch.cat([self.branch1x1(x), b7, bd, self.branch_pool(_avg(x))], 1)
+
+    class FIDInceptionE(tv.InceptionE):
+        def __init__(self, in_channels: int, max_pool: bool) -> None:
+            super().__init__(in_channels)
+            self.max_pool = max_pool
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b3 = self.branch3x3_1(x)
+            b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
+            bd = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+            bd = torch.cat([self.branch3x3dbl_3a(bd), self.branch3x3dbl_3b(bd)], 1)
+            pool = F.max_pool2d(x, kernel_size=3, stride=1, padding=1) if self.max_pool else _avg(x)
+            return torch.cat([self.branch1x1(x), b3, bd, self.branch_pool(pool)], 1)
+
+    return FIDInceptionA, FIDInceptionC, FIDInceptionE
+
+
+def fid_inception_v3() -> nn.Module:
+    """The FID Inception network (pytorch-fid's architecture), randomly initialised."""
+    import torchvision
+
+    a, c, e = _fid_blocks()
+    net = torchvision.models.inception_v3(weights=None, num_classes=1008, aux_logits=False, init_weights=False)
+    net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = a(192, pool_features=32), a(256, pool_features=64), a(288, pool_features=64)
+    net.Mixed_6b, net.Mixed_6c = c(768, channels_7x7=128), c(768, channels_7x7=160)
+    net.Mixed_6d, net.Mixed_6e = c(768, channels_7x7=160), c(768, channels_7x7=192)
+    net.Mixed_7b, net.Mixed_7c = e(1280, max_pool=False), e(2048, max_pool=True)
+    return net
+
+
+class InceptionFeatures(nn.Module):
+    """Images [B,3,H,W] in [0,1] -> 2048-d pool features; `kind` says which weights ('fid' or 'torchvision')."""
+
+    def __init__(self, net: nn.Module, kind: str) -> None:
+        super().__init__()
+        net.fc = nn.Identity()
+        self.net, self.kind = net.eval(), kind
+
+    @property
+    def description(self) -> str:
+        if self.kind == "fid":
+            return "FID Inception v3 (pytorch-fid weights), pool 2048-d"
+        return "torchvision Inception v3 (ImageNet weights, as the original benchmark), pool 2048-d"
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x.float(), size=(299, 299), mode="bilinear", align_corners=False)
+        return self.net(2 * x - 1)
+
+
+def load_inception(weights: Path | str, device: str | torch.device = "cpu") -> InceptionFeatures:
+    """The feature network for a user-provided weights file (see the module docstring)."""
+    import torchvision
+
+    weights = Path(weights)
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: Inception weights file not found; give pytorch-fid's {FID_WEIGHTS_NAME} "
+                                "(standard FID) or torchvision's inception_v3_google-*.pth. canvasdata never "
+                                "downloads it.")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several unrelated types for a file that is not a checkpoint
+        raise ValueError(f"{weights}: not a torch weights file ({type(e).__name__}: {e})") from None
+    fc = state.get("fc.weight") if isinstance(state, dict) else None
+    if fc is None or tuple(fc.shape) not in ((1008, 2048), (1000, 2048)):
+        raise ValueError(f"{weights}: not an Inception v3 state dict (expected 'fc.weight' of shape 1008x2048 for "
+                         f"the FID network or 1000x2048 for torchvision's)")
+    if fc.shape[0] == 1008:
+        net, kind = fid_inception_v3(), "fid"
+    else:
+        net = torchvision.models.inception_v3(weights=None, aux_logits="AuxLogits.fc.weight" in state,
+                                              init_weights=False)
+        kind = "torchvision"
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{weights}: weights do not fit the {kind} Inception v3 ({e})") from None
+    return InceptionFeatures(net, kind).to(device)
