@@ -78,14 +78,8 @@ def test_object_targets_need_a_source_that_removes_objects(tmp_path: Path):
         build(r, tmp_path / "out", progress=False)
 
 
-@pytest.fixture(scope="module")
-def pipe(tmp_path_factory) -> Path:
-    import tiny_diffusers
-
-    return tiny_diffusers.tiny_pipeline(tmp_path_factory.mktemp("sd"))
-
-
-def test_diffusers_source_and_img2img_painter(pipe: Path, tmp_path: Path, monkeypatch):
+def test_diffusers_source_and_img2img_painter(tiny_sd_pipeline: Path, tmp_path: Path, monkeypatch):
+    pipe = tiny_sd_pipeline
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     base = {"name": "sd", "seed": 3, "styles": ["Seed_Images", "Van_Gogh"], "objects": ["Cats"], "images_per_cell": 2,
             "resolution": 32, "splits": {"train": "1-2"}, "output": {"batch_size": 2}}
