@@ -91,15 +91,21 @@ class InceptionFeatures(nn.Module):
         return self.net(2 * x - 1)
 
 
-def load_inception(weights: Path | str, device: str | torch.device = "cpu") -> InceptionFeatures:
-    """The feature network for a user-provided weights file (see the module docstring)."""
-    import torchvision
-
+def require_weights_file(weights: Path | str) -> Path:
+    """The weights path, or a FileNotFoundError saying which file to provide (nothing is downloaded)."""
     weights = Path(weights)
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: Inception weights file not found; give pytorch-fid's {FID_WEIGHTS_NAME} "
                                 "(standard FID) or torchvision's inception_v3_google-*.pth. canvasdata never "
                                 "downloads it.")
+    return weights
+
+
+def load_inception(weights: Path | str, device: str | torch.device = "cpu") -> InceptionFeatures:
+    """The feature network for a user-provided weights file (see the module docstring)."""
+    import torchvision
+
+    weights = require_weights_file(weights)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several unrelated types for a file that is not a checkpoint

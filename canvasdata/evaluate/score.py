@@ -88,9 +88,8 @@ def check_answers_exist(answers: Sequence[Answer]) -> None:
         raise ValueError(f"{missing[0].name}: missing answer image{more}")
 
 
-def _loader(answers: Sequence[Answer], size: int, batch_size: int, workers: int) -> DataLoader:
-    return DataLoader(AnswerImages(answers, size), batch_size=batch_size, num_workers=workers,
-                      persistent_workers=False, pin_memory=False)
+def _loader(answers: Sequence[Answer], size: int, batch_size: int, workers: int, pin: bool = False) -> DataLoader:
+    return DataLoader(AnswerImages(answers, size), batch_size=batch_size, num_workers=workers, pin_memory=pin)
 
 
 @torch.no_grad()
@@ -105,10 +104,12 @@ def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int
     for j in judges:
         if hasattr(j, "eval"):
             j.eval()
-    for x in _loader(answers, size, batch_size, workers):
-        xf = x.float().div_(255)
+    devices = {j: _device(j) for j in judges}
+    pin = any(d.type == "cuda" for d in devices.values())
+    for x in _loader(answers, size, batch_size, workers, pin):
+        on: dict[torch.device, torch.Tensor] = {}  # uint8 travels to each device once, then becomes float
         for j in judges:
-            xj = xf.to(_device(j), non_blocking=True)
+            xj = on.setdefault(devices[j], x.to(devices[j], non_blocking=True).float().div_(255))
             for t, logits in j.logits(xj).items():
                 preds.setdefault(t, []).append(logits.argmax(1).cpu().numpy())
             if j is features_of:
@@ -221,10 +222,10 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     cells, compared with the answers of those same retained cells. Features: the style judge's
     penultimate layer, or Inception v3 pool features when `inception` names its weights file.
     Writes report.json and report.md into `out` when given."""
-    if inception is not None and not Path(inception).is_file():
-        from canvasdata.evaluate.inception import load_inception
+    if inception is not None:
+        from canvasdata.evaluate.inception import require_weights_file
 
-        load_inception(inception)  # raises the clear missing-file error before any work
+        require_weights_file(inception)  # fail before any judging
     style_j, object_j = judge_for(judges, "style"), judge_for(judges, "object")
     styles, objects = list(style_j.class_names["style"]), list(object_j.class_names["object"])
     generation = _generation(answers)

@@ -90,7 +90,8 @@ def score_suite(runs: Path | str, judges: Sequence[Any], *, reference: Path | st
     runs = Path(runs)
     if not runs.is_dir():
         raise ValueError(f"{runs}: no such runs directory")
-    methods = sorted(p for p in runs.iterdir() if p.is_dir())
+    skip = Path(out).resolve() if out is not None else None  # the output may live inside runs/
+    methods = sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".") and p.resolve() != skip)
     if not methods:
         raise ValueError(f"{runs}: expected folders {{method}}/{{style|object}}_{{target}}/")
     rows, reports = [], {}
