@@ -22,7 +22,7 @@ def _generate(a: argparse.Namespace) -> int:
 
     out = generate_command(a.model, a.out, space=a.space, styles=a.styles, objects=a.objects, seeds=a.seeds,
                            size=a.size, steps=a.steps, guidance=a.guidance, batch_size=a.batch_size,
-                           device=a.device, progress=not a.quiet)
+                           device=a.device, generator_device=a.generator_device, progress=not a.quiet)
     print(f"answer set in {out} (settings in generation.json)")
     return 0
 
@@ -90,6 +90,8 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--guidance", type=float, default=9.0)
     g.add_argument("--batch-size", type=int, default=4)
     g.add_argument("--device", default="cpu")
+    g.add_argument("--generator-device", default="cpu",
+                   help="where the seeded initial noise is drawn (default cpu: the same images on any machine)")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_generate)
 

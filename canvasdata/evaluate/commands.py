@@ -36,7 +36,7 @@ def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
                      styles: Sequence[str] | None = None, objects: Sequence[str] | None = None,
                      seeds: Sequence[int] = PROTOCOL_SEEDS, size: int = 512, steps: int = 100,
                      guidance: float = 9.0, batch_size: int = 4, device: str = "cpu",
-                     progress: bool = True) -> Path:
+                     generator_device: str = "cpu", progress: bool = True) -> Path:
     """`canvasdata evaluate generate`: the answer set of a diffusers pipeline (directory or Hub id)
     for every style of `space` (or `styles`) and every object (or `objects`); returns the folder."""
     from canvasdata.taxonomy import OBJECTS, UC60, label_space, unknown_message
@@ -48,7 +48,8 @@ def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
             if name not in allowed:
                 raise ValueError(unknown_message(name, allowed, what))
     return generate_answers(model, out, styles=styles, objects=objects, seeds=seeds, size=size, steps=steps,
-                            guidance=guidance, batch_size=batch_size, device=device, progress=progress)
+                            guidance=guidance, batch_size=batch_size, device=device,
+                            generator_device=generator_device, progress=progress)
 
 
 def suite_command(runs: str | Path, judges: Sequence[str | Path], *, reference: str | Path | None = None,

@@ -18,7 +18,8 @@ from canvasdata.taxonomy import OBJECTS, PROMPT_TEMPLATE, UC50, prompt
 
 PROTOCOL_SEEDS = (188, 288, 588, 688, 888)
 # settings that change the pixels: a resume must use the same values
-IMAGE_SETTINGS = ("model", "size", "steps", "guidance", "scheduler", "eta", "template", "dtype", "jpeg_quality")
+IMAGE_SETTINGS = ("model", "size", "steps", "guidance", "scheduler", "eta", "template", "dtype", "jpeg_quality",
+                  "generator")
 
 
 def answer_name(style: str, obj: str, seed: int) -> str:
@@ -61,10 +62,12 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
                      objects: Sequence[str] = OBJECTS, seeds: Sequence[int] = PROTOCOL_SEEDS, size: int = 512,
                      steps: int = 100, guidance: float = 9.0, batch_size: int = 4, device: str = "cpu",
                      dtype: torch.dtype | None = None, template: str = PROMPT_TEMPLATE, quality: int = 95,
-                     progress: bool = True) -> Path:
+                     generator_device: str = "cpu", progress: bool = True) -> Path:
     """Write `{style}_{object}_seed{seed}.jpg` for every style, object and seed into `out` (files
     already there are kept) and return `out`. `model` is a pipeline directory, a Hub id, or a
-    loaded pipeline (then its own scheduler and dtype are used as they are)."""
+    loaded pipeline (then its own scheduler and dtype are used as they are). The initial noise is
+    drawn by a generator on `generator_device` (default CPU, so the same seed gives the same noise on
+    any machine, GPU or not)."""
     import diffusers
 
     out = Path(out)
@@ -80,20 +83,19 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
                 "scheduler": type(pipe.scheduler).__name__, "eta": 0.0, "template": template,
                 "example_prompt": prompt(styles[0], objects[0], template) if styles and objects else None,
                 "dtype": str(pipe.dtype).removeprefix("torch."), "jpeg_quality": quality,
-                "generator": "one torch.Generator per image, seeded with the protocol seed",
+                "generator": f"one torch.Generator('{generator_device}') per image, seeded with the protocol seed",
                 "device": str(device), "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__}}
     settings = _check_resume(out / "generation.json", settings)
     (out / "generation.json").write_text(json.dumps(settings, indent=2) + "\n")
     total = [(s, o, seed) for seed in seeds for s in styles for o in objects]
     jobs = [j for j in total if not (out / answer_name(*j)).exists()]
-    gen_device = "cpu" if str(device) == "cpu" else device
     with tqdm(total=len(total), initial=len(total) - len(jobs), unit="img", desc="generate",
               disable=not progress) as bar:
         for i in range(0, len(jobs), batch_size):
             chunk = jobs[i:i + batch_size]
             images = pipe([prompt(s, o, template) for s, o, _ in chunk], height=size, width=size,
                           num_inference_steps=steps, guidance_scale=guidance, eta=0.0,
-                          generator=[torch.Generator(gen_device).manual_seed(seed) for _, _, seed in chunk]).images
+                          generator=[torch.Generator(generator_device).manual_seed(seed) for _, _, seed in chunk]).images
             for job, img in zip(chunk, images):
                 tmp = out / f".{answer_name(*job)}.tmp"
                 img.save(tmp, format="JPEG", quality=quality)
