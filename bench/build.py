@@ -9,6 +9,7 @@ to that build alone. Memory must stay flat as the set grows: shards stream, noth
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import statistics
@@ -38,8 +39,10 @@ def slice_recipe(name: str, n_styles: int | None, n_objects: int | None, per_cel
     n = per_cell or recipe.images_per_cell
     test = max(1, n // 5)
     splits = (("train", tuple(range(1, n - test + 1))), ("test", tuple(range(n - test + 1, n + 1))))
+    # Shards of 32 rows: enough of them for two workers to share, and the same shard size in both
+    # slices, so peak memory can be compared as the set doubles.
     return recipe.replace(styles=recipe.styles[:n_styles], objects=recipe.objects[:n_objects], images_per_cell=n,
-                          splits=splits)
+                          splits=splits, output=dataclasses.replace(recipe.output, shard_rows=32))
 
 
 def run_one(config: str, workers: int, device: str) -> dict:
