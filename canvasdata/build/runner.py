@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import queue
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,13 +109,51 @@ def build_shard(recipe: Recipe, out: Path, shard: ShardPlan, device: str,
     return rec
 
 
-def _worker_init(threads: int) -> None:
+_progress_queue = None  # set in each worker process by _worker_init: where it reports rendered images
+
+
+def _worker_init(threads: int, progress) -> None:
+    global _progress_queue
     torch.set_num_threads(threads)
+    _progress_queue = progress
 
 
 def _worker_build(args: tuple[Recipe, str, ShardPlan, str]) -> int:
     recipe, out, shard, device = args
-    return build_shard(recipe, Path(out), shard, device).rows
+    q = _progress_queue
+    return build_shard(recipe, Path(out), shard, device, on_images=(lambda n: q.put(n)) if q is not None else None).rows
+
+
+def _run_pool(jobs: list, workers: int, threads: int, bar, on_shard: Callable[[], None]) -> None:
+    """Run shard jobs in `workers` spawned processes, advancing `bar` as each batch of images is
+    rendered (not only when a shard is written), and propagating the first worker error."""
+    ctx = mp.get_context("spawn")
+    reported = expected = 0
+    with ctx.Manager() as manager:
+        progress = manager.Queue()
+
+        def drain(wait: float) -> None:
+            nonlocal reported
+            try:
+                while True:
+                    n = progress.get(timeout=wait) if wait else progress.get_nowait()
+                    bar.update(n)
+                    reported += n
+                    wait = 0
+            except queue.Empty:
+                return
+
+        with ctx.Pool(workers, initializer=_worker_init, initargs=(threads, progress)) as pool:
+            pending = [pool.apply_async(_worker_build, (job,)) for job in jobs]
+            while pending:
+                drain(0.5)
+                for res in [r for r in pending if r.ready()]:
+                    pending.remove(res)
+                    expected += res.get()
+                    on_shard()
+        drain(0)
+    if expected > reported:
+        bar.update(expected - reported)
 
 
 def resolve_device(device: str) -> str:
@@ -170,12 +209,13 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
                 bar.set_postfix(shards=f"{len(shards) - len(todo) + k + 1}/{len(shards)}")
         else:
             threads = max(1, (os.cpu_count() or 1) // workers)
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, initializer=_worker_init, initargs=(threads,)) as pool:
-                jobs = [(recipe, str(out), s, device) for s in todo]
-                for k, rows in enumerate(pool.imap_unordered(_worker_build, jobs)):
-                    bar.update(rows)
-                    bar.set_postfix(shards=f"{len(shards) - len(todo) + k + 1}/{len(shards)}")
+            finished = [len(shards) - len(todo)]
+
+            def on_shard() -> None:
+                finished[0] += 1
+                bar.set_postfix(shards=f"{finished[0]}/{len(shards)}")
+
+            _run_pool([(recipe, str(out), s, device) for s in todo], workers, threads, bar, on_shard)
     finally:
         bar.close()
     if dist:
