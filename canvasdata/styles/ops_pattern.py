@@ -17,32 +17,42 @@ from canvasdata.styles.registry import C_, CS_, F_, S_, operator
 def _cells(x: torch.Tensor, rngs, n: int, jitter: float):
     """Nearest and second-nearest jittered grid points for every pixel (a Voronoi diagram).
 
-    Returns (d1, d2, centre_x, centre_y, cell_id) with distances in cell units."""
-    b = x.shape[0]
-    X, Y = coords(x)
-    u, v = X * n, Y * n
+    Returns (d1, d2, centre_x, centre_y, cell_id) with distances in cell units. A pixel's cell column
+    depends only on its x and its row only on its y, so the nine candidate points are gathered with
+    two 1-D index selects; squared distances are compared and the winner's index kept, and the
+    centre and id are looked up once at the end."""
+    b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    u = (torch.arange(w, device=x.device, dtype=torch.float32) + 0.5) / w * n
+    v = ((torch.arange(h, device=x.device, dtype=torch.float32) + 0.5) / h * n)[:, None]
     ci, cj = u.floor().long(), v.floor().long()
     off = torch.from_numpy(np.stack([0.5 + jitter * (rng.random((n + 2, n + 2, 2)) - 0.5) for rng in rngs])
                            .astype(np.float32)).to(x.device)
-    d1 = torch.full((b, *u.shape), 1e9, device=x.device)
+    ox, oy = off[..., 0].contiguous(), off[..., 1].contiguous()
+    d1 = torch.full((b, h, w), 1e18, device=x.device)
     d2 = d1.clone()
-    cx = torch.zeros_like(d1)
-    cy = torch.zeros_like(d1)
-    cid = torch.zeros(d1.shape, dtype=torch.long, device=x.device)
-    for di in (-1, 0, 1):
-        for dj in (-1, 0, 1):
-            gi = (ci + di).clamp(-1, n)
-            gj = (cj + dj).clamp(-1, n)
-            o = off[:, gj + 1, gi + 1]
-            px_, py_ = gi.float() + o[..., 0], gj.float() + o[..., 1]
-            d = torch.hypot(u - px_, v - py_)
-            closer = d < d1
-            d2 = torch.where(closer, d1, torch.minimum(d2, d))
-            d1 = torch.where(closer, d, d1)
-            cx = torch.where(closer, px_, cx)
-            cy = torch.where(closer, py_, cy)
-            cid = torch.where(closer, (gj + 1) * (n + 2) + gi + 1, cid)
-    return d1, d2, cx / n, cy / n, cid
+    best = torch.zeros((b, h, w), dtype=torch.uint8, device=x.device)
+    steps = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
+    for k, (di, dj) in enumerate(steps):
+        gi = (ci + di).clamp(-1, n)
+        gj = (cj + dj).clamp(-1, n)
+        rows, cols = gj[:, 0] + 1, gi + 1
+        dx = (u - gi.float()) - ox.index_select(1, rows).index_select(2, cols)
+        dy = (v - gj.float()) - oy.index_select(1, rows).index_select(2, cols)
+        d = dx * dx + dy * dy
+        closer = d < d1
+        d2 = torch.where(closer, d1, torch.minimum(d2, d))
+        d1 = torch.where(closer, d, d1)
+        best.masked_fill_(closer, k)
+    di_k = torch.tensor([s[0] for s in steps], device=x.device)
+    dj_k = torch.tensor([s[1] for s in steps], device=x.device)
+    bl = best.long()
+    gi = (ci + di_k[bl]).clamp(-1, n)
+    gj = (cj + dj_k[bl]).clamp(-1, n)
+    cid = (gj + 1) * (n + 2) + gi + 1
+    flat = cid.view(b, -1)
+    cx = gi.float() + ox.view(b, -1).gather(1, flat).view(b, h, w)
+    cy = gj.float() + oy.view(b, -1).gather(1, flat).view(b, h, w)
+    return d1.sqrt(), d2.sqrt(), cx / n, cy / n, cid
 
 
 def _sample(x: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
@@ -198,7 +208,16 @@ def _splat(x, rngs, count: int, size: float, stretch: tuple[float, float] = (1.0
     yy, xx = torch.meshgrid(torch.arange(-ky, ky + 1, device=x.device, dtype=x.dtype),
                             torch.arange(-kx, kx + 1, device=x.device, dtype=x.dtype), indexing="ij")
     disc = ((1 - torch.sqrt((xx / rx) ** 2 + (yy / ry) ** 2)) * min(rx, ry) + 0.5).clamp(0, 1)
-    return F.conv2d(m, disc.view(1, 1, *disc.shape), padding=(ky, kx)).clamp(0, 1)
+    # The blob map is m convolved with the (symmetric) disc. Small discs convolve fast; for large ones
+    # (petals, leaves) stamping the disc at each of the few points is the same sum at a fraction of
+    # the cost of a dense convolution over the image.
+    if disc.numel() <= 81:
+        return F.conv2d(m, disc.view(1, 1, *disc.shape), padding=(ky, kx)).clamp(0, 1)
+    out = torch.zeros(b, 1, h + 2 * ky, w + 2 * kx, device=x.device, dtype=x.dtype)
+    nz = torch.nonzero(m[:, 0])
+    for (i, y0, x0), v in zip(nz.tolist(), m[nz[:, 0], 0, nz[:, 1], nz[:, 2]].tolist()):
+        out[i, 0, y0:y0 + 2 * ky + 1, x0:x0 + 2 * kx + 1] += v * disc
+    return out[:, :, ky:ky + h, kx:kx + w].clamp(0, 1)
 
 
 @operator("snow", density=F_(0.5, 0, 2), size=F_(0.006, 0.001, 0.03), color=C_([1.0, 1.0, 1.0]), chill=F_(0.3, 0, 1))
