@@ -41,10 +41,18 @@ def gaussian(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
+def box_mean(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean over every k x k window (no padding), as two 1-D depthwise convolutions: 2k multiply-adds
+    a pixel instead of k*k, and on the CPU far faster than avg_pool2d."""
+    c = x.shape[1]
+    w = torch.full((c, 1, k, 1), 1.0 / k, device=x.device, dtype=x.dtype)
+    return F.conv2d(F.conv2d(x, w, groups=c), w.view(c, 1, 1, k), groups=c)
+
+
 def box_blur(x: torch.Tensor, r: int) -> torch.Tensor:
     if r < 1:
         return x
-    return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="reflect"), 2 * r + 1, stride=1)
+    return box_mean(F.pad(x, (r, r, r, r), mode="reflect"), 2 * r + 1)
 
 
 def sobel(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

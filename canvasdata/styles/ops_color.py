@@ -45,10 +45,13 @@ def gradient_map(x, rngs, colors, mix, contrast):
 @operator("palette", colors=CS_([[0, 0, 0], [1, 1, 1]]), softness=F_(0.0, 0, 1))
 def palette(x, rngs, colors, softness):
     """Quantise every pixel to the nearest colour of a fixed palette (flat, poster-like areas)."""
-    pal = torch.tensor(colors, device=x.device, dtype=x.dtype)
-    d = ((x.unsqueeze(1) - pal.view(1, -1, 3, 1, 1)) ** 2).sum(2)
-    idx = d.argmin(1)
-    q = pal[idx].permute(0, 3, 1, 2)
+    pal = torch.tensor(colors, device=x.device, dtype=x.dtype).view(-1, 1, 3, 1, 1)
+    q, best = pal[0].expand_as(x), ((x - pal[0]) ** 2).sum(1, keepdim=True)
+    for c in pal[1:]:
+        d = ((x - c) ** 2).sum(1, keepdim=True)
+        less = d < best
+        q = torch.where(less, c, q)
+        best = torch.where(less, d, best)
     return blend(q, x, softness)
 
 

@@ -208,15 +208,20 @@ def _splat(x, rngs, count: int, size: float, stretch: tuple[float, float] = (1.0
     yy, xx = torch.meshgrid(torch.arange(-ky, ky + 1, device=x.device, dtype=x.dtype),
                             torch.arange(-kx, kx + 1, device=x.device, dtype=x.dtype), indexing="ij")
     disc = ((1 - torch.sqrt((xx / rx) ** 2 + (yy / ry) ** 2)) * min(rx, ry) + 0.5).clamp(0, 1)
-    # The blob map is m convolved with the (symmetric) disc. Small discs convolve fast; for large ones
-    # (petals, leaves) stamping the disc at each of the few points is the same sum at a fraction of
-    # the cost of a dense convolution over the image.
-    if disc.numel() <= 81:
+    # The blob map is m convolved with the (symmetric) disc. A GPU convolves fast; on the CPU a dense
+    # convolution is slow, and adding the disc at each of the few points (one index_add) is the
+    # same sum.
+    if x.device.type == "cuda":
         return F.conv2d(m, disc.view(1, 1, *disc.shape), padding=(ky, kx)).clamp(0, 1)
-    out = torch.zeros(b, 1, h + 2 * ky, w + 2 * kx, device=x.device, dtype=x.dtype)
+    hp, wp = h + 2 * ky, w + 2 * kx
     nz = torch.nonzero(m[:, 0])
-    for (i, y0, x0), v in zip(nz.tolist(), m[nz[:, 0], 0, nz[:, 1], nz[:, 2]].tolist()):
-        out[i, 0, y0:y0 + 2 * ky + 1, x0:x0 + 2 * kx + 1] += v * disc
+    vals = m[nz[:, 0], 0, nz[:, 1], nz[:, 2]]
+    start = nz[:, 0] * (hp * wp) + nz[:, 1] * wp + nz[:, 2]
+    kidx = (torch.arange(2 * ky + 1, device=x.device)[:, None] * wp
+            + torch.arange(2 * kx + 1, device=x.device)[None, :]).flatten()
+    out = torch.zeros(b * hp * wp, device=x.device, dtype=x.dtype)
+    out.index_add_(0, (start[:, None] + kidx[None, :]).flatten(), (vals[:, None] * disc.flatten()[None, :]).flatten())
+    out = out.view(b, 1, hp, wp)
     return out[:, :, ky:ky + h, kx:kx + w].clamp(0, 1)
 
 
