@@ -99,13 +99,18 @@ def white(rngs: Sequence[np.random.Generator], shape: tuple[int, int, int, int],
     return t if (h, w) == (res, res) else F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)
 
 
-def warp(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+def _base_grid(x: torch.Tensor) -> torch.Tensor:
+    """Identity sampling grid [1,H,W,2] for grid_sample (align_corners=True)."""
+    h, w = x.shape[-2:]
+    gy, gx = torch.meshgrid(torch.linspace(-1, 1, h, device=x.device), torch.linspace(-1, 1, w, device=x.device),
+                            indexing="ij")
+    return torch.stack([gx, gy], -1)[None]
+
+
+def warp(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
     """Sample x at (p + (dx, dy)), displacements in fractions of the image side."""
-    b, _, h, w = x.shape
-    ys = torch.linspace(-1, 1, h, device=x.device)
-    xs = torch.linspace(-1, 1, w, device=x.device)
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    grid = torch.stack([gx.expand(b, h, w) + 2 * dx[:, 0], gy.expand(b, h, w) + 2 * dy[:, 0]], -1)
+    base = _base_grid(x) if base is None else base
+    grid = base + 2 * torch.stack([dx[:, 0], dy[:, 0]], -1)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
 
 
@@ -113,9 +118,11 @@ def directional_blur(x: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, length
                      steps: int = 7) -> torch.Tensor:
     """Average along the tangent field: paint smeared along the image's structure (stroke look)."""
     acc = torch.zeros_like(x)
+    base = _base_grid(x)
+    step = 2 * torch.stack([tx[:, 0], ty[:, 0]], -1)
     for k in range(steps):
         t = (k / (steps - 1) - 0.5) * length_frac
-        acc = acc + warp(x, tx * t, ty * t)
+        acc = acc + F.grid_sample(x, base + step * t, mode="bilinear", padding_mode="reflection", align_corners=True)
     return acc / steps
 
 
