@@ -6,12 +6,13 @@ without clobbering each other's figures.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import platform
 import re
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -58,3 +59,22 @@ def write_section(name: str, body: str, path: Path = BENCHMARKS) -> None:
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def pool_rate(work: Callable[[Any], int], items: Sequence[Any], processes: int, repeats: int = 3) -> float:
+    """Images/s of `work` over `items` run in `processes` spawned processes of one torch thread each,
+    the way a build's `--workers` use the cores: total images over wall time, median of `repeats`
+    passes after a warm-up pass. `work` returns the number of images it made."""
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(processes, initializer=_one_thread) as pool:
+        pool.map(work, items, chunksize=1)
+        rates = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            n = sum(pool.map(work, items, chunksize=1))
+            rates.append(n / (time.perf_counter() - t))
+    return sorted(rates)[len(rates) // 2]
