@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
 from canvasdata import __version__
+from canvasdata.cliargs import add_hub_args
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -154,10 +154,7 @@ def make_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_export)
 
     h = sub.add_parser("push", help="upload a verified build to the Hugging Face Hub as a dataset repo")
-    h.add_argument("dir")
-    h.add_argument("repo_id")
-    h.add_argument("--private", action="store_true")
-    h.add_argument("--token", default=os.environ.get("HF_TOKEN"))
+    add_hub_args(h)
     h.set_defaults(func=cmd_push)
 
     ls = sub.add_parser("list", help="list label spaces' classes, or the shipped recipes")

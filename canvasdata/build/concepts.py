@@ -9,7 +9,6 @@ as negatives. One Hub config per concept: `data/{concept}/{split}-*.parquet`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from canvasdata.cliargs import add_judging_args
+
 
 def _evaluate(a: argparse.Namespace) -> int:
     from canvasdata.evaluate.commands import evaluate_command
@@ -73,9 +75,7 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
                    "6726825d.pth or torchvision's); default: the style judge's penultimate features")
     _seed_flag(e)
     e.add_argument("--out", help="report directory (default: ANSWERS/report)")
-    e.add_argument("--device", default="cpu")
-    e.add_argument("--batch-size", type=int, default=64)
-    e.add_argument("--workers", type=int, default=2)
+    add_judging_args(e)
     e.set_defaults(func=_evaluate)
 
     g = sub.add_parser("generate", help="generate an answer set from a diffusers pipeline (the protocol's defaults)")
@@ -123,7 +123,5 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--inception", help="Inception v3 weights file for FD/KID (as for evaluate)")
     _seed_flag(s)
     s.add_argument("--out", help="where the reports, suite.md and suite.csv go (default: RUNS/suite)")
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--workers", type=int, default=2)
+    add_judging_args(s)
     s.set_defaults(func=_suite)

@@ -9,7 +9,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 

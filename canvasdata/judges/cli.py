@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
+
+from canvasdata.cliargs import add_hub_args, add_judging_args
 
 
 def _train(a: argparse.Namespace) -> int:
@@ -85,17 +86,14 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test")
     e.add_argument("--concept", help="concept-set config (binary judges)")
     e.add_argument("--out", help="report directory (default: JUDGE/eval)")
-    e.add_argument("--device", default="cpu")
-    e.add_argument("--batch-size", type=int, default=64)
-    e.add_argument("--workers", type=int, default=2)
+    add_judging_args(e)
     e.set_defaults(func=_eval)
 
     p = js.add_parser("predict", help="batched predictions for image files, as CSV")
     p.add_argument("judge")
     p.add_argument("images", nargs="+")
     p.add_argument("--out", required=True)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=64)
+    add_judging_args(p, workers=False)
     p.set_defaults(func=_predict)
 
     i = js.add_parser("import", help="convert an original UnlearnCanvas checkpoint (style50.pth, ...)")
@@ -108,8 +106,5 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     i.set_defaults(func=_import)
 
     h = js.add_parser("push", help="upload a judge directory as a Hub model repo")
-    h.add_argument("dir")
-    h.add_argument("repo_id")
-    h.add_argument("--private", action="store_true")
-    h.add_argument("--token", default=os.environ.get("HF_TOKEN"))
+    add_hub_args(h)
     h.set_defaults(func=_push)

@@ -279,7 +279,6 @@ def lines(x, rngs, count, width, colors, glow, darken, waves):
     """Smooth glowing curves across the image (neon tubes, vibrating strings)."""
     X, Y = coords(x)
     y = x * (1 - darken)
-    b = x.shape[0]
     acc = torch.zeros_like(x)
     for i, rng in enumerate(rngs):
         for k in range(int(round(count))):
