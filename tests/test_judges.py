@@ -14,8 +14,7 @@ import torch
 from canvasdata.build import build
 from canvasdata.cli import main
 from canvasdata.data import ImageLabels, load_split
-from canvasdata.judges import (Judge, JudgeError, JudgeInfo, create_backbone, import_unlearncanvas, load_judge,
-                               parse_judge_recipe, save_judge)
+from canvasdata.judges import JudgeError, create_backbone, import_unlearncanvas, load_judge, parse_judge_recipe
 from canvasdata.judges.evaluate import evaluate_judge
 from canvasdata.judges.train import train_judge
 from canvasdata.recipes import parse_recipe
