@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import table, write_section  # noqa: E402
 
+FIGURES = Path(__file__).resolve().parent / "figures"
 TARGETS = {"style": 0.97, "object": 0.98}  # vit-tiny-cpu on judge-train, CPU (judges issue)
 
 
@@ -47,12 +49,20 @@ def main() -> None:
         conf = ", ".join(f"{c['true']} → {c['predicted']} ({c['count']})" for c in r["top_confusions"][:8]) or "none"
         details.append(f"- {t}: worst classes " + ", ".join(f"{n} {100 * a:.0f}%" for n, a in worst)
                        + f"; top confusions: {conf}.")
+    figures = []
+    for t in tasks:
+        png = (args.eval or args.judge / "eval") / f"confusion_{t}.png"
+        if png.exists():
+            dest = FIGURES / f"judge_train_confusion_{t}.png"
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copyfile(png, dest)
+            figures.append(f"[{t} confusion matrix]({dest.relative_to(FIGURES.parents[1]).as_posix()})")
     body = (f"`{recipe['name']}` ({recipe['model']}, {recipe['image_size']} px, {recipe['epochs']} epochs, batch "
             f"{recipe['batch_size']}) trained on the `{args.data}` build, evaluated on its held-out test split "
             f"({report['num_images']:,} images) on {history.get('device', 'cpu')}: "
             f"**{history['seconds'] / 60:.1f} min** wall time, **{history['train_images_per_s']:.1f}** training "
             f"images/s (decoding, augmentation and the per-epoch evaluation included).\n\n{final}\n\n"
-            + "\n".join(details) + f"\n\n<details><summary>held-out accuracy per epoch</summary>\n\n{epochs}\n\n</details>")
+            + "\n".join(details) + (f"\n\nFigures: {', '.join(figures)}." if figures else "") + f"\n\n<details><summary>held-out accuracy per epoch</summary>\n\n{epochs}\n\n</details>")
     print(body)
     write_section("judge_train", body)
 
