@@ -7,10 +7,11 @@ import argparse
 import os
 
 
-def add_judging_args(p: argparse.ArgumentParser, *, batch_size: int = 64, workers: bool = True) -> None:
-    """--device, --batch-size and (optionally) --workers of the commands that run judges over images."""
+def add_device_args(p: argparse.ArgumentParser, *, batch_size: int = 64, workers: bool = True) -> None:
+    """--device, --batch-size and (optionally) --workers of the commands that run a model over images
+    (judges, diffusers pipelines)."""
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    p.add_argument("--batch-size", type=int, default=batch_size, help=f"images a forward pass (default: {batch_size})")
+    p.add_argument("--batch-size", type=int, default=batch_size, help=f"images a batch (default: {batch_size})")
     if workers:
         p.add_argument("--workers", type=int, default=2, help="image-decoding worker processes (default: 2)")
 

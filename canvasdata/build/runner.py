@@ -124,7 +124,7 @@ def _worker_build(args: tuple[Recipe, str, ShardPlan, str]) -> int:
     return build_shard(recipe, Path(out), shard, device, on_images=(lambda n: q.put(n)) if q is not None else None).rows
 
 
-def _run_pool(jobs: list, workers: int, threads: int, bar, on_shard: Callable[[], None]) -> None:
+def _run_pool(jobs: list, workers: int, threads: int, bar, shards_done: int, shards_total: int) -> None:
     """Run shard jobs in `workers` spawned processes, advancing `bar` as each batch of images is
     rendered (not only when a shard is written), and propagating the first worker error."""
     ctx = mp.get_context("spawn")
@@ -150,7 +150,8 @@ def _run_pool(jobs: list, workers: int, threads: int, bar, on_shard: Callable[[]
                 for res in [r for r in pending if r.ready()]:
                     pending.remove(res)
                     expected += res.get()
-                    on_shard()
+                    shards_done += 1
+                    bar.set_postfix(shards=f"{shards_done}/{shards_total}")
         drain(0)
     if expected > reported:
         bar.update(expected - reported)
@@ -209,13 +210,8 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
                 bar.set_postfix(shards=f"{len(shards) - len(todo) + k + 1}/{len(shards)}")
         else:
             threads = max(1, (os.cpu_count() or 1) // workers)
-            finished = [len(shards) - len(todo)]
-
-            def on_shard() -> None:
-                finished[0] += 1
-                bar.set_postfix(shards=f"{finished[0]}/{len(shards)}")
-
-            _run_pool([(recipe, str(out), s, device) for s in todo], workers, threads, bar, on_shard)
+            _run_pool([(recipe, str(out), s, device) for s in todo], workers, threads, bar,
+                      len(shards) - len(todo), len(shards))
     finally:
         bar.close()
     if dist:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from canvasdata.cliargs import add_judging_args
+from canvasdata.cliargs import add_device_args
 
 
 def _evaluate(a: argparse.Namespace) -> int:
@@ -75,7 +75,7 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
                    "6726825d.pth or torchvision's); default: the style judge's penultimate features")
     _seed_flag(e)
     e.add_argument("--out", help="report directory (default: ANSWERS/report)")
-    add_judging_args(e)
+    add_device_args(e)
     e.set_defaults(func=_evaluate)
 
     g = sub.add_parser("generate", help="generate an answer set from a diffusers pipeline (the protocol's defaults)")
@@ -88,8 +88,7 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--size", type=int, default=512)
     g.add_argument("--steps", type=int, default=100)
     g.add_argument("--guidance", type=float, default=9.0)
-    g.add_argument("--batch-size", type=int, default=4)
-    g.add_argument("--device", default="cpu")
+    add_device_args(g, batch_size=4, workers=False)
     g.add_argument("--generator-device", default="cpu",
                    help="where the seeded initial noise is drawn (default cpu: the same images on any machine)")
     g.add_argument("--quiet", action="store_true")
@@ -111,8 +110,7 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     gp.add_argument("--size", type=int, default=512)
     gp.add_argument("--steps", type=int, default=50)
     gp.add_argument("--guidance", type=float, default=7.5)
-    gp.add_argument("--batch-size", type=int, default=4)
-    gp.add_argument("--device", default="cpu")
+    add_device_args(gp, batch_size=4, workers=False)
     gp.add_argument("--quiet", action="store_true")
     gp.set_defaults(func=_generate_prompts)
 
@@ -123,5 +121,5 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--inception", help="Inception v3 weights file for FD/KID (as for evaluate)")
     _seed_flag(s)
     s.add_argument("--out", help="where the reports, suite.md and suite.csv go (default: RUNS/suite)")
-    add_judging_args(s)
+    add_device_args(s)
     s.set_defaults(func=_suite)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from canvasdata.cliargs import add_hub_args, add_judging_args
+from canvasdata.cliargs import add_hub_args, add_device_args
 
 
 def _train(a: argparse.Namespace) -> int:
@@ -86,14 +86,14 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test")
     e.add_argument("--concept", help="concept-set config (binary judges)")
     e.add_argument("--out", help="report directory (default: JUDGE/eval)")
-    add_judging_args(e)
+    add_device_args(e)
     e.set_defaults(func=_eval)
 
     p = js.add_parser("predict", help="batched predictions for image files, as CSV")
     p.add_argument("judge")
     p.add_argument("images", nargs="+")
     p.add_argument("--out", required=True)
-    add_judging_args(p, workers=False)
+    add_device_args(p, workers=False)
     p.set_defaults(func=_predict)
 
     i = js.add_parser("import", help="convert an original UnlearnCanvas checkpoint (style50.pth, ...)")

@@ -107,22 +107,25 @@ def _base_grid(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([gx, gy], -1)[None]
 
 
-def warp(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
-    """Sample x at (p + (dx, dy)), displacements in fractions of the image side."""
-    base = _base_grid(x) if base is None else base
-    grid = base + 2 * torch.stack([dx[:, 0], dy[:, 0]], -1)
+def _resample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+
+
+def warp(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """Sample x at (p + (dx, dy)), displacements in fractions of the image side."""
+    return _resample(x, _base_grid(x) + 2 * torch.stack([dx[:, 0], dy[:, 0]], -1))
 
 
 def directional_blur(x: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, length_frac: float,
                      steps: int = 7) -> torch.Tensor:
-    """Average along the tangent field: paint smeared along the image's structure (stroke look)."""
+    """Average along the tangent field: paint smeared along the image's structure (stroke look).
+    The identity grid and the tangent step are built once for all steps."""
     acc = torch.zeros_like(x)
     base = _base_grid(x)
     step = 2 * torch.stack([tx[:, 0], ty[:, 0]], -1)
     for k in range(steps):
         t = (k / (steps - 1) - 0.5) * length_frac
-        acc = acc + F.grid_sample(x, base + step * t, mode="bilinear", padding_mode="reflection", align_corners=True)
+        acc = acc + _resample(x, base + step * t)
     return acc / steps
 
 

@@ -22,8 +22,8 @@ def _cells(x: torch.Tensor, rngs, n: int, jitter: float):
     two 1-D index selects; squared distances are compared and the winner's index kept, and the
     centre and id are looked up once at the end."""
     b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
-    u = (torch.arange(w, device=x.device, dtype=torch.float32) + 0.5) / w * n
-    v = ((torch.arange(h, device=x.device, dtype=torch.float32) + 0.5) / h * n)[:, None]
+    X, Y = coords(x)
+    u, v = X[0] * n, Y[:, :1] * n
     ci, cj = u.floor().long(), v.floor().long()
     off = torch.from_numpy(np.stack([0.5 + jitter * (rng.random((n + 2, n + 2, 2)) - 0.5) for rng in rngs])
                            .astype(np.float32)).to(x.device)
