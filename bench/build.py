@@ -47,7 +47,7 @@ def slice_recipe(name: str, n_styles: int | None, n_objects: int | None, per_cel
 
 def run_one(config: str, workers: int, device: str) -> dict:
     """Build one configuration into a temporary directory; report time, bytes and peak memory."""
-    from canvasdata.build import build
+    from canvasdata.dataset import build
 
     recipe = slice_recipe(*CONFIGS[config])
     with tempfile.TemporaryDirectory() as tmp:

@@ -47,7 +47,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data
         if data is None:
-            from canvasdata.build import build
+            from canvasdata.dataset import build
             from canvasdata.recipes import load_recipe
 
             data = str(Path(tmp) / "mini")

@@ -61,7 +61,7 @@ def card_yaml(recipe: Recipe, manifest: dict) -> dict:
 
 def concept_card_yaml(recipe: Recipe, manifest: dict) -> dict:
     """Front matter of a concept set: one configuration per target concept."""
-    from canvasdata.build.concepts import concept_features
+    from canvasdata.dataset.concepts import concept_features
 
     ext = "tar" if recipe.output.format == "webdataset" else "parquet"
     features = concept_features()

@@ -24,7 +24,7 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from canvasdata.build import build
+    from canvasdata.dataset import build
 
     recipe = _load(args)
     out = Path(args.out or recipe.name)

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from canvasdata.build import BuildError, Rank, build, plan_shards
-from canvasdata.build import kinds, runner
+from canvasdata.dataset import BuildError, Rank, build, plan_shards
+from canvasdata.dataset import kinds, runner
 from canvasdata.formats import FormatError, read_shard, sha256_file
 from canvasdata.manifest import verify
 from canvasdata.recipes import parse_recipe

@@ -9,8 +9,8 @@ import datasets
 import numpy as np
 import pytest
 
-from canvasdata.build import build
-from canvasdata.build.concepts import concept_samples, seeds_of
+from canvasdata.dataset import build
+from canvasdata.dataset.concepts import concept_samples, seeds_of
 from canvasdata.formats.folder import export_folder
 from canvasdata.manifest import read_manifest, verify
 from canvasdata.recipes import RecipeError, load_recipe, parse_recipe

@@ -276,7 +276,7 @@ def test_fd_with_user_provided_fid_inception_weights(tmp_path: Path, monkeypatch
 def test_concept_detector_and_paired_evaluation(tiny_sd_pipeline: Path, tmp_path: Path):
     """Train a binary detector on a concept set, generate images for the forget prompts and their
     concept-removed pairs with the tiny pipeline, and score forgetting rate and paired FD."""
-    from canvasdata.build import build
+    from canvasdata.dataset import build
     from canvasdata.evaluate.concepts import generate_prompt_images, score_concept
     from canvasdata.judges import load_judge, parse_judge_recipe
     from canvasdata.judges.train import train_judge

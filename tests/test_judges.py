@@ -11,7 +11,7 @@ import pytest
 import timm
 import torch
 
-from canvasdata.build import build
+from canvasdata.dataset import build
 from canvasdata.cli import main
 from canvasdata.data import ImageLabels, load_split
 from canvasdata.judges import JudgeError, create_backbone, import_unlearncanvas, load_judge, parse_judge_recipe

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from canvasdata.build import BuildError, build
+from canvasdata.dataset import BuildError, build
 from canvasdata.recipes import parse_recipe
 
 

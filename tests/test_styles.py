@@ -84,7 +84,7 @@ def test_unknown_style_name_suggests():
 
 
 def test_recipe_custom_styles_build(tmp_path):
-    from canvasdata.build import build
+    from canvasdata.dataset import build
     from canvasdata.recipes import parse_recipe
 
     recipe = parse_recipe({"name": "custom", "seed": 1, "label_spaces": {"mine": ["Seed_Images", "Glitter"]},

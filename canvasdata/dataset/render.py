@@ -7,7 +7,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from canvasdata.build.plan import Sample, ShardPlan, sample_seeds
+from canvasdata.dataset.plan import Sample, ShardPlan, sample_seeds
 from canvasdata.encode import encode_batch
 from canvasdata.recipes import Recipe
 from canvasdata.sources import ContentSource, Painter

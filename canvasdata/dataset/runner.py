@@ -20,8 +20,8 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from canvasdata.build.kinds import dataset_kind
-from canvasdata.build.plan import ShardPlan
+from canvasdata.dataset.kinds import dataset_kind
+from canvasdata.dataset.plan import ShardPlan
 from canvasdata.formats import ShardRecord, sha256_file, write_shard
 from canvasdata.formats.common import atomic_writer
 from canvasdata.recipes import Recipe
@@ -224,7 +224,7 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
             print(f"rank 0 done; {len(missing)} shard(s) of other ranks pending: rerun rank 0 when they finish "
                   "to write the manifest", flush=True)
             return None
-    from canvasdata.build.finalize import finalize
+    from canvasdata.dataset.finalize import finalize
 
     return finalize(recipe, out, shards, device, preview=preview)
 

@@ -1,7 +1,7 @@
 """The build pipeline: plan -> render -> paint -> encode -> write; resume; workers and ranks."""
 
-from canvasdata.build.plan import Sample, ShardPlan, plan_samples, plan_shards
-from canvasdata.build.runner import BuildError, Rank, build, build_shard, shard_is_complete
+from canvasdata.dataset.plan import Sample, ShardPlan, plan_samples, plan_shards
+from canvasdata.dataset.runner import BuildError, Rank, build, build_shard, shard_is_complete
 
 __all__ = ["BuildError", "Rank", "Sample", "ShardPlan", "build", "build_shard", "plan_samples", "plan_shards",
            "shard_is_complete"]

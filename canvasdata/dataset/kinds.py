@@ -11,9 +11,9 @@ from typing import Callable
 
 import datasets
 
-from canvasdata.build.concepts import concept_features, plan_concept_shards, render_concept_shard
-from canvasdata.build.plan import plan_shards
-from canvasdata.build.render import render_shard
+from canvasdata.dataset.concepts import concept_features, plan_concept_shards, render_concept_shard
+from canvasdata.dataset.plan import plan_shards
+from canvasdata.dataset.render import render_shard
 from canvasdata.formats import features_for
 from canvasdata.recipes import Recipe
 

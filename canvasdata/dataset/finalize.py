@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 import canvasdata
-from canvasdata.build.plan import ShardPlan
-from canvasdata.build.runner import BuildError, _record_path, write_json
-from canvasdata.build.kinds import dataset_kind
+from canvasdata.dataset.plan import ShardPlan
+from canvasdata.dataset.runner import BuildError, _record_path, write_json
+from canvasdata.dataset.kinds import dataset_kind
 from canvasdata.recipes import Recipe
 from canvasdata.sources import make_painter, make_source
 
@@ -67,12 +67,12 @@ def finalize(recipe: Recipe, out: Path, shards: list[ShardPlan], device: str, pr
         "shards": [{k: r[k] for k in ("path", "split", "rows", "bytes", "sha256")} for r in records],
     }
     if recipe.kind == "concepts":
-        from canvasdata.build.concepts import write_prompt_files
+        from canvasdata.dataset.concepts import write_prompt_files
 
         manifest["prompt_files"] = write_prompt_files(recipe, out)
     write_json(out / "manifest.json", manifest)
     if preview:
-        from canvasdata.build.preview import write_preview
+        from canvasdata.dataset.preview import write_preview
 
         write_preview(recipe, out / "preview.jpg")
     from canvasdata.card import write_dataset_card

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 import datasets
 import torch
 
-from canvasdata.build.plan import ShardPlan
+from canvasdata.dataset.plan import ShardPlan
 from canvasdata.encode import encode_batch
 from canvasdata.formats import EXTENSIONS
 from canvasdata.recipes import ConceptSpec, Recipe
@@ -206,7 +206,7 @@ def prompt_records(recipe: Recipe, c: ConceptSpec) -> dict[str, list[dict]]:
 
 def write_prompt_files(recipe: Recipe, out: Path) -> list[str]:
     """`prompts/{concept}/{forget,retain,unrelated}_prompts.json`; returns their relative paths."""
-    from canvasdata.build.runner import write_json
+    from canvasdata.dataset.runner import write_json
 
     written = []
     for c in recipe.concepts:

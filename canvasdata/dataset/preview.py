@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from canvasdata.build.plan import Sample, sample_seeds
+from canvasdata.dataset.plan import Sample, sample_seeds
 from canvasdata.encode import decode_image, encode_batch
 from canvasdata.recipes import Recipe
 from canvasdata.sheet import contact_sheet
@@ -36,7 +36,7 @@ def concept_preview_tiles(recipe: Recipe, pairs: int = 3, max_concepts: int = 8,
     """Per concept, the first `pairs` pairs (image with the concept, then its twin)."""
     import numpy as np
 
-    from canvasdata.build.concepts import _render_group, concept_samples
+    from canvasdata.dataset.concepts import _render_group, concept_samples
 
     source, painter = make_source(recipe), make_painter(recipe)
     concepts = recipe.concepts[:max_concepts]
