@@ -100,6 +100,17 @@ def _splits_text(recipe: Recipe, manifest: dict) -> str:
                      for name, idx in recipe.splits)
 
 
+PAIRING_TEXT = {
+    "paired": {"pairing_text": "Image *k* of every style is painted from the same content *k* (`content_id`), so "
+                               "`Seed_Images`/*k* is\nthe unstylized twin of every painted image *k*.",
+               "content_id_text": "`{object}-{index}`, shared by every style painted from that content"},
+    "unpaired": {"pairing_text": "Content is **unpaired**: every (style, object, index) is painted from a scene of its "
+                                 "own (`content_id`),\nso the set holds as many distinct scenes per object as it has "
+                                 "images per object (a training set for judges).",
+                 "content_id_text": "`{object}-{index}-{style}`: the scene this image alone is painted from"},
+}
+
+
 def render_dataset_card(recipe: Recipe, manifest: dict, template: Path | None = None) -> str:
     """Front matter + the Markdown template filled with the build's facts."""
     if recipe.kind == "concepts":
@@ -142,6 +153,7 @@ def render_dataset_card(recipe: Recipe, manifest: dict, template: Path | None = 
         "resolution": recipe.resolution,
         "jpeg_quality": recipe.jpeg_quality,
         "splits": splits,
+        **PAIRING_TEXT[recipe.content.pairing],
         "prompt_template": recipe.prompt_template,
         "format_note": FORMAT_NOTES[recipe.output.format],
         "repo_hint": f"USER/{recipe.name}",

@@ -20,6 +20,7 @@ from canvasdata.taxonomy import LabelError, LabelSpace, label_space, unknown_mes
 FORMATS = ("parquet", "webdataset")
 SOURCES = ("procedural", "photos", "diffusers")
 KINDS = ("grid", "concepts")
+PAIRINGS = ("paired", "unpaired")
 DOMAINS = ("style", "object")
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
@@ -40,10 +41,14 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class ContentConfig:
-    """Where content comes from. `seed` namespaces the scenes: a different seed gives disjoint content."""
+    """Where content comes from. `seed` namespaces the scenes: a different seed gives disjoint content.
+    `pairing`: "paired" paints content k of an object in every style (the benchmark grid, so that
+    Seed_Images/k is every style's unstylized twin); "unpaired" gives every (style, object, index) a scene
+    of its own (training sets for judges: many more distinct scenes per object)."""
 
     source: str = "procedural"
     seed: int = 0
+    pairing: str = "paired"
     options: tuple[tuple[str, Any], ...] = ()
 
     def option(self, key: str, default: Any = None) -> Any:
@@ -267,7 +272,8 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
     seed = f.get("seed", int, lo=0, hi=2**62)
     content_source = c_f.get("source", str, "procedural", allowed=SOURCES)
     content_seed = c_f.get("seed", int, seed, lo=0, hi=2**62)
-    options = tuple(sorted((k, v) for k, v in c_f.table.items() if k not in ("source", "seed")))
+    pairing = c_f.get("pairing", str, "paired", allowed=PAIRINGS)
+    options = tuple(sorted((k, v) for k, v in c_f.table.items() if k not in ("source", "seed", "pairing")))
     card_f = f.table_of("card")
     card = CardConfig(
         pretty_name=card_f.get("pretty_name", str, ""),
@@ -308,7 +314,7 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
         jpeg_quality=f.get("jpeg_quality", int, 90, lo=1, hi=100),
         splits=tuple(splits),
         output=output,
-        content=ContentConfig(content_source, content_seed, options),
+        content=ContentConfig(content_source, content_seed, pairing, options),
         card=card,
         prompt_template=template,
         custom_styles=json.dumps(custom_styles, sort_keys=True) if custom_styles else "",

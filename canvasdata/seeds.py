@@ -17,9 +17,12 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "little") & MASK63
 
 
-def content_seed(seed: int, obj: str, index: int) -> int:
-    """Seed of the content (scene) k of an object: shared by every style painted from it."""
-    return derive_seed("content", seed, obj, index)
+def content_seed(seed: int, obj: str, index: int, style: str | None = None) -> int:
+    """Seed of the content (scene) k of an object: shared by every style painted from it, unless
+    `style` is given (unpaired training sets: every style gets scenes of its own)."""
+    if style is None:
+        return derive_seed("content", seed, obj, index)
+    return derive_seed("content", seed, obj, index, style)
 
 
 def paint_seed(seed: int, style: str, obj: str, index: int) -> int:

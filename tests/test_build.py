@@ -81,6 +81,29 @@ def test_every_style_paints_the_same_content(built: Path):
     assert images[0].shape == (64, 64, 3) and not np.array_equal(images[0], images[1])
 
 
+def test_unpaired_content_gives_every_style_its_own_scene(tmp_path: Path):
+    recipe = tiny(styles=["Seed_Images", "Pop_Art"], objects=["Cats"], content={"pairing": "unpaired"})
+    build(recipe, tmp_path / "a", progress=False, preview=False)
+    rows = {(r["style"], r["index"]): r for s in sorted((tmp_path / "a" / "data").glob("*.parquet")) for r in read_shard(s)}
+    assert len(rows) == 2 * 3 and len({r["content_id"] for r in rows.values()}) == 6
+    assert rows[(47, 1)]["content_id"] == "Cats-00001-Seed_Images"
+    seed_rows = {k[1]: r for k, r in rows.items() if k[0] == 47}
+    paired = tiny(styles=["Seed_Images", "Pop_Art"], objects=["Cats"])
+    build(paired, tmp_path / "p", progress=False, preview=False)
+    paired_rows = {(r["style"], r["index"]): r for s in sorted((tmp_path / "p" / "data").glob("*.parquet"))
+                   for r in read_shard(s)}
+    # unpainted Seed_Images pixels show the scene itself: unpaired scenes differ from the paired ones
+    for k in (1, 2, 3):
+        a = np.asarray(Image.open(io.BytesIO(seed_rows[k]["image"])), dtype=np.int16)
+        b = np.asarray(Image.open(io.BytesIO(paired_rows[(47, k)]["image"])), dtype=np.int16)
+        assert np.abs(a - b).mean() > 5
+    assert "unpaired" in (tmp_path / "a" / "README.md").read_text()
+    build(recipe, tmp_path / "b", progress=False, preview=False)
+    assert shard_bytes(tmp_path / "a") == shard_bytes(tmp_path / "b"), "unpaired builds stay deterministic"
+    with pytest.raises(Exception, match="pairing"):
+        tiny(content={"pairing": "sometimes"})
+
+
 def test_manifest_card_and_preview(built: Path):
     m = json.loads((built / "manifest.json").read_text())
     assert m["num_rows"] == 18 and m["counts"]["style"] == {"Pop_Art": 6, "Seed_Images": 6, "Van_Gogh": 6}

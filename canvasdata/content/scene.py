@@ -112,6 +112,9 @@ def draw_background(c: Canvas, rng: np.random.Generator, kind: str) -> Scene:
         horizon += 0.06
     elif night:
         _ground(c, rng, horizon, (0.08, 0.12, 0.08), (0.05, 0.07, 0.1))
+    if night:  # a pool of lamplight where objects stand, so they read against the dark
+        glow = (-(c.dist(float(rng.uniform(0.4, 0.6)), horizon + 0.05) / 0.32).pow(2)).exp()
+        c.img = c.img + (1 - c.img) * glow * torch.as_tensor(jitter(rng, (0.75, 0.65, 0.45)), device=c.device).view(3, 1, 1)
     else:  # sky and grass: a meadow
         hills = horizon - 0.04 * (1 + c.noise(2, 1))
         cov = c.coverage(hills - c.Y, soft=2)

@@ -59,5 +59,13 @@ def plan_shards(recipe: Recipe) -> list[ShardPlan]:
 
 
 def sample_seeds(recipe: Recipe, s: Sample) -> tuple[int, int]:
-    """(content seed, paint seed): content k of an object is shared by every style."""
-    return content_seed(recipe.content.seed, s.obj, s.index), paint_seed(recipe.seed, s.style, s.obj, s.index)
+    """(content seed, paint seed): content k of an object is shared by every style, unless the recipe's
+    content is unpaired (then the style is part of the content's identity too)."""
+    style = s.style if recipe.content.pairing == "unpaired" else None
+    return content_seed(recipe.content.seed, s.obj, s.index, style), paint_seed(recipe.seed, s.style, s.obj, s.index)
+
+
+def content_id(recipe: Recipe, s: Sample) -> str:
+    """Names the scene a sample is painted from: shared across styles only when content is paired."""
+    base = f"{s.obj}-{s.index:05d}"
+    return f"{base}-{s.style}" if recipe.content.pairing == "unpaired" else base

@@ -22,10 +22,12 @@ def preview_tiles(recipe: Recipe, max_styles: int = 8, max_objects: int = 6, til
     index = min(min(idx) for _, idx in recipe.splits)
     tiles = torch.zeros(len(styles), len(objects), 3, tile, tile)
     for j, obj in enumerate(objects):
-        cseed = sample_seeds(recipe, Sample("", obj, index, ""))[0]
-        images, masks = source.render(obj, [index], [cseed], recipe.resolution, torch.device("cpu"))
+        scenes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for i, style in enumerate(styles):
-            pseed = sample_seeds(recipe, Sample(style, obj, index, ""))[1]
+            cseed, pseed = sample_seeds(recipe, Sample(style, obj, index, ""))
+            if cseed not in scenes:  # paired content: one scene for every style
+                scenes[cseed] = source.render(obj, [index], [cseed], recipe.resolution, torch.device("cpu"))
+            images, masks = scenes[cseed]
             jpg = encode_batch(painter.paint(style, images, [pseed], masks, [obj]), recipe.jpeg_quality)[0]
             img = decode_image(jpg).resize((tile, tile))
             tiles[i, j] = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255

@@ -53,11 +53,13 @@ class Frame:
 
 
 def place(c: Canvas, rng: np.random.Generator, scene: Scene, size: tuple[float, float],
-          y_range: tuple[float, float] | None = None) -> Frame:
-    """A frame standing on the ground at a random position, scale in `size`, facing left or right."""
+          y_range: tuple[float, float] | None = None, height: float = 1.0) -> Frame:
+    """A frame standing on the ground near the middle of the picture, scale in `size`, facing left or
+    right: object-centric framing, as in the photos of the original set. `height` (local units) keeps
+    the figure's top inside the frame."""
     s = float(rng.uniform(*size))
-    x = float(rng.uniform(0.3, 0.7))
-    lo, hi = y_range or (scene.ground + 0.05, min(0.95, scene.ground + 0.3))
+    x = float(rng.uniform(0.42, 0.58))
+    lo, hi = y_range or (max(scene.ground + 0.05, min(0.97, 0.04 + s * height)), min(0.97, scene.ground + 0.3))
     y = float(rng.uniform(lo, max(lo, hi)))
     return Frame(c, x, y, s, 1 if rng.random() < 0.5 else -1)
 

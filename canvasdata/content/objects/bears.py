@@ -12,7 +12,7 @@ COATS = [(0.38, 0.24, 0.14), (0.08, 0.07, 0.07), (0.93, 0.92, 0.86), (0.55, 0.4,
 
 @register_object("Bears", backgrounds=LAND)
 def draw(c, rng, scene) -> None:
-    fr = place(c, rng, scene, (0.34, 0.48))
+    fr = place(c, rng, scene, (0.48, 0.62), height=1.0)
     coat = jitter(rng, pick(rng, COATS))
     tex = 1 + 0.1 * c.noise(24, 2)
     fr.ground_shadow(0.55)

@@ -37,17 +37,17 @@ def _bird(fr: Frame, rng, flying: bool) -> None:
 
 @register_object("Birds", backgrounds=OUTDOOR)
 def draw(c, rng, scene) -> None:
-    n = int(rng.integers(1, 4))
+    n = int(rng.integers(1, 3))
     if rng.random() < 0.55:  # perched on a branch
         y = float(rng.uniform(0.35, 0.65))
         c.fill(c.capsule(-0.05, y + 0.05, 1.05, y - 0.05 + rng.uniform(-0.1, 0.1), 0.018, 0.01), (0.35, 0.24, 0.15))
-        xs = sorted(rng.uniform(0.18, 0.82, n))
+        xs = sorted(rng.uniform(0.3, 0.7, n)) if n > 1 else [float(rng.uniform(0.4, 0.6))]
         for x in xs:
-            fr = Frame(c, float(x), y - 0.23 * 0.25 - 0.02, float(rng.uniform(0.18, 0.26)), 1 if rng.random() < 0.5 else -1)
+            fr = Frame(c, float(x), y - 0.23 * 0.25 - 0.02, float(rng.uniform(0.34, 0.46)) * (1.0 if n == 1 else 0.8), 1 if rng.random() < 0.5 else -1)
             fr.y = y - 0.3 * fr.s
             _bird(fr, rng, flying=False)
     else:
         for _ in range(n):
-            fr = Frame(c, float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.2, 0.6)), float(rng.uniform(0.16, 0.3)),
+            fr = Frame(c, float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.3, 0.6)), float(rng.uniform(0.34, 0.48)),
                        1 if rng.random() < 0.5 else -1)
             _bird(fr, rng, flying=True)

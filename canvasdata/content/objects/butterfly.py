@@ -19,8 +19,8 @@ WINGS = [((0.95, 0.5, 0.08), (0.08, 0.06, 0.05), (0.97, 0.97, 0.95)),
 
 @register_object("Butterfly", backgrounds=OUTDOOR)
 def draw(c, rng, scene) -> None:
-    s = float(rng.uniform(0.3, 0.5))
-    fr = Frame(c, float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.35, 0.6)), s)
+    s = float(rng.uniform(0.42, 0.6))
+    fr = Frame(c, float(rng.uniform(0.42, 0.58)), float(rng.uniform(0.4, 0.55)), s)
     wing, border, spot = (jitter(rng, col) for col in pick(rng, WINGS))
     tilt = rng.uniform(-0.35, 0.35)
     open_ = rng.uniform(0.75, 1.0)

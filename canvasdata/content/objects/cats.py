@@ -13,7 +13,7 @@ COATS = [(0.85, 0.52, 0.22), (0.15, 0.14, 0.14), (0.55, 0.55, 0.57), (0.93, 0.91
 
 @register_object("Cats", backgrounds=LAND)
 def draw(c, rng, scene) -> None:
-    fr = place(c, rng, scene, (0.32, 0.45))
+    fr = place(c, rng, scene, (0.46, 0.58), height=1.05)
     coat = jitter(rng, pick(rng, COATS))
     dark = darker(coat, 0.6)
     sitting = rng.random() < 0.4

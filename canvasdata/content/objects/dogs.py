@@ -13,7 +13,7 @@ COATS = [(0.82, 0.62, 0.3), (0.45, 0.28, 0.15), (0.12, 0.1, 0.1), (0.92, 0.9, 0.
 
 @register_object("Dogs", backgrounds=LAND)
 def draw(c, rng, scene) -> None:
-    fr = place(c, rng, scene, (0.32, 0.45))
+    fr = place(c, rng, scene, (0.46, 0.58), height=1.0)
     coat = jitter(rng, pick(rng, COATS))
     ear_col = darker(coat, rng.uniform(0.5, 0.9))
     sitting = rng.random() < 0.35

@@ -19,11 +19,11 @@ KINDS = [((0.95, 0.45, 0.1), (0.95, 0.45, 0.1), (0.97, 0.97, 0.95)),
 
 @register_object("Fishes", backgrounds=("underwater",))
 def draw(c, rng, scene) -> None:
-    n = int(rng.integers(1, 5))
+    n = int(rng.integers(1, 4))
     body, fins, stripes = (None if col is None else jitter(rng, col) for col in pick(rng, KINDS))
     for i in range(n):
-        s = float(rng.uniform(0.22, 0.42)) * (1.0 if i == 0 else 0.65)
-        fr = Frame(c, float(rng.uniform(0.25, 0.75)), float(rng.uniform(0.25, 0.75)), s, 1 if rng.random() < 0.5 else -1)
+        s = float(rng.uniform(0.45, 0.62)) * (1.0 if i == 0 else 0.6)
+        fr = Frame(c, float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.3, 0.7)), s, 1 if rng.random() < 0.5 else -1)
         fr.c.fill(fr.polygon([(-0.35, 0.0), (-0.62, -0.2), (-0.55, 0.0), (-0.62, 0.2)]), fins, bump=0.02)
         fr.c.fill(fr.polygon([(-0.15, -0.13), (0.12, -0.15), (-0.1, -0.3)]), fins)
         fr.c.fill(fr.polygon([(-0.05, 0.13), (0.1, 0.14), (-0.05, 0.24)]), darker(fins, 0.9))

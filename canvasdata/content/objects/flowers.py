@@ -15,14 +15,14 @@ PETALS = [(0.92, 0.15, 0.2), (0.98, 0.6, 0.75), (0.98, 0.85, 0.15), (0.97, 0.97,
 
 @register_object("Flowers", backgrounds=LAND)
 def draw(c, rng, scene) -> None:
-    n = int(rng.integers(1, 6))
+    n = int(rng.integers(1, 5))
     kind = int(rng.integers(3))
     petal = jitter(rng, pick(rng, PETALS))
     stem = jitter(rng, (0.2, 0.5, 0.15))
     base = min(0.98, scene.ground + rng.uniform(0.15, 0.35))
     for i in range(n):
-        r = float(rng.uniform(0.07, 0.14)) * (1.0 if n < 3 else 0.75)
-        x = float(rng.uniform(0.2, 0.8)) if n > 1 else float(rng.uniform(0.4, 0.6))
+        r = float(rng.uniform(0.11, 0.18)) * (1.0 if n < 3 else 0.75)
+        x = float(rng.uniform(0.25, 0.75)) if n > 1 else float(rng.uniform(0.4, 0.6))
         y = float(rng.uniform(0.25, 0.55))
         bend = rng.uniform(-0.06, 0.06)
         c.fill(c.chain([(x, y), (x + bend, (y + base) / 2), (x + bend * 0.5, base)], 0.008, 0.011), stem, shade=0.3)

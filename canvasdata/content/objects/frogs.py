@@ -12,7 +12,7 @@ SKINS = [(0.3, 0.6, 0.2), (0.45, 0.5, 0.2), (0.5, 0.38, 0.22), (0.2, 0.55, 0.35)
 
 @register_object("Frogs", backgrounds=LAND)
 def draw(c, rng, scene) -> None:
-    fr = place(c, rng, scene, (0.3, 0.42))
+    fr = place(c, rng, scene, (0.62, 0.8), height=0.6)
     skin = jitter(rng, pick(rng, SKINS))
     belly = lighter(skin, 0.55)
     fr.ground_shadow(0.45)

@@ -13,7 +13,7 @@ COATS = [(0.45, 0.25, 0.12), (0.62, 0.33, 0.15), (0.1, 0.08, 0.08), (0.88, 0.87,
 
 @register_object("Horses", backgrounds=OUTDOOR)
 def draw(c, rng, scene) -> None:
-    fr = place(c, rng, scene, (0.36, 0.46))
+    fr = place(c, rng, scene, (0.42, 0.52), height=1.4)
     coat = jitter(rng, pick(rng, COATS))
     mane = darker(coat, 0.35) if rng.random() < 0.7 else (0.92, 0.9, 0.85)
     stride = rng.uniform(-0.12, 0.12)

@@ -15,10 +15,10 @@ HUES = (0.9, 0.8, 0.6, 0.08, 0.95)
 
 @register_object("Jellyfish", backgrounds=("underwater",))
 def draw(c, rng, scene) -> None:
-    n = int(rng.integers(1, 4))
+    n = int(rng.integers(1, 3))
     for i in range(n):
-        s = float(rng.uniform(0.28, 0.45)) * (1.0 if i == 0 else 0.6)
-        fr = Frame(c, float(rng.uniform(0.25, 0.75)), float(rng.uniform(0.2, 0.55)), s)
+        s = float(rng.uniform(0.42, 0.6)) * (1.0 if i == 0 else 0.6)
+        fr = Frame(c, float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.2, 0.4)), s)
         col = hsv(float(pick(rng, HUES)) + rng.uniform(-0.03, 0.03), rng.uniform(0.35, 0.6), rng.uniform(0.8, 1.0))
         phase = rng.uniform(0, 6.28)
         for k in range(7):

@@ -12,7 +12,7 @@ COATS = [(0.93, 0.92, 0.9), (0.6, 0.45, 0.32), (0.5, 0.48, 0.46), (0.25, 0.2, 0.
 
 @register_object("Rabbits", backgrounds=LAND)
 def draw(c, rng, scene) -> None:
-    fr = place(c, rng, scene, (0.3, 0.42))
+    fr = place(c, rng, scene, (0.58, 0.74), height=0.9)
     coat = jitter(rng, pick(rng, COATS))
     fr.ground_shadow(0.4)
     lean = rng.uniform(-0.25, 0.25)
