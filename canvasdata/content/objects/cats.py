@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from canvasdata.content import register_object
-from canvasdata.content.objects._kit import eye, pick, place
+from canvasdata.content.objects._kit import Frame, eye, pick, place
 from canvasdata.content.raster import darker, jitter, lighter
 from canvasdata.content.scene import LAND
 
@@ -30,7 +30,7 @@ def draw(c, rng, scene) -> None:
         fr.c.fill(fr.chain([(-0.4, -0.5), (-0.6, -0.62), (-0.68, -0.85 + tail_up), (-0.6, -1.0 + tail_up)],
                            0.035, 0.028), coat)
         for x, shade in ((-0.3, 0.8), (0.28, 0.8), (-0.22, 1.0), (0.36, 1.0)):
-            fr.c.fill(fr.capsule(x, -0.45, x + 0.02, -0.02, 0.045, 0.038), darker(coat, shade))
+            fr.c.fill(fr.capsule(x, -0.45, x + 0.02, -0.02, 0.036, 0.03), darker(coat, shade))
             fr.c.fill(fr.ellipse(x + 0.04, -0.02, 0.05, 0.025), darker(coat, shade))
         fr.c.fill(fr.ellipse(0.0, -0.5, 0.42, 0.15), coat, bump=0.08)
         hx, hy = 0.45, -0.72
@@ -40,19 +40,20 @@ def draw(c, rng, scene) -> None:
             y = -0.5 if not sitting else -0.45 + 0.1 * k
             fr.c.fill(fr.ellipse(x, y, 0.025 if not sitting else 0.12, 0.1 if not sitting else 0.02), dark, shade=0.2,
                       alpha=0.6)
+    hf = Frame(c, *fr.p(hx, hy), fr.s * 1.3, fr.f)  # the head drawn larger: its features name the animal
     for dx in (-0.1, 0.09):
-        fr.c.fill(fr.polygon([(hx + dx - 0.07, hy - 0.1), (hx + dx + 0.07, hy - 0.1), (hx + dx + 0.01, hy - 0.3)]),
+        hf.c.fill(hf.polygon([(dx - 0.07, -0.1), (dx + 0.07, -0.1), (dx + 0.01, -0.3)]),
                   coat)
-        fr.c.fill(fr.polygon([(hx + dx - 0.035, hy - 0.12), (hx + dx + 0.04, hy - 0.12), (hx + dx + 0.01, hy - 0.24)]),
+        hf.c.fill(hf.polygon([(dx - 0.035, -0.12), (dx + 0.04, -0.12), (dx + 0.01, -0.24)]),
                   (0.9, 0.6, 0.62), shade=0.2)
-    fr.c.fill(fr.ellipse(hx, hy, 0.17, 0.15), coat, bump=0.07)
-    fr.c.fill(fr.ellipse(hx + 0.06, hy + 0.06, 0.08, 0.055), lighter(coat, 0.3), shade=0.3)
+    hf.c.fill(hf.ellipse(0.0, 0.0, 0.17, 0.15), coat, bump=0.07)
+    hf.c.fill(hf.ellipse(0.06, 0.06, 0.08, 0.055), lighter(coat, 0.3), shade=0.3)
     iris = pick(rng, [(0.55, 0.75, 0.2), (0.85, 0.7, 0.15), (0.3, 0.55, 0.75)])
-    eye(fr, hx - 0.03, hy - 0.02, 0.035, iris, slit=True)
-    eye(fr, hx + 0.09, hy - 0.02, 0.035, iris, slit=True)
-    fr.c.fill(fr.polygon([(hx + 0.04, hy + 0.04), (hx + 0.09, hy + 0.04), (hx + 0.065, hy + 0.07)]), (0.85, 0.45, 0.5),
+    eye(hf, -0.03, -0.02, 0.035, iris, slit=True)
+    eye(hf, 0.09, -0.02, 0.035, iris, slit=True)
+    hf.c.fill(hf.polygon([(0.04, 0.04), (0.09, 0.04), (0.065, 0.07)]), (0.85, 0.45, 0.5),
               shade=0.0)
     for k in (-1, 0, 1):
         for side in (-1, 1):
-            fr.c.fill(fr.capsule(hx + 0.065 + side * 0.05, hy + 0.08, hx + 0.065 + side * 0.26, hy + 0.07 + k * 0.05,
+            hf.c.fill(hf.capsule(0.065 + side * 0.05, 0.08, 0.065 + side * 0.26, 0.07 + k * 0.05,
                                  0.004), (0.95, 0.95, 0.95), shade=0.0, alpha=0.85)
