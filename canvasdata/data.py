@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
 
 from canvasdata.formats import read_shard
 
@@ -111,28 +112,42 @@ def _concept_split(root: Path, split: str, concept: str) -> LabelledImages:
                           {"binary": ["negative", "positive"]}, {"binary": f"concept:{concept}"})
 
 
-def decode(data: bytes, size: int) -> torch.Tensor:
-    """JPEG/PNG bytes -> uint8 tensor [3,size,size]; DCT-scaled decoding when size <= stored/2."""
+def decode(data: bytes, size: int | None) -> torch.Tensor:
+    """JPEG/PNG bytes -> uint8 tensor [3,size,size]; DCT-scaled decoding when size <= stored/2.
+    `size=None` keeps the stored resolution (training crops first, then resizes)."""
     img = Image.open(io.BytesIO(data))
-    if img.format == "JPEG":
+    if size is not None and img.format == "JPEG":
         img.draft("RGB", (size, size))
     img = img.convert("RGB")
-    if img.size != (size, size):
+    if size is not None and img.size != (size, size):
         img = img.resize((size, size), Image.BICUBIC, reducing_gap=None)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
 
 
-class ImageLabels(Dataset):
-    """(uint8 image [3,S,S], {task: label}) pairs from LabelledImages."""
+def train_transform(size: int, crop_scale: float, hflip: bool) -> v2.Compose:
+    """Augmentation on the full-resolution decoded image: a random crop of at least `crop_scale` of the
+    area, resized to `size` (antialiased), and horizontal flips. No colour jitter: colour is style evidence."""
+    steps: list = [v2.RandomResizedCrop(size, scale=(crop_scale, 1.0), ratio=(3 / 4, 4 / 3), antialias=True)]
+    if hflip:
+        steps.append(v2.RandomHorizontalFlip())
+    return v2.Compose(steps)
 
-    def __init__(self, data: LabelledImages, size: int) -> None:
-        self.data, self.size = data, size
+
+class ImageLabels(Dataset):
+    """(uint8 image [3,S,S], {task: label}) pairs from LabelledImages. Without a transform the image is
+    decoded straight to S x S; with one (training), decoded at full size and transformed."""
+
+    def __init__(self, data: LabelledImages, size: int, transform: v2.Transform | None = None) -> None:
+        self.data, self.size, self.transform = data, size, transform
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, i: int):
-        return decode(self.data.images[i], self.size), {t: int(v[i]) for t, v in self.data.labels.items()}
+        labels = {t: int(v[i]) for t, v in self.data.labels.items()}
+        if self.transform is None:
+            return decode(self.data.images[i], self.size), labels
+        return self.transform(decode(self.data.images[i], None)), labels
 
 
 def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, workers: int = 2, seed: int = 0,

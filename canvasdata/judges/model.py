@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
-import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -32,24 +30,6 @@ class JudgeInfo:
     metrics: dict = field(default_factory=dict)     # held-out accuracy etc.
 
 
-def create_backbone(name: str, num_classes: int, image_size: int, kwargs: dict | None = None,
-                    pretrained: str = "") -> nn.Module:
-    """A timm model; `pretrained` is "" (random init), a local weights file or a Hub id."""
-    kwargs = dict(kwargs or {})
-    if "vit" in name or "deit" in name:
-        kwargs.setdefault("img_size", image_size)
-    if not timm.is_model(name):
-        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-        raise JudgeError(f"unknown timm model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
-    if not pretrained:
-        return timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
-    if pretrained.endswith((".safetensors", ".pth", ".bin", ".pt")):
-        return timm.create_model(name, pretrained=True, num_classes=num_classes,
-                                 pretrained_cfg_overlay=dict(file=pretrained), **kwargs)
-    return timm.create_model(name, pretrained=True, num_classes=num_classes,
-                             pretrained_cfg_overlay=dict(hf_hub_id=pretrained), **kwargs)
-
-
 class Judge(nn.Module):
     """Backbone + heads. The first task's head is the timm model's own head; the others are extra
     linear layers on the same pre-logits features (one forward pass judges every task)."""
@@ -61,6 +41,12 @@ class Judge(nn.Module):
                                     for t in info.tasks[1:]})
         self.register_buffer("_mean", torch.tensor(info.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(info.std).view(1, 3, 1, 1), persistent=False)
+
+    def no_weight_decay(self) -> set[str]:
+        """The backbone's own no-decay parameters (e.g. ViT position embeddings), for timm's optimizer
+        factory, which also leaves every norm and bias undecayed."""
+        inner = getattr(self.backbone, "no_weight_decay", lambda: set())()
+        return {f"backbone.{n}" for n in inner}
 
     @property
     def tasks(self) -> list[str]:
