@@ -5,16 +5,40 @@ from __future__ import annotations
 from pathlib import Path
 
 from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError, HTTPError
 
 IGNORE = [".canvasdata/*", ".canvasdata/**", "**/.*.tmp"]
 
 
+class HubError(ValueError):
+    """An upload that the network or the Hub refused; the message says why, on one line."""
+
+
 def push_folder(folder: Path | str, repo_id: str, *, repo_type: str = "dataset", private: bool = False,
-                token: str | None = None, message: str | None = None, api: HfApi | None = None) -> str:
+                token: str | None = None, message: str | None = None, api: HfApi | None = None,
+                allow_patterns: list[str] | None = None) -> str:
     """Create `repo_id` if needed and upload `folder` (resumable, multi-commit for large folders);
-    returns the repo URL. Build state (`.canvasdata/`) and temporary files stay local."""
+    returns the repo URL. Build state (`.canvasdata/`) and temporary files stay local; with
+    `allow_patterns`, only the files matching one of them go up. Network and Hub failures raise HubError."""
     api = api or HfApi(token=token)
-    url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-    api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, ignore_patterns=IGNORE,
-                      commit_message=message or f"Upload {Path(folder).name} with canvasdata")
+    try:
+        url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type,
+                          allow_patterns=allow_patterns, ignore_patterns=IGNORE,
+                          commit_message=message or f"Upload {Path(folder).name} with canvasdata")
+    except (OSError, HTTPError) as e:  # HfHubHTTPError and requests' errors are OSErrors; httpx's are not
+        raise HubError(f"could not push {folder} to the Hub {repo_type} repo {repo_id}: {_reason(e)}") from e
     return str(url)
+
+
+def _reason(e: BaseException) -> str:
+    """The error's message on one line, and what to check."""
+    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    if status in (401, 403):
+        return f"{text} (check the token: --token, $HF_TOKEN or `hf auth login`)"
+    if isinstance(e, HfHubHTTPError):
+        return text
+    if isinstance(e, (ConnectionError, HTTPError)):
+        return f"{type(e).__name__}: {text} (the Hub could not be reached: check the network, a proxy or HF_HUB_OFFLINE)"
+    return f"{type(e).__name__}: {text}"

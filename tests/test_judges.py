@@ -4,18 +4,23 @@ UnlearnCanvas checkpoints import, and bad weights or label spaces give clear err
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import timm
 import torch
+from PIL import Image
 
 from canvasdata.dataset import build
 from canvasdata.cli import main
 from canvasdata.data import ImageLabels, load_split
-from canvasdata.judges import JudgeError, create_backbone, import_unlearncanvas, load_judge, parse_judge_recipe
-from canvasdata.judges.evaluate import evaluate_judge
+from canvasdata.judges import (Judge, JudgeError, JudgeInfo, create_backbone, import_unlearncanvas, load_judge,
+                               parse_judge_recipe)
+from canvasdata.judges.card import judge_card
+from canvasdata.judges.evaluate import confusion_png, evaluate_judge, predict
 from canvasdata.judges.train import train_judge
 from canvasdata.recipes import parse_recipe
 
@@ -164,3 +169,78 @@ def test_judge_recipe_errors():
         recipe(task="colour")
     with pytest.raises(ValueError, match="field 'concept'"):
         recipe(task="binary")
+
+
+def _present(data, task: str) -> set[str]:
+    return {data.class_names[task][i] for i in np.unique(data.labels[task])}
+
+
+def test_eval_groups_each_task_by_the_other_factor(trained, dataset: Path, tmp_path: Path):
+    judge = load_judge(trained[0])
+    data = load_split(dataset, "test", ["style", "object"])
+    report = evaluate_judge(judge, data, tmp_path, workers=0, degradations=False, progress=False)
+    probs = predict(judge, data, workers=0, progress=False)
+    styles, objects = _present(data, "style"), _present(data, "object")
+    assert styles == {"Seed_Images", "Van_Gogh", "Pop_Art"} and objects == {"Cats", "Towers", "Fishes"}
+    obj, sty = report["tasks"]["object"], report["tasks"]["style"]
+    assert set(obj["by_style"]) == styles and set(sty["by_object"]) == objects
+    assert "by_object" not in obj and "by_style" not in sty
+    for task, key, other in (("object", "by_style", "style"), ("style", "by_object", "object")):
+        r = report["tasks"][task]
+        correct = probs[task].argmax(1) == data.labels[task]
+        assert r["top1"] == pytest.approx(correct.mean())
+        assert sum(g["n"] for g in r[key].values()) == len(data) == sum(r["per_class_n"].values())
+        for name, g in r[key].items():
+            sel = data.labels[other] == data.class_names[other].index(name)
+            assert g["n"] == sel.sum() and g["accuracy"] == pytest.approx(correct[sel].mean())
+        cells = r["by_style_object"]
+        assert set(cells) == styles and sum(c["n"] for row in cells.values() for c in row.values()) == len(data)
+        assert r["figures"] == [f"confusion_{task}.png", f"cross_{task}.png"]
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["tasks"]["object"]["by_style"] == obj["by_style"]
+    names = judge.class_names["style"]
+    confusion_png(np.eye(len(names), dtype=np.int64), names, tmp_path / "all61.png", "every class")
+    full, shown = Image.open(tmp_path / "all61.png").size, Image.open(tmp_path / "confusion_style.png").size
+    present = len(_present(data, "style") | {names[i] for i in probs["style"].argmax(1)})
+    assert present <= 9 and shown[0] < full[0] / 2 and shown[1] < full[1] / 2
+    assert Image.open(tmp_path / "cross_object.png").size[0] > 100
+
+
+def test_single_task_judge_is_scored_on_its_task_only(dataset: Path):
+    data = load_split(dataset, "test", ["style", "object"])
+    info = JudgeInfo(model="vit_tiny_patch16_224", tasks=["object"],
+                     class_names={"object": data.class_names["object"]},
+                     label_space={"object": data.label_space["object"]}, image_size=32, model_kwargs=TINY_VIT)
+    judge = Judge(create_backbone("vit_tiny_patch16_224", 20, 32, TINY_VIT), info)
+    report = evaluate_judge(judge, data, None, workers=0, degradations=False, progress=False)
+    assert list(report["tasks"]) == ["object"] and set(report["tasks"]["object"]["by_style"]) == _present(data, "style")
+    with pytest.raises(ValueError, match="no 'object' labels"):
+        evaluate_judge(judge, load_split(dataset, "test", ["style"]), None, workers=0, degradations=False,
+                       progress=False)
+
+
+def test_eval_cli_prints_failures_and_updates_the_card(trained, dataset: Path, tmp_path: Path, capsys):
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(trained[0], judge_dir)
+    assert main(["judge", "eval", str(judge_dir), "--data", str(dataset), "--workers", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "worst object top-1 by style:" in printed and "worst style top-1 by object:" in printed
+    assert {"eval.json", "confusion_style.png", "confusion_object.png", "cross_style.png", "cross_object.png"} <= {
+        p.name for p in (judge_dir / "eval").iterdir()}
+    card = (judge_dir / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: timm\nlicense: unknown\n")
+    assert "| style | object top-1 | images |" in card and "| object | style top-1 | images |" in card
+    report = json.loads((judge_dir / "eval" / "eval.json").read_text())
+    assert report["data"] == {"source": str(dataset), "split": "test"}
+    for name, g in report["tasks"]["object"]["by_style"].items():
+        assert f"| {name} | {g['accuracy'] * 100:.1f}% | {g['n']} |" in card
+    assert f"| style | {report['tasks']['style']['top1'] * 100:.2f}% | {report['tasks']['style']['ece']:.3f} |" in card
+    assert "![confusion matrix (object)](eval/confusion_object.png)" in card
+    assert "](eval/cross_style.png)" in card
+
+
+def test_judge_card_licence_comes_from_the_data_or_the_caller(trained):
+    info = load_judge(trained[0]).info
+    assert "\nlicense: unknown\n" in judge_card(info)
+    assert "\nlicense: mit\n" in judge_card(replace(info, data={**info.data, "start_license": "mit"}))
+    assert "\nlicense: cc-by-4.0\n" in judge_card(info, license="cc-by-4.0")

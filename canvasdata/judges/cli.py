@@ -10,10 +10,15 @@ from canvasdata.cliargs import add_hub_args, add_device_args
 
 
 def _train(a: argparse.Namespace) -> int:
-    from canvasdata.judges.recipe import load_judge_recipe
+    from canvasdata.judges.recipe import load_judge_recipe, parse_judge_recipe
     from canvasdata.judges.train import train_judge
 
     recipe = load_judge_recipe(a.recipe)
+    overrides = {k: v for k, v in (("epochs", a.epochs), ("lr", a.lr), ("batch_size", a.batch_size),
+                                   ("workers", a.workers)) if v is not None}
+    recipe = parse_judge_recipe({**recipe.to_dict(), **overrides, "freeze": list(recipe.freeze),
+                                 "mean": list(recipe.mean), "std": list(recipe.std), "model_kwargs": recipe.kwargs},
+                                f"{recipe.source} (with command-line overrides)") if overrides else recipe
     hist = train_judge(recipe, a.data, a.out, device=a.device, max_steps=a.max_steps, progress=not a.quiet)
     acc = hist["epochs"][-1]["test_accuracy"] if hist["epochs"] else {}
     print(f"trained {recipe.name} -> {a.out} in {hist['seconds']:.0f} s "
@@ -24,19 +29,43 @@ def _train(a: argparse.Namespace) -> int:
 
 def _eval(a: argparse.Namespace) -> int:
     from canvasdata.data import load_split
-    from canvasdata.judges.evaluate import evaluate_judge
+    from canvasdata.judges.card import judge_card
+    from canvasdata.judges.evaluate import evaluate_judge, worst
     from canvasdata.judges.io import load_judge
 
     judge = load_judge(a.judge, a.device)
-    data = load_split(a.data, a.split, judge.tasks, a.concept)
-    out = Path(a.out or Path(a.judge) / "eval")
-    report = evaluate_judge(judge, data, out, batch_size=a.batch_size, workers=a.workers)
+    data = None
+    if a.concept is None and set(judge.tasks) <= {"style", "object"}:
+        try:  # both factors, to group each task's accuracy by the other (grid builds have both)
+            data = load_split(a.data, a.split, ["style", "object"])
+        except KeyError:
+            data = None
+    if data is None:
+        data = load_split(a.data, a.split, judge.tasks, a.concept)
+    root = Path(a.judge)
+    out = Path(a.out or root / "eval")
+    about = {"source": str(a.data), "split": a.split, **({"concept": a.concept} if a.concept else {})}
+    report = evaluate_judge(judge, data, out, batch_size=a.batch_size, workers=a.workers, about=about)
     for t, r in report["tasks"].items():
         print(f"{t}: top-1 {r['top1'] * 100:.2f}%  ECE {r['ece']:.3f}  "
               + "  ".join(f"{k} {v * 100:.1f}%" for k, v in r["degraded_top1"].items()))
         for c in r["top_confusions"][:5]:
             print(f"   {c['true']} -> {c['predicted']}: {c['count']}")
-    print(f"wrote {out}/eval.json and confusion matrices")
+        for key, group in (("by_style", "style"), ("by_object", "object")):
+            if key in r:
+                print(f"   worst {t} top-1 by {group}: " + ", ".join(
+                    f"{name} {g['accuracy'] * 100:.1f}% (n={g['n']})" for name, g in worst(r[key], 5)))
+    figures = [f for r in report["tasks"].values() for f in r["figures"]]
+    print(f"wrote {out}/eval.json and figures: {', '.join(figures)}")
+    if root.is_dir():
+        try:
+            eval_dir = out.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            eval_dir = None
+        history = json.loads((root / "history.json").read_text()) if (root / "history.json").exists() else None
+        (root / "README.md").write_text(judge_card(judge.info, history, report, eval_dir), encoding="utf-8")
+        print(f"updated {root / 'README.md'} with the evaluation"
+              + ("" if eval_dir is not None else f" (figures not linked: {out} is outside the judge directory)"))
     return 0
 
 
@@ -61,9 +90,12 @@ def _import(a: argparse.Namespace) -> int:
 
 
 def _push(a: argparse.Namespace) -> int:
-    from canvasdata.judges.io import push_judge
+    from canvasdata.judges.io import judge_files, push_judge
 
-    print(f"pushed {a.dir} -> {push_judge(a.dir, a.repo_id, a.private, a.token)}")
+    files = judge_files(a.dir, a.include_eval, a.include_checkpoint)
+    url = push_judge(a.dir, a.repo_id, a.private, a.token, include_eval=a.include_eval,
+                     include_checkpoint=a.include_checkpoint)
+    print(f"pushed {a.dir} -> {url} ({len(files)} files: {', '.join(files)})")
     return 0
 
 
@@ -77,6 +109,10 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="judge directory to write")
     t.add_argument("--device", default="auto")
     t.add_argument("--max-steps", type=int, help="stop after this many steps (smoke tests)")
+    t.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    t.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
+    t.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    t.add_argument("--workers", type=int, help="override the recipe's data-loading worker processes")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_train)
 
@@ -105,6 +141,10 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--model-kwargs", help=argparse.SUPPRESS)
     i.set_defaults(func=_import)
 
-    h = js.add_parser("push", help="upload a judge directory as a Hub model repo")
+    h = js.add_parser("push", help="upload a judge directory as a Hub model repo (config.json, weights, card, "
+                      "the card's figures)")
     add_hub_args(h)
+    h.add_argument("--include-eval", action="store_true", help="also upload eval/ (eval.json, confusion PNGs)")
+    h.add_argument("--include-checkpoint", action="store_true",
+                   help="also upload checkpoint/ and history.json (training state, for resuming)")
     h.set_defaults(func=_push)

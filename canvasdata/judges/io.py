@@ -4,23 +4,37 @@ UnlearnCanvas checkpoints; push to the Hub."""
 
 from __future__ import annotations
 
+import glob
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 
 import safetensors.torch
 import timm
 import torch
+from huggingface_hub import HfApi
 
-from canvasdata.judges.model import Judge, JudgeError, JudgeInfo, create_backbone
+from canvasdata.hub import HubError, push_folder
+from canvasdata.judges.backbone import create_backbone
+from canvasdata.judges.model import Judge, JudgeError, JudgeInfo
 from canvasdata.taxonomy import label_space
 
-WEIGHTS, HEADS, CONFIG = "model.safetensors", "heads.safetensors", "config.json"
+WEIGHTS, HEADS, CONFIG, CARD = "model.safetensors", "heads.safetensors", "config.json", "README.md"
+# pretrained_cfg fields that describe the exported weights' input pipeline and head; timm also copies
+# the source checkpoint's tag, Hub id, URL, licence, paper and notes, which say nothing true of a judge
+INPUT_CFG = ("input_size", "min_input_size", "fixed_input_size", "interpolation", "crop_pct", "crop_mode", "mean",
+             "std", "num_classes", "pool_size", "first_conv", "classifier", "custom_load")
+# create_model arguments that the loaders pass themselves (transformers' TimmWrapper passes num_classes
+# and pretrained next to model_args), so model_args must not repeat them
+LOADER_ARGS = ("num_classes", "pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "checkpoint_path", "cache_dir")
+FIGURE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?[^)]*\)|<img\s[^>]*?src=[\"']([^\"']+)[\"']", re.IGNORECASE)
 
 
 def save_judge(judge: Judge, out: Path | str, card: str | None = None) -> Path:
-    """Write the judge so that `timm.create_model("local-dir:OUT", pretrained=True)` rebuilds the
-    backbone with its first task's head, and `load_judge(OUT)` rebuilds every head."""
+    """Write the judge so that `timm.create_model("local-dir:OUT", pretrained=True)` and
+    `transformers.pipeline("image-classification", model=OUT)` rebuild the backbone with its first
+    task's head (class names included), and `load_judge(OUT)` rebuilds every head."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     info = judge.info
@@ -32,6 +46,7 @@ def save_judge(judge: Judge, out: Path | str, card: str | None = None) -> Path:
         model_config={"label_names": info.class_names[first], "canvasdata": asdict(info)},
         data_config={"input_size": (3, info.image_size, info.image_size), "mean": tuple(info.mean),
                      "std": tuple(info.std), "interpolation": "bicubic", "crop_pct": 1.0})
+    _truthful_config(tmp / CONFIG, info)
     if judge.extra:
         safetensors.torch.save_file({k: v.contiguous() for k, v in judge.extra.state_dict().items()},
                                     str(tmp / HEADS))
@@ -44,6 +59,25 @@ def save_judge(judge: Judge, out: Path | str, card: str | None = None) -> Path:
     if card is not None:
         (out / "README.md").write_text(card, encoding="utf-8")
     return out
+
+
+def _truthful_config(path: Path, info: JudgeInfo) -> None:
+    """Rewrite timm's config.json so it describes this judge, not the checkpoint its architecture
+    was first published with: `pretrained_cfg` keeps the input pipeline and head, and its licence is
+    that of the starting weights (`info.data["start_license"]`, else unknown); `model_args` holds the
+    architecture's keyword arguments without those the loaders pass themselves, so that both
+    `timm.create_model("local-dir:...")` and transformers' TimmWrapper rebuild the same model."""
+    cfg = json.loads(path.read_text())
+    pcfg = {k: v for k, v in cfg.get("pretrained_cfg", {}).items() if k in INPUT_CFG}
+    pcfg["license"] = str(info.data.get("start_license") or "unknown")
+    cfg["pretrained_cfg"] = pcfg
+    args = {**info.model_kwargs, **cfg.get("model_args", {})}
+    args = {k: v for k, v in args.items() if k not in LOADER_ARGS}
+    if args:
+        cfg["model_args"] = args
+    else:
+        cfg.pop("model_args", None)
+    path.write_text(json.dumps(cfg, indent=2))
 
 
 def read_info(root: Path) -> JudgeInfo:
@@ -131,10 +165,61 @@ def import_unlearncanvas(ckpt: Path | str, space: str, out: Path | str, arch: st
     return save_judge(Judge(backbone, info), out)
 
 
-def push_judge(root: Path | str, repo_id: str, private: bool = False, token: str | None = None) -> str:
-    """Upload a judge directory as a Hub model repo."""
-    from canvasdata.hub import push_folder
+def card_figures(root: Path | str) -> list[str]:
+    """PNG files that the model card (README.md) shows, as paths relative to `root`; a figure that
+    the card shows but the directory lacks is an error (it would be a broken image on the Hub)."""
+    root = Path(root)
+    card = root / CARD
+    if not card.is_file():
+        return []
+    base = root.resolve()
+    found = []
+    for m in FIGURE.finditer(card.read_text(encoding="utf-8")):
+        ref = (m.group(1) or m.group(2)).split("#")[0].split("?")[0]
+        if "://" in ref or ref.startswith("data:") or not ref.lower().endswith(".png"):
+            continue
+        path = (root / ref).resolve()
+        if not path.is_relative_to(base):
+            raise JudgeError(f"{card} shows {ref}, outside {root}; copy the figure into the judge directory")
+        if not path.is_file():
+            raise JudgeError(f"{card} shows {ref}, which {root} lacks; add the figure or remove it from the card")
+        found.append(path.relative_to(base).as_posix())
+    return list(dict.fromkeys(found))
 
-    read_info(Path(root))
-    return push_folder(root, repo_id, repo_type="model", private=private, token=token,
-                       message="Upload canvasdata judge")
+
+def judge_files(root: Path | str, include_eval: bool = False, include_checkpoint: bool = False) -> list[str]:
+    """The files of `root` (relative POSIX paths) that make a model repo: config.json,
+    model.safetensors, heads.safetensors, README.md and the figures the card shows; with
+    `include_eval` the eval/ reports (JSON, PNG), with `include_checkpoint` the training state
+    (checkpoint/, history.json). Hidden files never go up."""
+    root = Path(root)
+    info = read_info(root)
+    if not (root / WEIGHTS).is_file():
+        raise JudgeError(f"{root / WEIGHTS}: missing")
+    if info.tasks[1:] and not (root / HEADS).is_file():
+        raise JudgeError(f"{root / HEADS}: missing (needed for tasks {info.tasks[1:]})")
+    files = [n for n in (CONFIG, WEIGHTS, HEADS, CARD) if (root / n).is_file()] + card_figures(root)
+    if include_eval:
+        files += _tree(root, "eval", (".json", ".png"))
+    if include_checkpoint:
+        files += _tree(root, "checkpoint", None) + (["history.json"] if (root / "history.json").is_file() else [])
+    return list(dict.fromkeys(files))
+
+
+def _tree(root: Path, folder: str, suffixes: tuple[str, ...] | None) -> list[str]:
+    """Non-hidden files under root/folder (optionally only those with `suffixes`), relative to root."""
+    return sorted(p.relative_to(root).as_posix() for p in (root / folder).rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+                  and (suffixes is None or p.suffix.lower() in suffixes))
+
+
+def push_judge(root: Path | str, repo_id: str, private: bool = False, token: str | None = None, *,
+               include_eval: bool = False, include_checkpoint: bool = False, api: HfApi | None = None) -> str:
+    """Upload a judge directory as a Hub model repo: only `judge_files(root, ...)` go up. Returns the
+    repo URL; a network or Hub failure raises JudgeError with a one-line reason."""
+    files = judge_files(root, include_eval, include_checkpoint)
+    try:
+        return push_folder(root, repo_id, repo_type="model", private=private, token=token, api=api,
+                           message="Upload canvasdata judge", allow_patterns=[glob.escape(f) for f in files])
+    except HubError as e:
+        raise JudgeError(str(e)) from e
