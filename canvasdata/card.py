@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import yaml
 
-from canvasdata.formats import features_for
+from canvasdata.formats import get_format
 from canvasdata.formats.common import atomic_writer
-from canvasdata.formats.schema import wds_features
-from canvasdata.recipes import Recipe, builtin_dir
+from canvasdata.manifest import Manifest
+from canvasdata.shipped import builtin_dir
+from canvasdata.taxonomy import SEED_STYLE
 
-FORMAT_NOTES = {
-    "parquet": "Shards are Parquet files (`data/{split}-NNNNN-of-NNNNN.parquet`) whose schema carries the "
-               "`datasets` feature metadata; row groups are at most 100 MB.",
-    "webdataset": "Shards are WebDataset tars (`data/{split}-NNNNN-of-NNNNN.tar`): member `KEY.jpg` is the image "
-                  "and `KEY.json` holds every other column. With `datasets.load_dataset` they appear as the "
-                  "columns `jpg` (Image) and `json` (a struct with the typed class labels), because the Hub's "
-                  "WebDataset builder types members by file extension; `canvasdata.data` flattens them.",
-}
+if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry, which uses cards
+    from canvasdata.recipes import Recipe
+
+
+@dataclass(frozen=True)
+class CardParts:
+    """A dataset card before rendering: its template (a file of the shipped `cards/`), the YAML front
+    matter and the facts the template's `{fields}` take. Each dataset kind makes its own."""
+
+    template: str
+    front: dict[str, Any]
+    facts: dict[str, Any]
 
 
 def _human(n: int) -> str:
@@ -43,52 +50,50 @@ def _front_matter(recipe: Recipe, configs: list[dict], dataset_info: dict | list
     }
 
 
-def card_yaml(recipe: Recipe, manifest: dict) -> dict:
+def _hub_view(recipe: Recipe, manifest: Manifest) -> tuple[datasets.Features, str]:
+    """The features as the Hub's loader shows this format, and the shard file extension (no dot)."""
+    fmt = get_format(recipe.output.format)
+    return fmt.hub_features(manifest.features), fmt.extension.lstrip(".")
+
+
+def card_yaml(recipe: Recipe, manifest: Manifest) -> dict:
     """The card's front matter: what `load_dataset` and the Hub read."""
-    features = features_for(recipe.style_space.names, recipe.object_space.names)
-    if recipe.output.format == "webdataset":
-        features = wds_features(features)
-    ext = "tar" if recipe.output.format == "webdataset" else "parquet"
+    features, ext = _hub_view(recipe, manifest)
     info = datasets.DatasetInfo(features=features)._to_yaml_dict()
-    info["splits"] = [{"name": s, "num_bytes": v["bytes"], "num_examples": v["rows"]}
-                      for s, v in manifest["splits"].items()]
-    info["download_size"] = manifest["num_bytes"]
-    info["dataset_size"] = manifest["num_bytes"]
+    info["splits"] = [{"name": s, "num_bytes": v.bytes, "num_examples": v.rows} for s, v in manifest.splits.items()]
+    info["download_size"] = manifest.num_bytes
+    info["dataset_size"] = manifest.num_bytes
     configs = [{"config_name": "default", "default": True,
-                "data_files": [{"split": s, "path": f"data/{s}-*.{ext}"} for s in manifest["splits"]]}]
+                "data_files": [{"split": s, "path": f"data/{s}-*.{ext}"} for s in manifest.splits]}]
     return _front_matter(recipe, configs, info)
 
 
-def concept_card_yaml(recipe: Recipe, manifest: dict) -> dict:
+def concept_card_yaml(recipe: Recipe, manifest: Manifest) -> dict:
     """Front matter of a concept set: one configuration per target concept."""
-    from canvasdata.dataset.concepts import concept_features
-
-    ext = "tar" if recipe.output.format == "webdataset" else "parquet"
-    features = concept_features()
-    if recipe.output.format == "webdataset":
-        features = wds_features(features)
+    features, ext = _hub_view(recipe, manifest)
     feats = datasets.DatasetInfo(features=features)._to_yaml_dict()["features"]
     configs, infos = [], []
     for i, c in enumerate(recipe.concepts):
-        shards = [s for s in manifest["shards"] if s["path"].startswith(f"data/{c.name}/")]
-        splits = [s for s, _ in recipe.splits if any(x["split"] == s for x in shards)]
+        shards = manifest.shards_of(config=c.name)
+        splits = [s for s, _ in recipe.splits if any(x.split == s for x in shards)]
         configs.append({"config_name": c.name, **({"default": True} if i == 0 else {}),
                         "data_files": [{"split": s, "path": f"data/{c.name}/{s}-*.{ext}"} for s in splits]})
         infos.append({"config_name": c.name, "features": feats,
-                      "splits": [{"name": s, "num_bytes": sum(x["bytes"] for x in shards if x["split"] == s),
-                                  "num_examples": sum(x["rows"] for x in shards if x["split"] == s)} for s in splits]})
+                      "splits": [{"name": s, "num_bytes": sum(x.bytes for x in shards if x.split == s),
+                                  "num_examples": sum(x.rows for x in shards if x.split == s)} for s in splits]})
     return _front_matter(recipe, configs, infos)
 
 
 def _concept_table(recipe: Recipe) -> str:
     rows = ["| concept | domain | themes | twin | retain classes |", "|---|---|---|---|---|"]
     for c in recipe.concepts:
-        twin = c.twin if c.domain == "style" else (f"replaced by {c.replacement}" if c.replacement else "object removed")
+        removed = f"replaced by {c.replacement}" if c.replacement else "object removed"
+        twin = c.twin if c.domain == "style" else removed
         rows.append(f"| `{c.name}` | {c.domain} | {', '.join(c.themes)} | {twin} | {', '.join(c.retain) or '—'} |")
     return "\n".join(rows)
 
 
-def _splits_text(recipe: Recipe, manifest: dict) -> str:
+def _splits_text(recipe: Recipe, manifest: Manifest) -> str:
     def span(idx: tuple[int, ...]) -> str:
         if len(idx) == 1:
             return f"index {idx[0]}"
@@ -96,13 +101,13 @@ def _splits_text(recipe: Recipe, manifest: dict) -> str:
             return f"indices {idx[0]}–{idx[-1]}"
         return f"indices {list(idx)}"
 
-    return ", ".join(f"`{name}` = {span(idx)} ({manifest['splits'].get(name, {}).get('rows', 0)} rows)"
-                     for name, idx in recipe.splits)
+    rows = {name: s.rows for name, s in manifest.splits.items()}
+    return ", ".join(f"`{name}` = {span(idx)} ({rows.get(name, 0)} rows)" for name, idx in recipe.splits)
 
 
 PAIRING_TEXT = {
     "paired": {"pairing_text": "Image *k* of every style is painted from the same content *k* (`content_id`), so "
-                               "`Seed_Images`/*k* is\nthe unstylized twin of every painted image *k*.",
+                               f"`{SEED_STYLE}`/*k* is\nthe unstylized twin of every painted image *k*.",
                "content_id_text": "`{object}-{index}`, shared by every style painted from that content"},
     "unpaired": {"pairing_text": "Content is **unpaired**: every (style, object, index) is painted from a scene of its "
                                  "own (`content_id`),\nso the set holds as many distinct scenes per object as it has "
@@ -111,36 +116,30 @@ PAIRING_TEXT = {
 }
 
 
-def render_dataset_card(recipe: Recipe, manifest: dict, template: Path | None = None) -> str:
-    """Front matter + the Markdown template filled with the build's facts."""
-    if recipe.kind == "concepts":
-        template = template or builtin_dir("cards") / "concepts.md"
-        facts = {
-            "pretty_name": recipe.card.pretty_name or recipe.name, "description": recipe.description,
-            "canvasdata_version": manifest["canvasdata_version"], "recipe_name": recipe.name,
-            "recipe_hash_short": manifest["recipe_hash"][:12], "num_rows": f"{manifest['num_rows']:,}",
-            "num_shards": len(manifest["shards"]), "format": recipe.output.format,
-            "size_human": _human(manifest["num_bytes"]), "concept_table": _concept_table(recipe),
-            "prompts_per_theme": recipe.images_per_cell, "images_per_prompt": recipe.images_per_prompt,
-            "resolution": recipe.resolution, "jpeg_quality": recipe.jpeg_quality,
-            "splits": _splits_text(recipe, manifest), "repo_hint": f"USER/{recipe.name}",
-            "first_concept": recipe.concepts[0].name, "command": manifest["command"],
-        }
-        body = template.read_text(encoding="utf-8").format(**facts)
-        front = yaml.safe_dump(concept_card_yaml(recipe, manifest), sort_keys=False, allow_unicode=True, width=1000)
-        return f"---\n{front}---\n\n{body}"
-    template = template or builtin_dir("cards") / "dataset.md"
-    splits = _splits_text(recipe, manifest)
-    facts = {
+def _common_facts(recipe: Recipe, manifest: Manifest) -> dict[str, Any]:
+    """The facts every dataset card states: provenance, size, format, splits, how to rebuild it."""
+    return {
         "pretty_name": recipe.card.pretty_name or recipe.name,
         "description": recipe.description,
-        "canvasdata_version": manifest["canvasdata_version"],
+        "canvasdata_version": manifest.canvasdata_version,
         "recipe_name": recipe.name,
-        "recipe_hash_short": manifest["recipe_hash"][:12],
-        "num_rows": f"{manifest['num_rows']:,}",
-        "num_shards": len(manifest["shards"]),
+        "recipe_hash_short": manifest.recipe_hash[:12],
+        "num_rows": f"{manifest.num_rows:,}",
+        "num_shards": len(manifest.shards),
         "format": recipe.output.format,
-        "size_human": _human(manifest["num_bytes"]),
+        "size_human": _human(manifest.num_bytes),
+        "resolution": recipe.resolution,
+        "jpeg_quality": recipe.jpeg_quality,
+        "splits": _splits_text(recipe, manifest),
+        "repo_hint": f"USER/{recipe.name}",
+        "command": manifest.command,
+    }
+
+
+def grid_card(recipe: Recipe, manifest: Manifest) -> CardParts:
+    """The card of a grid build (`cards/dataset.md`)."""
+    facts = {
+        **_common_facts(recipe, manifest),
         "num_styles": len(recipe.styles),
         "style_space": recipe.style_space.name,
         "style_space_size": len(recipe.style_space),
@@ -150,24 +149,38 @@ def render_dataset_card(recipe: Recipe, manifest: dict, template: Path | None = 
         "object_space_size": len(recipe.object_space),
         "objects": ", ".join(f"`{o}`" for o in recipe.objects),
         "images_per_cell": recipe.images_per_cell,
-        "resolution": recipe.resolution,
-        "jpeg_quality": recipe.jpeg_quality,
-        "splits": splits,
         **PAIRING_TEXT[recipe.content.pairing],
         "prompt_template": recipe.prompt_template,
-        "format_note": FORMAT_NOTES[recipe.output.format],
-        "repo_hint": f"USER/{recipe.name}",
+        "format_note": get_format(recipe.output.format).card_note,
         "first_split": recipe.splits[0][0],
-        "command": manifest["command"],
-        "backends": ", ".join(f"{k} = `{v}`" for k, v in manifest["backends"].items()),
+        "backends": ", ".join(f"{k} = `{v}`" for k, v in manifest.backends.items()),
     }
-    body = template.read_text(encoding="utf-8").format(**facts)
-    front = yaml.safe_dump(card_yaml(recipe, manifest), sort_keys=False, allow_unicode=True, width=1000)
+    return CardParts("dataset.md", card_yaml(recipe, manifest), facts)
+
+
+def concept_card(recipe: Recipe, manifest: Manifest) -> CardParts:
+    """The card of a concept set (`cards/concepts.md`)."""
+    facts = {
+        **_common_facts(recipe, manifest),
+        "concept_table": _concept_table(recipe),
+        "prompts_per_theme": recipe.images_per_cell,
+        "images_per_prompt": recipe.images_per_prompt,
+        "first_concept": recipe.concepts[0].name,
+    }
+    return CardParts("concepts.md", concept_card_yaml(recipe, manifest), facts)
+
+
+def render_card(parts: CardParts, template: Path | None = None) -> str:
+    """Front matter + the Markdown template (the shipped one unless `template`) filled with the facts."""
+    template = template or builtin_dir("cards") / parts.template
+    body = template.read_text(encoding="utf-8").format(**parts.facts)
+    front = yaml.safe_dump(parts.front, sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{front}---\n\n{body}"
 
 
-def write_dataset_card(recipe: Recipe, manifest: dict, out: Path) -> Path:
+def write_dataset_card(parts: CardParts, out: Path) -> Path:
+    """Render the card into `out/README.md` (atomically); returns its path."""
     path = out / "README.md"
     with atomic_writer(path) as f:
-        f.write(render_dataset_card(recipe, manifest).encode("utf-8"))
+        f.write(render_card(parts).encode("utf-8"))
     return path

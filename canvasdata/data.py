@@ -9,18 +9,24 @@ never re-reads shards.
 
 from __future__ import annotations
 
-import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
+import datasets
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
 from torchvision.transforms import v2
 
+from canvasdata.dataset.kinds import kind_named
+from canvasdata.encode import decode_image, image_tensor
 from canvasdata.formats import read_shard
+from canvasdata.manifest import MANIFEST, Manifest
+
+BINARY = ["negative", "positive"]        # the binary task's classes (a concept set's `label`)
+COLUMNS = {"style": "style", "object": "object", "binary": "label"}  # task -> class-label column
 
 
 @dataclass
@@ -36,92 +42,75 @@ class LabelledImages:
         return len(self.images)
 
 
-def _manifest_split(root: Path, split: str, tasks: Sequence[str]) -> LabelledImages:
-    from canvasdata.manifest import read_manifest
-
-    m = read_manifest(root)
-    shards = [s for s in m["shards"] if s["split"] == split]
-    if not shards:
-        raise ValueError(f"{root}: no shards of split {split!r}; splits: {', '.join(m['splits'])}")
-    kind = m["recipe"].get("kind", "grid")
-    columns = {"style": "style", "object": "object", "binary": "label"}
-    images, labels = [], {t: [] for t in tasks}
-    for shard in shards:
-        for row in read_shard(root / shard["path"]):
-            images.append(row["image"])
-            for t in tasks:
-                labels[t].append(row[columns[t]])
-    names, spaces = {}, {}
-    for t in tasks:
-        feat = m["features"][columns[t]]
-        names[t] = list(feat["names"])
-        if t == "binary":
-            spaces[t] = f"concept:{m['recipe']['concepts'][0]['name']}" if kind == "concepts" else "binary"
-        else:
-            spaces[t] = m["recipe"][f"{t}_space"]["name"]
+def _labelled(images: list[bytes], labels: dict[str, list[int]], names: dict[str, list[str]],
+              spaces: dict[str, str]) -> LabelledImages:
     return LabelledImages(images, {t: np.asarray(v, dtype=np.int64) for t, v in labels.items()}, names, spaces)
 
 
-def _hf_split(source: str, split: str, tasks: Sequence[str]) -> LabelledImages:
-    import datasets
+def _manifest_split(root: Path, m: Manifest, split: str, tasks: Sequence[str]) -> LabelledImages:
+    """One split of a canvasdata build: labels from the shards, class names and spaces from the manifest."""
+    shards = m.shards_of(split)
+    if not shards:
+        raise ValueError(f"{root}: no shards of split {split!r}; splits: {', '.join(m.splits)}")
+    images, labels = [], {t: [] for t in tasks}
+    for shard in shards:
+        for row in read_shard(root / shard.path):
+            images.append(row["image"])
+            for t in tasks:
+                labels[t].append(row[COLUMNS[t]])
+    spaces = kind_named(m.facts.kind).label_spaces(m)
+    return _labelled(images, labels, {t: m.class_names(COLUMNS[t]) for t in tasks},
+                     {t: spaces.get(COLUMNS[t], "binary") for t in tasks})
 
-    ds = datasets.load_dataset(source, split=split)
-    ds = ds.cast_column("image", datasets.Image(decode=False))
+
+def _concept_split(root: Path, m: Manifest, split: str, concept: str) -> LabelledImages:
+    """The binary task of one concept of a concept set (its config `data/{concept}/`)."""
+    shards = m.shards_of(split, config=concept)
+    if not shards:
+        raise ValueError(f"{root}: no shards of concept {concept!r} in split {split!r}")
+    images, labels = [], []
+    for shard in shards:
+        for row in read_shard(root / shard.path):
+            images.append(row["image"])
+            labels.append(row["label"])
+    return _labelled(images, {"binary": labels}, {"binary": BINARY}, {"binary": f"concept:{concept}"})
+
+
+def _hf_split(source: str, split: str, tasks: Sequence[str], concept: str | None) -> LabelledImages:
+    """One split of a `datasets` dataset (local or Hub id); `concept` picks a concept set's config."""
+    ds = datasets.load_dataset(source, concept, split=split).cast_column("image", datasets.Image(decode=False))
+    if concept is not None:
+        return _labelled([r["image"]["bytes"] for r in ds], {"binary": ds["label"]}, {"binary": BINARY},
+                         {"binary": f"concept:{concept}"})
     images, labels = [], {t: [] for t in tasks}
     for row in ds:
         img = row["image"]
         images.append(img["bytes"] if img.get("bytes") else Path(img["path"]).read_bytes())
         for t in tasks:
-            labels[t].append(row[t if t != "binary" else "label"])
-    names = {t: list(ds.features[t if t != "binary" else "label"].names) for t in tasks}
-    return LabelledImages(images, {t: np.asarray(v, dtype=np.int64) for t, v in labels.items()}, names,
-                          {t: "custom" for t in tasks})
+            labels[t].append(row[COLUMNS[t]])
+    return _labelled(images, labels, {t: list(ds.features[COLUMNS[t]].names) for t in tasks},
+                     {t: "custom" for t in tasks})
 
 
-def load_split(source: str | Path, split: str, tasks: Sequence[str], concept: str | None = None) -> LabelledImages:
+def load_split(source: str | Path, split: str, tasks: Sequence[str], concept: str | None = None, *,
+               manifest: Manifest | None = None) -> LabelledImages:
     """One split of a canvasdata build directory, or of any `datasets` dataset (local or Hub id) with
-    image and style/object columns. For the binary task of a concept set, `concept` picks the config."""
+    image and style/object columns. For the binary task of a concept set, `concept` picks the config.
+    A caller that has read the build's `manifest` already passes it."""
     path = Path(source)
-    if (path / "manifest.json").exists():
-        if concept is not None:
-            data = _concept_split(path, split, concept)
-            return data
-        return _manifest_split(path, split, tasks)
+    if manifest is None and (path / MANIFEST).exists():
+        manifest = Manifest.read(path)
+    if manifest is None:
+        return _hf_split(str(source), split, tasks, concept)
     if concept is not None:
-        import datasets
-
-        ds = datasets.load_dataset(str(source), concept, split=split).cast_column("image", datasets.Image(decode=False))
-        return LabelledImages([r["image"]["bytes"] for r in ds], {"binary": np.asarray(ds["label"], dtype=np.int64)},
-                              {"binary": ["negative", "positive"]}, {"binary": f"concept:{concept}"})
-    return _hf_split(str(source), split, tasks)
-
-
-def _concept_split(root: Path, split: str, concept: str) -> LabelledImages:
-    from canvasdata.manifest import read_manifest
-
-    m = read_manifest(root)
-    shards = [s for s in m["shards"] if s["split"] == split and s["path"].startswith(f"data/{concept}/")]
-    if not shards:
-        raise ValueError(f"{root}: no shards of concept {concept!r} in split {split!r}")
-    images, labels = [], []
-    for shard in shards:
-        for row in read_shard(root / shard["path"]):
-            images.append(row["image"])
-            labels.append(row["label"])
-    return LabelledImages(images, {"binary": np.asarray(labels, dtype=np.int64)},
-                          {"binary": ["negative", "positive"]}, {"binary": f"concept:{concept}"})
+        return _concept_split(path, manifest, split, concept)
+    return _manifest_split(path, manifest, split, tasks)
 
 
 def decode(data: bytes, size: int | None) -> torch.Tensor:
     """JPEG/PNG bytes -> uint8 tensor [3,size,size]; DCT-scaled decoding when size <= stored/2.
     `size=None` keeps the stored resolution (training crops first, then resizes)."""
-    img = Image.open(io.BytesIO(data))
-    if size is not None and img.format == "JPEG":
-        img.draft("RGB", (size, size))
-    img = img.convert("RGB")
-    if size is not None and img.size != (size, size):
-        img = img.resize((size, size), Image.BICUBIC, reducing_gap=None)
-    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
+    return image_tensor(decode_image(data, size, resize=True))
 
 
 def train_transform(size: int, crop_scale: float, hflip: bool) -> v2.Compose:
@@ -153,11 +142,7 @@ class ImageLabels(Dataset):
 def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, workers: int = 2, seed: int = 0,
                 distributed: bool = False, drop_last: bool = False) -> DataLoader:
     """A DataLoader with worker processes and pinned memory on CUDA; DistributedSampler under DDP."""
-    sampler = None
-    if distributed:
-        from torch.utils.data.distributed import DistributedSampler
-
-        sampler = DistributedSampler(ds, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    sampler = DistributedSampler(ds, shuffle=shuffle, seed=seed, drop_last=drop_last) if distributed else None
     g = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       num_workers=workers, pin_memory=torch.cuda.is_available(), drop_last=drop_last,

@@ -40,5 +40,6 @@ def _reason(e: BaseException) -> str:
     if isinstance(e, HfHubHTTPError):
         return text
     if isinstance(e, (ConnectionError, HTTPError)):
-        return f"{type(e).__name__}: {text} (the Hub could not be reached: check the network, a proxy or HF_HUB_OFFLINE)"
+        return (f"{type(e).__name__}: {text} (the Hub could not be reached: check the network, a proxy or "
+                "HF_HUB_OFFLINE)")
     return f"{type(e).__name__}: {text}"

@@ -7,33 +7,35 @@ recipe without reading code. The recipe hash (sha256 of its canonical JSON form)
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from canvasdata.taxonomy import LabelError, LabelSpace, label_space, unknown_message
+from canvasdata.dataset.kinds import DEFAULT_KIND, KINDS
+from canvasdata.fields import Fields, RecipeError
+from canvasdata.formats import DEFAULT_FORMAT, FORMATS
+from canvasdata.shipped import builtin_dir
+from canvasdata.sources import DEFAULT_SOURCE, SOURCES
+from canvasdata.taxonomy import PROMPT_TEMPLATE, SEED_STYLE, LabelError, LabelSpace, label_space, unknown_message
 
-FORMATS = ("parquet", "webdataset")
-SOURCES = ("procedural", "photos", "diffusers")
-KINDS = ("grid", "concepts")
 PAIRINGS = ("paired", "unpaired")
 DOMAINS = ("style", "object")
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
-
-class RecipeError(ValueError):
-    """A recipe that cannot be used; the message names the file and the field."""
+_Fields = Fields  # the name canvasdata.judges.recipe imports
+__all__ = ["CardConfig", "ConceptSpec", "ContentConfig", "OutputConfig", "Recipe", "RecipeError", "builtin_dir",
+           "load_recipe", "load_toml", "parse_recipe", "resolve_recipe_path"]
 
 
 @dataclass(frozen=True)
 class OutputConfig:
     """How shards are written."""
 
-    format: str = "parquet"
+    format: str = DEFAULT_FORMAT
     shard_rows: int = 2000
     row_group_rows: int = 500
     batch_size: int = 16
@@ -44,15 +46,21 @@ class ContentConfig:
     """Where content comes from. `seed` namespaces the scenes: a different seed gives disjoint content.
     `pairing`: "paired" paints content k of an object in every style (the benchmark grid, so that
     Seed_Images/k is every style's unstylized twin); "unpaired" gives every (style, object, index) a scene
-    of its own (training sets for judges: many more distinct scenes per object)."""
+    of its own (training sets for judges: many more distinct scenes per object). `options` are the
+    table's other fields, which the chosen source and painter read (`fields`)."""
 
-    source: str = "procedural"
+    source: str = DEFAULT_SOURCE
     seed: int = 0
     pairing: str = "paired"
     options: tuple[tuple[str, Any], ...] = ()
 
     def option(self, key: str, default: Any = None) -> Any:
+        """A backend option as written, or `default`."""
         return dict(self.options).get(key, default)
+
+    def fields(self, source: str) -> Fields:
+        """The backend options as typed fields of `[content]` in the recipe file `source`."""
+        return Fields(dict(self.options), source, "content.")
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ class ConceptSpec:
     name: str
     domain: str
     themes: tuple[str, ...]
-    twin: str = "Seed_Images"
+    twin: str = SEED_STYLE
     replacement: str = ""
     retain: tuple[str, ...] = ()
 
@@ -103,7 +111,7 @@ class Recipe:
     output: OutputConfig = OutputConfig()
     content: ContentConfig = ContentConfig()
     card: CardConfig = CardConfig()
-    prompt_template: str = "A {object} image in {style} style."
+    prompt_template: str = PROMPT_TEMPLATE
     custom_styles: str = ""
     concepts: tuple[ConceptSpec, ...] = ()
     images_per_prompt: int = 1
@@ -122,13 +130,12 @@ class Recipe:
 
     @property
     def num_images(self) -> int:
-        if self.kind == "concepts":
-            per_theme = self.images_per_cell * self.images_per_prompt
-            return sum(per_theme * (2 * len(c.themes) + len(c.retain)) for c in self.concepts)
-        return len(self.styles) * len(self.objects) * self.images_per_cell
+        """How many images the build holds (its dataset kind counts them)."""
+        return KINDS[self.kind].num_images(self)
 
     @property
     def size_category(self) -> str:
+        """The Hub's size category of the build."""
         for bound, name in SIZE_CATEGORIES:
             if self.num_images < bound:
                 return name
@@ -150,49 +157,12 @@ class Recipe:
         return hashlib.sha256(blob).hexdigest()
 
     def replace(self, **changes: Any) -> Recipe:
+        """A copy with `changes` (dataclass fields)."""
         return dataclasses.replace(self, **changes)
 
 
-class _Fields:
-    """Reads typed fields from a TOML table, raising errors that name the file and field."""
-
-    def __init__(self, table: Mapping[str, Any], source: str, prefix: str = "") -> None:
-        self.table, self.source, self.prefix, self.seen = table, source, prefix, set()
-
-    def fail(self, key: str, msg: str) -> RecipeError:
-        return RecipeError(f"{self.source}: field '{self.prefix}{key}': {msg}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, allowed: Sequence | None = None,
-            lo: int | None = None, hi: int | None = None) -> Any:
-        self.seen.add(key)
-        if key not in self.table:
-            if default is ...:
-                raise self.fail(key, "is required")
-            return default
-        value = self.table[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            names = " or ".join(k.__name__ for k in kinds)
-            raise self.fail(key, f"expected {names}, got {type(value).__name__} {value!r}")
-        if allowed is not None and value not in allowed:
-            raise self.fail(key, f"{value!r} is not one of {', '.join(map(str, allowed))}")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise self.fail(key, f"{value!r} is out of range: allowed {lo}..{hi}")
-        return value
-
-    def table_of(self, key: str) -> _Fields:
-        sub = self.get(key, dict, {})
-        return _Fields(sub, self.source, f"{self.prefix}{key}.")
-
-    def check_unknown(self) -> None:
-        extra = sorted(set(self.table) - self.seen)
-        if extra:
-            close = difflib.get_close_matches(extra[0], sorted(self.seen), n=3, cutoff=0.6)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; known fields: {', '.join(sorted(self.seen))}"
-            raise self.fail(extra[0], "is not a known field" + hint)
-
-
-def _names(f: _Fields, key: str, space: LabelSpace) -> tuple[str, ...]:
+def _names(f: Fields, key: str, space: LabelSpace) -> tuple[str, ...]:
+    """A list of class names of `space` (or "all"), each known and listed once."""
     value = f.get(key, (str, list), "all")
     if value == "all":
         return space.names
@@ -212,7 +182,7 @@ def _names(f: _Fields, key: str, space: LabelSpace) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _index_range(f: _Fields, split: str, spec: Any, n: int) -> tuple[int, ...]:
+def _index_range(f: Fields, split: str, spec: Any, n: int) -> tuple[int, ...]:
     """'1-18', 19, [19, 20] -> indices; all within 1..n."""
     items = spec if isinstance(spec, list) else [spec]
     out: list[int] = []
@@ -230,20 +200,21 @@ def _index_range(f: _Fields, split: str, spec: Any, n: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
-    """Validate a recipe table (as read from TOML) into a Recipe."""
-    f = _Fields(data, source)
-    kind = f.get("kind", str, "grid", allowed=KINDS)
+def _label_spaces(f: Fields) -> tuple[LabelSpace, LabelSpace]:
+    """The style and object label spaces: built in, or declared in `[label_spaces]`."""
     custom_spaces = f.get("label_spaces", dict, {})
     for key, names in custom_spaces.items():
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise f.fail(f"label_spaces.{key}", "expected a non-empty list of class names")
     try:
-        style_space = label_space(f.get("style_space", str, "uc60"), custom_spaces)
-        object_space = label_space(f.get("object_space", str, "objects"), custom_spaces)
+        return (label_space(f.get("style_space", str, "uc60"), custom_spaces),
+                label_space(f.get("object_space", str, "objects"), custom_spaces))
     except LabelError as e:
-        raise RecipeError(f"{source}: {e}") from None
-    n = f.get("prompts_per_theme" if kind == "concepts" else "images_per_cell", int, lo=1, hi=100_000)
+        raise RecipeError(f"{f.source}: {e}") from None
+
+
+def _splits(f: Fields, n: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """`[splits]`: every content index 1..n in exactly one split (default: all in `train`)."""
     splits_f = f.table_of("splits")
     raw_splits = splits_f.table or {"train": f"1-{n}"}
     splits, owner = [], {}
@@ -260,50 +231,84 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
     missing = sorted(set(range(1, n + 1)) - set(owner))
     if missing:
         raise splits_f.fail(next(iter(raw_splits)), f"indices {missing[:5]} are in no split (every 1..{n} needs one)")
-    out_f = f.table_of("output")
+    return tuple(splits)
+
+
+def _output(f: Fields) -> OutputConfig:
+    """`[output]`: shard format and sizes."""
+    out_f, d = f.table_of("output"), OutputConfig()
     output = OutputConfig(
-        format=out_f.get("format", str, "parquet", allowed=FORMATS),
-        shard_rows=out_f.get("shard_rows", int, 2000, lo=1, hi=1_000_000),
-        row_group_rows=out_f.get("row_group_rows", int, 500, lo=1, hi=1_000_000),
-        batch_size=out_f.get("batch_size", int, 16, lo=1, hi=4096),
+        format=out_f.get("format", str, d.format, allowed=tuple(FORMATS)),
+        shard_rows=out_f.get("shard_rows", int, d.shard_rows, lo=1, hi=1_000_000),
+        row_group_rows=out_f.get("row_group_rows", int, d.row_group_rows, lo=1, hi=1_000_000),
+        batch_size=out_f.get("batch_size", int, d.batch_size, lo=1, hi=4096),
     )
     out_f.check_unknown()
-    c_f = f.table_of("content")
-    seed = f.get("seed", int, lo=0, hi=2**62)
-    content_source = c_f.get("source", str, "procedural", allowed=SOURCES)
+    return output
+
+
+def _content(f: Fields, seed: int) -> ContentConfig:
+    """`[content]`: the source, its seed and pairing; the other fields are the backends' options."""
+    c_f, d = f.table_of("content"), ContentConfig()
+    source = c_f.get("source", str, d.source, allowed=tuple(SOURCES))
     content_seed = c_f.get("seed", int, seed, lo=0, hi=2**62)
-    pairing = c_f.get("pairing", str, "paired", allowed=PAIRINGS)
-    options = tuple(sorted((k, v) for k, v in c_f.table.items() if k not in ("source", "seed", "pairing")))
-    card_f = f.table_of("card")
+    pairing = c_f.get("pairing", str, d.pairing, allowed=PAIRINGS)
+    options = tuple(sorted((k, v) for k, v in c_f.table.items() if k not in c_f.seen))
+    return ContentConfig(source, content_seed, pairing, options)
+
+
+def _card(f: Fields) -> CardConfig:
+    """`[card]`: dataset-card metadata."""
+    card_f, d = f.table_of("card"), CardConfig()
     card = CardConfig(
-        pretty_name=card_f.get("pretty_name", str, ""),
-        license=card_f.get("license", str, "cc-by-4.0"),
-        tags=tuple(card_f.get("tags", list, [])),
-        task_categories=tuple(card_f.get("task_categories", list, ["image-classification", "text-to-image"])),
+        pretty_name=card_f.get("pretty_name", str, d.pretty_name),
+        license=card_f.get("license", str, d.license),
+        tags=tuple(card_f.get("tags", list, list(d.tags))),
+        task_categories=tuple(card_f.get("task_categories", list, list(d.task_categories))),
     )
     card_f.check_unknown()
-    template = f.get("prompt_template", str, "A {object} image in {style} style.")
+    return card
+
+
+def _subjects(f: Fields, targets: bool, style_space: LabelSpace, object_space: LabelSpace
+              ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[ConceptSpec, ...], int]:
+    """(styles, objects, concept targets, images per prompt). A kind with targets draws the styles and
+    objects its `[[concepts]]` name; the others list them (`styles`, `objects`)."""
+    if not targets:
+        return _names(f, "styles", style_space), _names(f, "objects", object_space), (), 1
+    concepts = _concepts(f, style_space, object_space)
+    images_per_prompt = f.get("images_per_prompt", int, 1, lo=1, hi=10_000)
+    by_domain = {d: [c for c in concepts if c.domain == d] for d in DOMAINS}
+    used_styles = {x for c in by_domain["style"] for x in (c.name, c.twin)}
+    used_styles |= {t for c in by_domain["object"] for t in c.themes}
+    used_objects = {t for c in by_domain["style"] for t in c.themes}
+    used_objects |= {x for c in by_domain["object"] for x in (c.name, c.replacement, *c.retain) if x}
+    styles = tuple(n for n in style_space.names if n in used_styles)
+    objects = tuple(n for n in object_space.names if n in used_objects)
+    return styles, objects, concepts, images_per_prompt
+
+
+def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
+    """Validate a recipe table (as read from TOML) into a Recipe."""
+    f = Fields(data, source)
+    kind = KINDS[f.get("kind", str, DEFAULT_KIND, allowed=tuple(KINDS))]
+    style_space, object_space = _label_spaces(f)
+    n = f.get(kind.count_field, int, lo=1, hi=100_000)
+    splits = _splits(f, n)
+    output = _output(f)
+    seed = f.get("seed", int, lo=0, hi=2**62)
+    content = _content(f, seed)
+    card = _card(f)
+    template = f.get("prompt_template", str, PROMPT_TEMPLATE)
     if "{object}" not in template or "{style}" not in template:
         raise f.fail("prompt_template", "must contain {object} and {style}")
     custom_styles = f.get("custom_styles", dict, {})
-    concepts: tuple[ConceptSpec, ...] = ()
-    images_per_prompt = 1
-    if kind == "concepts":
-        concepts = _concepts(f, style_space, object_space)
-        images_per_prompt = f.get("images_per_prompt", int, 1, lo=1, hi=10_000)
-        used_styles = {c.name for c in concepts if c.domain == "style"} | {c.twin for c in concepts if c.domain == "style"}
-        used_styles |= {t for c in concepts if c.domain == "object" for t in c.themes}
-        used_objects = {t for c in concepts if c.domain == "style" for t in c.themes}
-        used_objects |= {x for c in concepts if c.domain == "object" for x in (c.name, c.replacement, *c.retain) if x}
-        styles = tuple(n for n in style_space.names if n in used_styles)
-        objects = tuple(n for n in object_space.names if n in used_objects)
-    else:
-        styles, objects = _names(f, "styles", style_space), _names(f, "objects", object_space)
+    styles, objects, concepts, images_per_prompt = _subjects(f, kind.targets, style_space, object_space)
     recipe = Recipe(
         name=f.get("name", str),
         version=str(f.get("version", (str, int, float), "1")),
         description=f.get("description", str, ""),
-        kind=kind,
+        kind=kind.name,
         seed=seed,
         style_space=style_space,
         object_space=object_space,
@@ -312,9 +317,9 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
         images_per_cell=n,
         resolution=f.get("resolution", int, lo=32, hi=4096),
         jpeg_quality=f.get("jpeg_quality", int, 90, lo=1, hi=100),
-        splits=tuple(splits),
+        splits=splits,
         output=output,
-        content=ContentConfig(content_source, content_seed, pairing, options),
+        content=content,
         card=card,
         prompt_template=template,
         custom_styles=json.dumps(custom_styles, sort_keys=True) if custom_styles else "",
@@ -328,7 +333,37 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
     return recipe
 
 
-def _concepts(f: _Fields, style_space: LabelSpace, object_space: LabelSpace) -> tuple[ConceptSpec, ...]:
+def _target(c: Fields, table: Mapping[str, Any], style_space: LabelSpace, object_space: LabelSpace) -> ConceptSpec:
+    """One `[[concepts]]` table: `target = "style:NAME"` or `"object:NAME"` and what its twin is."""
+    target = c.get("target", str)
+    domain, _, name = target.partition(":")
+    if domain not in DOMAINS or not name:
+        raise c.fail("target", f"expected \"style:NAME\" or \"object:NAME\", got {target!r}")
+    own, other = (style_space, object_space) if domain == "style" else (object_space, style_space)
+    if name not in own:
+        raise c.fail("target", unknown_message(name, own.names, f"label space {own.name!r}"))
+    themes = _names(c, "themes", other)
+    twin = c.get("twin", str, SEED_STYLE)
+    replacement = c.get("replacement", str, "")
+    retain: tuple[str, ...] = ()
+    if domain == "style":
+        if twin not in style_space or twin == name:
+            raise c.fail("twin", f"must be another style of {style_space.name!r} (default {SEED_STYLE})")
+        if "replacement" in table or "retain" in table:
+            raise c.fail("replacement" if "replacement" in table else "retain", "only object targets take it")
+    else:
+        if replacement and (replacement not in object_space or replacement == name):
+            raise c.fail("replacement", unknown_message(replacement, object_space.names, "other objects"))
+        retain = _names(c, "retain", object_space) if "retain" in table else ()
+        if name in retain:
+            raise c.fail("retain", f"the target {name!r} cannot be a retain class")
+        if "twin" in table:
+            raise c.fail("twin", "only style targets take it; object targets use replacement")
+    c.check_unknown()
+    return ConceptSpec(name, domain, themes, twin if domain == "style" else "", replacement, retain)
+
+
+def _concepts(f: Fields, style_space: LabelSpace, object_space: LabelSpace) -> tuple[ConceptSpec, ...]:
     """The `[[concepts]]` tables of a concept-set recipe."""
     tables = f.get("concepts", list)
     if not tables:
@@ -337,46 +372,12 @@ def _concepts(f: _Fields, style_space: LabelSpace, object_space: LabelSpace) -> 
     for i, table in enumerate(tables):
         if not isinstance(table, dict):
             raise f.fail(f"concepts[{i}]", "expected a table")
-        c = _Fields(table, f.source, f"concepts[{i}].")
-        target = c.get("target", str)
-        domain, _, name = target.partition(":")
-        if domain not in DOMAINS or not name:
-            raise c.fail("target", f"expected \"style:NAME\" or \"object:NAME\", got {target!r}")
-        own, other = (style_space, object_space) if domain == "style" else (object_space, style_space)
-        if name not in own:
-            raise c.fail("target", unknown_message(name, own.names, f"label space {own.name!r}"))
-        themes = _names(c, "themes", other)
-        twin = c.get("twin", str, "Seed_Images")
-        replacement = c.get("replacement", str, "")
-        retain: tuple[str, ...] = ()
-        if domain == "style":
-            if twin not in style_space or twin == name:
-                raise c.fail("twin", "must be another style of " + repr(style_space.name) + " (default Seed_Images)")
-            if "replacement" in table or "retain" in table:
-                raise c.fail("replacement" if "replacement" in table else "retain", "only object targets take it")
-        else:
-            if replacement and (replacement not in object_space or replacement == name):
-                raise c.fail("replacement", unknown_message(replacement, object_space.names, "other objects"))
-            retain = _names(c, "retain", object_space) if "retain" in table else ()
-            if name in retain:
-                raise c.fail("retain", f"the target {name!r} cannot be a retain class")
-            if "twin" in table:
-                raise c.fail("twin", "only style targets take it; object targets use replacement")
-        c.check_unknown()
-        if any(o.name == name for o in out):
-            raise c.fail("target", f"{name!r} is listed twice")
-        out.append(ConceptSpec(name, domain, themes, twin if domain == "style" else "", replacement, retain))
+        c = Fields(table, f.source, f"concepts[{i}].")
+        spec = _target(c, table, style_space, object_space)
+        if any(o.name == spec.name for o in out):
+            raise c.fail("target", f"{spec.name!r} is listed twice")
+        out.append(spec)
     return tuple(out)
-
-
-def builtin_dir(kind: str = "builders") -> Path:
-    """Folder of the shipped recipes or templates (`builders`, `classifiers`, `cards`).
-
-    They live at the top of the source tree; a wheel carries them under `canvasdata/resources`.
-    """
-    here = Path(__file__).resolve().parent
-    top = here.parent / kind
-    return top if top.is_dir() else here / "resources" / kind
 
 
 def resolve_recipe_path(name_or_path: str | Path, kind: str = "builders") -> Path:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[B,3,H,W] float in [0,1] -> [B,H,W,3] uint8 (round to nearest)."""
-    x = images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+from canvasdata.encode import to_uint8
 
 
 def contact_sheet(

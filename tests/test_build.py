@@ -14,13 +14,18 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 
-from canvasdata.dataset import BuildError, Rank, build, plan_shards
-from canvasdata.dataset import kinds, runner
-from canvasdata.formats import FormatError, read_shard, sha256_file
-from canvasdata.manifest import verify
+import canvasdata
+from canvasdata.data import decode
+from canvasdata.dataset import BuildError, Rank, build, kinds, plan_shards, runner
+from canvasdata.dataset.plan import Sample, chunk_shards
+from canvasdata.devices import DeviceError, join_ranks, resolve_device
+from canvasdata.encode import decode_image
+from canvasdata.formats import FORMATS, FormatError, features_for, get_format, read_shard, sha256_file, write_shard
+from canvasdata.manifest import Manifest, ManifestError, verify
 from canvasdata.recipes import parse_recipe
 
 TINY = {"name": "tiny", "seed": 7, "styles": ["Seed_Images", "Van_Gogh", "Pop_Art"], "objects": ["Cats", "Towers"],
@@ -74,7 +79,7 @@ def test_every_style_paints_the_same_content(built: Path):
     for r in rows:
         by_content.setdefault(r["content_id"], []).append(r)
     assert len(by_content) == 2 * 3
-    for cid, group in by_content.items():
+    for group in by_content.values():
         assert len({r["style"] for r in group}) == 3 and len({r["index"] for r in group}) == 1
         assert len({r["seed"] for r in group}) == 3, "each style has its own painting seed"
     images = [np.asarray(Image.open(io.BytesIO(r["image"]))) for r in by_content["Cats-00001"]]
@@ -84,7 +89,8 @@ def test_every_style_paints_the_same_content(built: Path):
 def test_unpaired_content_gives_every_style_its_own_scene(tmp_path: Path):
     recipe = tiny(styles=["Seed_Images", "Pop_Art"], objects=["Cats"], content={"pairing": "unpaired"})
     build(recipe, tmp_path / "a", progress=False, preview=False)
-    rows = {(r["style"], r["index"]): r for s in sorted((tmp_path / "a" / "data").glob("*.parquet")) for r in read_shard(s)}
+    rows = {(r["style"], r["index"]): r for s in sorted((tmp_path / "a" / "data").glob("*.parquet"))
+            for r in read_shard(s)}
     assert len(rows) == 2 * 3 and len({r["content_id"] for r in rows.values()}) == 6
     assert rows[(47, 1)]["content_id"] == "Cats-00001-Seed_Images"
     seed_rows = {k[1]: r for k, r in rows.items() if k[0] == 47}
@@ -151,7 +157,8 @@ def test_corrupt_and_truncated_shards_are_named_and_rebuilt_alone(built: Path, t
     assert {p for p, _ in report.problems} == {f"data/{corrupt.name}", f"data/{truncated.name}"}
     rebuilt = []
     real = runner.build_shard
-    monkeypatch.setattr(runner, "build_shard", lambda r, o, s, *a, **k: rebuilt.append(s.name) or real(r, o, s, *a, **k))
+    monkeypatch.setattr(runner, "build_shard",
+                        lambda r, o, s, *a, **k: rebuilt.append(s.name) or real(r, o, s, *a, **k))
     build(tiny(), out, progress=False, preview=False)
     assert sorted(rebuilt) == sorted(f"data/{p.name}" for p in (corrupt, truncated))
     assert verify(out).ok and shard_bytes(out) == shard_bytes(built)
@@ -259,3 +266,126 @@ def test_stale_temporary_files_are_cleaned(built: Path, tmp_path: Path):
     build(tiny(), out, progress=False, preview=False)
     assert verify(out).ok
     assert sorted(os.listdir(out / "data")) == sorted(os.listdir(built / "data"))
+
+
+def test_manifest_round_trip(built: Path, tmp_path: Path):
+    raw = json.loads((built / "manifest.json").read_text())
+    m = Manifest.read(built)
+    assert m.to_dict() == raw and list(m.to_dict()) == list(raw), "the JSON form, key for key and in order"
+    assert m.num_rows == 18 and m.splits["train"].rows == 12 and m.splits["test"].shards == 2
+    assert m.class_names("style")[55] == "Van_Gogh" and m.features["object"].names[4] == "Cats"
+    assert m.facts.kind == "grid" and m.facts.style_space == "uc60" and m.facts.images_per_cell == 3
+    assert sum(s.rows for s in m.shards_of("test")) == 6 and m.prompt_files is None
+    assert Manifest.from_dict(m.to_dict()) == m
+    m.write(tmp_path)
+    assert (tmp_path / "manifest.json").read_bytes() == (built / "manifest.json").read_bytes()
+    assert m["num_rows"] == 18 and m["shards"][0]["sha256"] == m.shards[0].sha256
+    with pytest.raises(ManifestError, match="no 'shards'"):
+        Manifest.from_dict({k: v for k, v in raw.items() if k != "shards"})
+    with pytest.raises(ManifestError, match="no manifest.json"):
+        Manifest.read(tmp_path / "nothing")
+
+
+def test_build_returns_the_typed_manifest(tmp_path: Path):
+    m = build(tiny(objects=["Cats"], images_per_cell=2, splits={"train": "1", "test": "2"}), tmp_path,
+              progress=False, preview=False)
+    assert isinstance(m, Manifest) and m.num_rows == 6 and m.shards[0].split == "train"
+    assert m == Manifest.read(tmp_path)
+
+
+def test_format_registry_names_the_registered_formats(tmp_path: Path):
+    assert get_format("webdataset").extension == ".tar"
+    with pytest.raises(FormatError, match="parquet, webdataset"):
+        get_format("zip")
+    with pytest.raises(FormatError, match="parquet, webdataset"):
+        write_shard("zip", tmp_path / "x.zip", [], features_for(["a"], ["b"]))
+    with pytest.raises(FormatError, match=r"expected \.parquet or \.tar"):
+        read_shard(tmp_path / "x.zip")
+
+
+def test_recipes_ask_the_registries(monkeypatch):
+    monkeypatch.setitem(FORMATS, "parquet2", dataclasses.replace(FORMATS["parquet"], name="parquet2"))
+    assert tiny(output={"format": "parquet2"}).output.format == "parquet2"
+    monkeypatch.setitem(kinds.KINDS, "grid2", dataclasses.replace(kinds.KINDS["grid"], name="grid2"))
+    r = tiny(kind="grid2")
+    assert r.kind == "grid2" and r.num_images == 18
+    with pytest.raises(ValueError, match="unknown name 'cube' in dataset kinds"):
+        kinds.kind_named("cube")
+
+
+def test_shard_splitting_and_naming():
+    samples = [Sample("Pop_Art", "Cats", i, "train") for i in range(1, 6)]
+    shards = chunk_shards(samples, 2, "parquet", config="Cats")
+    assert [s.name for s in shards] == [f"data/Cats/train-0000{i}-of-00003.parquet" for i in range(3)]
+    assert [len(s.samples) for s in shards] == [2, 2, 1]
+    assert [s.name for s in plan_shards(tiny())][:2] == ["data/train-00000-of-00003.parquet",
+                                                        "data/train-00001-of-00003.parquet"]
+
+
+def test_one_device_and_rank_set_up(monkeypatch):
+    assert resolve_device("auto").type in ("cpu", "cuda") and resolve_device("cpu") == resolve_device("cpu")
+    with pytest.raises(DeviceError, match="allowed cpu, cuda"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+    assert Rank.from_env({"RANK": "1", "WORLD_SIZE": "3"}) == Rank(1, 3) and Rank(1, 3).mine(4)
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    session = join_ranks("cpu", rank=Rank(1, 2), independent=True)
+    assert (session.rank, session.world, session.distributed, session.main) == (1, 2, False, False)
+    with pytest.raises(DeviceError, match="torchrun"):
+        join_ranks("cpu", rank=Rank(1, 2))
+
+
+def test_one_image_decoder(built: Path):
+    jpg = next(read_shard(sorted((built / "data").glob("*.parquet"))[0]))["image"]
+    assert decode_image(jpg).size == (64, 64) and decode_image(jpg, 32).size == (32, 32)  # DCT-scaled
+    assert decode_image(jpg, 48, resize=True).size == (48, 48)
+    assert tuple(decode(jpg, None).shape) == (3, 64, 64) and decode(jpg, 40).dtype == torch.uint8
+    old = Image.open(io.BytesIO(jpg))
+    old.draft("RGB", (40, 40))
+    old = old.convert("RGB").resize((40, 40), Image.BICUBIC, reducing_gap=None)
+    assert np.array_equal(decode(jpg, 40).permute(1, 2, 0).numpy(), np.asarray(old)), "decoding is unchanged"
+
+
+def test_build_modules_import_their_dependencies_at_the_top():
+    """No function-level import of canvasdata (a dodged cycle) in the build side of the package, and no
+    cycle among the package's module-level imports (imports only for type checking do not count)."""
+    import ast
+
+    root = Path(canvasdata.__file__).parent
+    build_side = ["dataset", "formats", "sources", "card.py", "data.py", "devices.py", "encode.py", "fields.py",
+                  "hub.py", "manifest.py", "recipes.py", "sheet.py", "shipped.py"]
+    graph: dict[str, set[str]] = {}
+    nested: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        module = ".".join(("canvasdata", *rel.with_suffix("").parts)).removesuffix(".__init__")
+        tree = ast.parse(path.read_text())
+        top = set()
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("canvasdata"):
+                top |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                top |= {a.name for a in node.names if a.name.startswith("canvasdata")}
+        graph[module] = top
+        if rel.parts[0] in build_side and rel.as_posix() != "formats/folder.py":
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    nested += [f"{rel}:{n.lineno}" for n in ast.walk(node) if isinstance(n, ast.ImportFrom)
+                               and (n.module or "").startswith("canvasdata")]
+    assert not nested, f"imports inside functions: {nested}"
+    graph = {m: {d for d in deps if d in graph and d != m} for m, deps in graph.items()}
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for d in graph[m]:
+            assert state.get(d) != 1, "import cycle: " + " -> ".join([*path, m, d])
+            if d not in state:
+                visit(d, [*path, m])
+        state[m] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m, [])

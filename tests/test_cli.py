@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_build import tiny
 
 from canvasdata.cli import main
-from test_build import tiny
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +100,9 @@ def test_push_uses_create_repo_and_upload_folder(cli_built: Path, monkeypatch, c
     assert upload["folder_path"] == str(cli_built) and upload["repo_type"] == "dataset"
     assert ".canvasdata/*" in upload["ignore_patterns"]
     assert "me/tiny" in capsys.readouterr().out
+
+
+def test_format_choices_come_from_the_registry(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["build", "--format", "zip"])
+    assert exit_.value.code == 2 and "'parquet', 'webdataset'" in capsys.readouterr().err

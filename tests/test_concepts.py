@@ -9,10 +9,11 @@ import datasets
 import numpy as np
 import pytest
 
+from canvasdata.data import load_split
 from canvasdata.dataset import build
 from canvasdata.dataset.concepts import concept_samples, seeds_of
 from canvasdata.formats.folder import export_folder
-from canvasdata.manifest import read_manifest, verify
+from canvasdata.manifest import Manifest, read_manifest, verify
 from canvasdata.recipes import RecipeError, load_recipe, parse_recipe
 
 RECIPE = {
@@ -83,7 +84,8 @@ def test_object_twins_differ_only_inside_the_object(concept_set: Path, monkeypat
         _, mask = content.render("Cats", [cseed], 64)
         grown = (mask[0, 0].numpy() > 0.01)
         grown = np.pad(grown, 3)
-        grown = np.max([np.roll(np.roll(grown, dy, 0), dx, 1) for dy in range(-3, 4) for dx in range(-3, 4)], 0)[3:-3, 3:-3]
+        shifted = [np.roll(np.roll(grown, dy, 0), dx, 1) for dy in range(-3, 4) for dx in range(-3, 4)]
+        grown = np.max(shifted, 0)[3:-3, 3:-3]
         a = np.asarray(rows[(pos.pair_id, "forget")]["image"]).astype(float)
         b = np.asarray(rows[(pos.pair_id, "twin")]["image"]).astype(float)
         diff = np.abs(a - b).max(-1)
@@ -98,7 +100,7 @@ def test_prompt_files_are_paired_by_index(concept_set: Path):
     retain = json.loads((concept_set / "prompts" / "Cats" / "retain_prompts.json").read_text())
     unrelated = json.loads((concept_set / "prompts" / "Cats" / "unrelated_prompts.json").read_text())
     assert len(forget) == len(retain) == 2 * 2 and len(unrelated) == 2
-    for f, r in zip(forget, retain):
+    for f, r in zip(forget, retain, strict=True):
         assert f["id"] == r["id"] and f["seeds"] == r["seeds"] and "Cats" in f["prompt"] and "Cats" not in r["prompt"]
     horses = json.loads((concept_set / "prompts" / "Horses" / "retain_prompts.json").read_text())
     assert horses[0]["prompt"] == "A Dogs image in Photo style."
@@ -129,3 +131,16 @@ def test_shipped_dataigm_recipe_and_errors():
     bad["concepts"][1]["target"] = "colour:Red"
     with pytest.raises(RecipeError, match="style:NAME"):
         parse_recipe(bad, "c.toml")
+
+
+def test_concept_manifest_is_typed_and_loaders_ask_the_kind(concept_set: Path):
+    m = Manifest.read(concept_set)
+    assert m.facts.kind == "concepts" and m.facts.concepts == ("Van_Gogh", "Cats", "Horses")
+    assert "prompts/Cats/unrelated_prompts.json" in m.prompt_files
+    assert {s.path.split("/")[1] for s in m.shards} == {"Van_Gogh", "Cats", "Horses"}
+    assert m.to_dict() == read_manifest(concept_set)
+    cats = load_split(concept_set, "train", ["binary"], concept="Cats")
+    assert cats.label_space == {"binary": "concept:Cats"} and len(cats) == 10
+    every = load_split(concept_set, "train", ["binary"], manifest=m)
+    assert every.label_space == {"binary": "concept:Van_Gogh"}
+    assert every.class_names["binary"] == ["negative", "positive"]

@@ -14,11 +14,18 @@ import timm
 import torch
 from PIL import Image
 
-from canvasdata.dataset import build
 from canvasdata.cli import main
 from canvasdata.data import ImageLabels, load_split
-from canvasdata.judges import (Judge, JudgeError, JudgeInfo, create_backbone, import_unlearncanvas, load_judge,
-                               parse_judge_recipe)
+from canvasdata.dataset import build
+from canvasdata.judges import (
+    Judge,
+    JudgeError,
+    JudgeInfo,
+    create_backbone,
+    import_unlearncanvas,
+    load_judge,
+    parse_judge_recipe,
+)
 from canvasdata.judges.card import judge_card
 from canvasdata.judges.evaluate import confusion_png, evaluate_judge, predict
 from canvasdata.judges.train import train_judge

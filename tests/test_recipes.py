@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from canvasdata.formats import features_for
-from canvasdata.recipes import RecipeError, load_recipe, parse_recipe
+from canvasdata.recipes import CardConfig, ContentConfig, OutputConfig, RecipeError, load_recipe, parse_recipe
+from canvasdata.taxonomy import PROMPT_TEMPLATE
 
 BASE = {"name": "t", "seed": 1, "styles": ["Seed_Images", "Van_Gogh"], "objects": ["Cats"],
         "images_per_cell": 4, "resolution": 64, "splits": {"train": "1-3", "test": "4"}}
@@ -80,3 +81,20 @@ def test_custom_label_space():
     r = recipe(label_spaces={"mine": ["Seed_Images", "Van_Gogh", "Glitter"]}, style_space="mine",
                styles=["Glitter"])
     assert r.style_space.names == ("Seed_Images", "Van_Gogh", "Glitter")
+
+
+@pytest.mark.parametrize("change, pattern", [
+    ({"kind": "cube"}, r"field 'kind'.*not one of grid, concepts"),
+    ({"content": {"source": "paint"}}, r"field 'content.source'.*not one of procedural, photos, diffusers"),
+    ({"output": {"formt": "tar"}}, r"field 'output.formt': is not a known field.*did you mean format"),
+])
+def test_names_come_from_the_registries(change, pattern):
+    with pytest.raises(RecipeError, match=pattern):
+        recipe(**change)
+
+
+def test_defaults_are_declared_once():
+    r = recipe()
+    assert (r.output, r.content.source, r.card, r.prompt_template) == (
+        OutputConfig(), ContentConfig().source, CardConfig(), PROMPT_TEMPLATE)
+    assert r.kind == "grid" and r.to_dict()["output"]["format"] == "parquet"

@@ -11,6 +11,7 @@ from PIL import Image
 
 from canvasdata.dataset import BuildError, build
 from canvasdata.recipes import parse_recipe
+from canvasdata.sources import PAINTERS, SOURCES, make_painter
 
 
 def photo_folder(root: Path, n: int = 3) -> Path:
@@ -96,3 +97,22 @@ def test_diffusers_source_and_img2img_painter(tiny_sd_pipeline: Path, tmp_path: 
     assert "diffusers-img2img" in (tmp_path / "c" / "README.md").read_text()
     rows = datasets.load_dataset(str(tmp_path / "c"), split="train")
     assert rows.num_rows == 4
+
+
+def test_backend_options_use_the_recipe_field_validator(tmp_path: Path):
+    root = photo_folder(tmp_path / "photos")
+    with pytest.raises(BuildError, match=r"field 'content.min_size': expected int, got str 'big'"):
+        build(photo_recipe(root, min_size="big"), tmp_path / "out", progress=False, preview=False)
+    with pytest.raises(BuildError, match=r"field 'content.path': is required"):
+        build(parse_recipe({"name": "p", "seed": 1, "objects": ["Cats"], "styles": ["Seed_Images"],
+                            "images_per_cell": 1, "resolution": 32, "content": {"source": "photos"}}, "p.toml"),
+              tmp_path / "out2", progress=False, preview=False)
+
+
+def test_painters_are_a_registry(tmp_path: Path):
+    assert set(SOURCES) == {"procedural", "photos", "diffusers"}
+    assert set(PAINTERS) == {"procedural", "diffusers-img2img"}
+    r = parse_recipe({"name": "p", "seed": 1, "objects": ["Cats"], "styles": ["Seed_Images"], "images_per_cell": 1,
+                      "resolution": 32, "content": {"painter": "oils"}}, "p.toml")
+    with pytest.raises(ValueError, match=r"p\.toml: field 'content.painter': unknown name 'oils' in painters"):
+        make_painter(r)

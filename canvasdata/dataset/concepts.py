@@ -9,20 +9,23 @@ as negatives. One Hub config per concept: `data/{concept}/{split}-*.parquet`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import datasets
 import torch
 
-from canvasdata.dataset.plan import ShardPlan
+from canvasdata.dataset.plan import ShardPlan, chunk_shards
 from canvasdata.encode import encode_batch
-from canvasdata.formats import EXTENSIONS
-from canvasdata.recipes import ConceptSpec, Recipe
+from canvasdata.formats import write_json
 from canvasdata.seeds import derive_seed
 from canvasdata.sources import ContentSource, Painter
-from canvasdata.taxonomy import prompt, style_words
+from canvasdata.taxonomy import SEED_STYLE, prompt, style_words
+
+if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
+    from canvasdata.recipes import ConceptSpec, Recipe
 
 LABELS = ("negative", "positive")
 ROLES = ("forget", "twin", "retain")
@@ -94,25 +97,22 @@ def concept_samples(recipe: Recipe, c: ConceptSpec) -> list[ConceptSample]:
 def plan_concept_shards(recipe: Recipe) -> list[ShardPlan]:
     """`data/{concept}/{split}-{i}-of-{n}`: a config per concept, shards of at most `shard_rows` rows.
     Pairs are never split across shards."""
-    shards: list[ShardPlan] = []
     rows = max(2, recipe.output.shard_rows - recipe.output.shard_rows % 2)
-    ext = EXTENSIONS[recipe.output.format]
-    for c in recipe.concepts:
-        by_split: dict[str, list[ConceptSample]] = {}
-        for s in concept_samples(recipe, c):
-            by_split.setdefault(s.split, []).append(s)
-        for split, samples in by_split.items():
-            n = -(-len(samples) // rows)
-            for i in range(n):
-                shards.append(ShardPlan(f"data/{c.name}/{split}-{i:05d}-of-{n:05d}{ext}", split,
-                                        tuple(samples[i * rows:(i + 1) * rows])))
-    return shards
+    return [shard for c in recipe.concepts
+            for shard in chunk_shards(concept_samples(recipe, c), rows, recipe.output.format, config=c.name)]
+
+
+def concept_num_images(recipe: Recipe) -> int:
+    """Per concept: (image, twin) pairs of every theme, plus the retain classes' negatives."""
+    per_theme = recipe.images_per_cell * recipe.images_per_prompt
+    return sum(per_theme * (2 * len(c.themes) + len(c.retain)) for c in recipe.concepts)
 
 
 def seeds_of(recipe: Recipe, s: ConceptSample) -> tuple[int, int]:
     """(content seed, paint seed): shared by a sample and its twin, so only the concept differs."""
     ident = (s.concept, s.role == "retain", s.theme, s.prompt_index, s.image)
-    return derive_seed("concept-content", recipe.content.seed, *ident), derive_seed("concept-paint", recipe.seed, *ident)
+    return (derive_seed("concept-content", recipe.content.seed, *ident),
+            derive_seed("concept-paint", recipe.seed, *ident))
 
 
 def prompts_of(recipe: Recipe, c: ConceptSpec, s: ConceptSample) -> tuple[str, str]:
@@ -122,7 +122,7 @@ def prompts_of(recipe: Recipe, c: ConceptSpec, s: ConceptSample) -> tuple[str, s
         return p, p
     if c.domain == "style":
         forget = prompt(c.name, s.subject, recipe.prompt_template)
-        removed = (REMOVED_STYLE_TEMPLATE.format(object=s.subject) if c.twin == "Seed_Images"
+        removed = (REMOVED_STYLE_TEMPLATE.format(object=s.subject) if c.twin == SEED_STYLE
                    else prompt(c.twin, s.subject, recipe.prompt_template))
     else:
         forget = prompt(s.style, c.name, recipe.prompt_template)
@@ -131,7 +131,7 @@ def prompts_of(recipe: Recipe, c: ConceptSpec, s: ConceptSample) -> tuple[str, s
     return (forget, removed) if s.role == "forget" else (removed, forget)
 
 
-def _render_group(source: ContentSource, painter: Painter, recipe: Recipe, group: list[ConceptSample],
+def render_group(source: ContentSource, painter: Painter, recipe: Recipe, group: list[ConceptSample],
                   device: torch.device) -> torch.Tensor:
     """Render and paint samples that share (subject, draw_object, replacement, style)."""
     first = group[0]
@@ -159,8 +159,8 @@ def render_concept_shard(recipe: Recipe, shard: ShardPlan, source: ContentSource
     for positions in buckets.values():
         for start in range(0, len(positions), bs):
             chunk = positions[start:start + bs]
-            painted = _render_group(source, painter, recipe, [shard.samples[i] for i in chunk], device)
-            encoded.update(zip(chunk, encode_batch(painted, recipe.jpeg_quality)))
+            painted = render_group(source, painter, recipe, [shard.samples[i] for i in chunk], device)
+            encoded.update(zip(chunk, encode_batch(painted, recipe.jpeg_quality), strict=True))
             if on_images:
                 on_images(len(chunk))
     for i, s in enumerate(shard.samples):
@@ -206,8 +206,6 @@ def prompt_records(recipe: Recipe, c: ConceptSpec) -> dict[str, list[dict]]:
 
 def write_prompt_files(recipe: Recipe, out: Path) -> list[str]:
     """`prompts/{concept}/{forget,retain,unrelated}_prompts.json`; returns their relative paths."""
-    from canvasdata.dataset.runner import write_json
-
     written = []
     for c in recipe.concepts:
         for name, records in prompt_records(recipe, c).items():

@@ -7,11 +7,17 @@ or rank computes the same plan and can build any shard alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from canvasdata.formats import shard_filename
-from canvasdata.recipes import Recipe
+import datasets
+
+from canvasdata.formats import features_for, shard_filename
 from canvasdata.seeds import content_seed, paint_seed
+
+if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
+    from canvasdata.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -30,10 +36,25 @@ class ShardPlan:
 
     name: str
     split: str
-    samples: tuple[Sample, ...]
+    samples: tuple[Any, ...]   # Sample, or the samples of another dataset kind
+
+
+def chunk_shards(samples: Sequence[Any], rows: int, fmt: str, config: str = "") -> list[ShardPlan]:
+    """Group samples (anything with a `split`) by split, in order of first appearance, and cut each
+    split into shards of at most `rows` samples: `data/[{config}/]{split}-{i}-of-{n}`."""
+    by_split: dict[str, list[Any]] = {}
+    for s in samples:
+        by_split.setdefault(s.split, []).append(s)
+    shards: list[ShardPlan] = []
+    for split, group in by_split.items():
+        n = -(-len(group) // rows)
+        shards += [ShardPlan(shard_filename(split, i, n, fmt, config), split, tuple(group[i * rows:(i + 1) * rows]))
+                   for i in range(n)]
+    return shards
 
 
 def plan_samples(recipe: Recipe) -> list[Sample]:
+    """Every sample of a grid build, in build order."""
     return [
         Sample(style, obj, index, split)
         for split, indices in recipe.splits
@@ -45,17 +66,17 @@ def plan_samples(recipe: Recipe) -> list[Sample]:
 
 def plan_shards(recipe: Recipe) -> list[ShardPlan]:
     """Split each split's samples into shards of at most `output.shard_rows` rows."""
-    shards: list[ShardPlan] = []
-    rows = recipe.output.shard_rows
-    by_split: dict[str, list[Sample]] = {}
-    for s in plan_samples(recipe):
-        by_split.setdefault(s.split, []).append(s)
-    for split, samples in by_split.items():
-        n = -(-len(samples) // rows)
-        for i in range(n):
-            name = shard_filename(split, i, n, recipe.output.format)
-            shards.append(ShardPlan(name, split, tuple(samples[i * rows:(i + 1) * rows])))
-    return shards
+    return chunk_shards(plan_samples(recipe), recipe.output.shard_rows, recipe.output.format)
+
+
+def grid_features(recipe: Recipe) -> datasets.Features:
+    """Typed columns of a grid build (class ids are positions in the whole label spaces)."""
+    return features_for(recipe.style_space.names, recipe.object_space.names)
+
+
+def grid_num_images(recipe: Recipe) -> int:
+    """styles x objects x images per cell."""
+    return len(recipe.styles) * len(recipe.objects) * recipe.images_per_cell
 
 
 def sample_seeds(recipe: Recipe, s: Sample) -> tuple[int, int]:

@@ -1,22 +1,45 @@
-"""preview.jpg: a grid of styles (rows) x objects (columns) of content index 1, as stored (JPEG)."""
+"""preview.jpg: a contact sheet of the build, rendered through the build's own code path and JPEG setting
+(as stored). Each dataset kind lays out its own grid: styles (rows) x objects (columns) of content
+index 1 for a grid build, the first pairs (image with the concept, then its twin) of each concept of a
+concept set."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from canvasdata.dataset.concepts import concept_samples, render_group
 from canvasdata.dataset.plan import Sample, sample_seeds
-from canvasdata.encode import decode_image, encode_batch
-from canvasdata.recipes import Recipe
+from canvasdata.encode import decode_image, encode_batch, image_tensor
 from canvasdata.sheet import contact_sheet
 from canvasdata.sources import make_painter, make_source
 
+if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
+    from canvasdata.recipes import Recipe
 
-def preview_tiles(recipe: Recipe, max_styles: int = 8, max_objects: int = 6, tile: int = 160) -> torch.Tensor:
-    """Render the preview samples through the build's own code path and JPEG setting."""
-    import numpy as np
+CPU = torch.device("cpu")
 
+
+@dataclass(frozen=True)
+class PreviewGrid:
+    """Tiles [rows, cols, 3, H, W] in [0,1] with their row and column labels."""
+
+    tiles: torch.Tensor
+    row_labels: list[str]
+    col_labels: list[str]
+
+
+def _tile(painted: torch.Tensor, quality: int, tile: int) -> torch.Tensor:
+    """The first painted image as stored (JPEG at the recipe's quality), resized to a tile, in [0,1]."""
+    img = decode_image(encode_batch(painted, quality)[0], tile, draft=False, resize=True)
+    return image_tensor(img).float() / 255
+
+
+def grid_preview(recipe: Recipe, max_styles: int = 8, max_objects: int = 6, tile: int = 160) -> PreviewGrid:
+    """Styles x objects of the first content index (one scene per object when content is paired)."""
     source, painter = make_source(recipe), make_painter(recipe)
     styles, objects = recipe.styles[:max_styles], recipe.objects[:max_objects]
     index = min(min(idx) for _, idx in recipe.splits)
@@ -26,20 +49,14 @@ def preview_tiles(recipe: Recipe, max_styles: int = 8, max_objects: int = 6, til
         for i, style in enumerate(styles):
             cseed, pseed = sample_seeds(recipe, Sample(style, obj, index, ""))
             if cseed not in scenes:  # paired content: one scene for every style
-                scenes[cseed] = source.render(obj, [index], [cseed], recipe.resolution, torch.device("cpu"))
+                scenes[cseed] = source.render(obj, [index], [cseed], recipe.resolution, CPU)
             images, masks = scenes[cseed]
-            jpg = encode_batch(painter.paint(style, images, [pseed], masks, [obj]), recipe.jpeg_quality)[0]
-            img = decode_image(jpg).resize((tile, tile))
-            tiles[i, j] = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255
-    return tiles
+            tiles[i, j] = _tile(painter.paint(style, images, [pseed], masks, [obj]), recipe.jpeg_quality, tile)
+    return PreviewGrid(tiles, list(styles), list(objects))
 
 
-def concept_preview_tiles(recipe: Recipe, pairs: int = 3, max_concepts: int = 8, tile: int = 160) -> torch.Tensor:
+def concept_preview(recipe: Recipe, pairs: int = 3, max_concepts: int = 8, tile: int = 160) -> PreviewGrid:
     """Per concept, the first `pairs` pairs (image with the concept, then its twin)."""
-    import numpy as np
-
-    from canvasdata.dataset.concepts import _render_group, concept_samples
-
     source, painter = make_source(recipe), make_painter(recipe)
     concepts = recipe.concepts[:max_concepts]
     tiles = torch.zeros(len(concepts), 2 * pairs, 3, tile, tile)
@@ -48,23 +65,14 @@ def concept_preview_tiles(recipe: Recipe, pairs: int = 3, max_concepts: int = 8,
         step = max(1, len(samples) // (2 * pairs)) * 2
         chosen = [x for p in range(pairs) for x in samples[p * step:p * step + 2]]
         for j, s in enumerate(chosen):
-            painted = _render_group(source, painter, recipe, [s], torch.device("cpu"))
-            img = decode_image(encode_batch(painted, recipe.jpeg_quality)[0]).resize((tile, tile))
-            tiles[i, j] = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255
-    return tiles
+            tiles[i, j] = _tile(render_group(source, painter, recipe, [s], CPU), recipe.jpeg_quality, tile)
+    return PreviewGrid(tiles, [c.name for c in concepts], ["with", "twin"] * pairs)
 
 
-def write_preview(recipe: Recipe, path: Path) -> None:
-    if recipe.kind == "concepts":
-        tiles = concept_preview_tiles(recipe)
-        rows, cols = tiles.shape[:2]
-        row_labels = [c.name for c in recipe.concepts[:rows]]
-        col_labels = ["with", "twin"] * (cols // 2)
-    else:
-        tiles = preview_tiles(recipe)
-        rows, cols = tiles.shape[:2]
-        row_labels, col_labels = list(recipe.styles[:rows]), list(recipe.objects[:cols])
-    sheet = contact_sheet(tiles.flatten(0, 1), cols, row_labels=row_labels, col_labels=col_labels)
+def write_preview(grid: PreviewGrid, path: Path) -> None:
+    """Lay the grid out as a labelled contact sheet and write it as JPEG (atomically)."""
+    cols = grid.tiles.shape[1]
+    sheet = contact_sheet(grid.tiles.flatten(0, 1), cols, row_labels=grid.row_labels, col_labels=grid.col_labels)
     tmp = path.with_name(path.name + ".tmp")
     sheet.save(tmp, format="JPEG", quality=88)
     tmp.replace(path)

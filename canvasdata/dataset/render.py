@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from itertools import groupby
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import torch
 
 from canvasdata.dataset.plan import Sample, ShardPlan, content_id, sample_seeds
 from canvasdata.encode import encode_batch
-from canvasdata.recipes import Recipe
 from canvasdata.sources import ContentSource, Painter
 from canvasdata.taxonomy import prompt
+
+if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
+    from canvasdata.recipes import Recipe
 
 
 def render_shard(recipe: Recipe, shard: ShardPlan, source: ContentSource, painter: Painter,
@@ -44,7 +47,7 @@ def render_shard(recipe: Recipe, shard: ShardPlan, source: ContentSource, painte
                                                   recipe.resolution, device)
                 pseeds = [p for _, p in seeds]
                 painted = painter.paint(style, images, pseeds, masks, [obj] * len(mine))
-                for s, seed, jpg in zip(mine, pseeds, encode_batch(painted, recipe.jpeg_quality)):
+                for s, seed, jpg in zip(mine, pseeds, encode_batch(painted, recipe.jpeg_quality), strict=True):
                     encoded[(style, s.index)] = (jpg, seed)
                 if on_images:
                     on_images(len(mine))

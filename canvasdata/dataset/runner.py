@@ -8,123 +8,61 @@ costs only that shard.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import queue
-import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
+from canvasdata.dataset.finalize import finalize
 from canvasdata.dataset.kinds import dataset_kind
 from canvasdata.dataset.plan import ShardPlan
-from canvasdata.formats import ShardRecord, sha256_file, write_shard
-from canvasdata.formats.common import atomic_writer
-from canvasdata.recipes import Recipe
+from canvasdata.dataset.state import BuildError, prepare_output, shard_is_complete, write_record
+from canvasdata.devices import Rank, Session, join_ranks, resolve_device
+from canvasdata.formats import ShardRecord, write_shard
+from canvasdata.manifest import Manifest
 from canvasdata.sources import make_painter, make_source
 
-STATE = ".canvasdata"
-BUILD_OUTPUTS = ("data", STATE, "manifest.json", "README.md", "preview.jpg", "recipe.toml")
+if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
+    from canvasdata.recipes import Recipe
 
-
-class BuildError(RuntimeError):
-    """A build that cannot start or finish; nothing already built is lost."""
-
-
-@dataclass(frozen=True)
-class Rank:
-    """This process's place among torchrun ranks (rank 0 of 1 when not under torchrun)."""
-
-    rank: int = 0
-    world: int = 1
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Rank:
-        env = dict(os.environ) if env is None else env
-        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)))
-
-    def mine(self, i: int) -> bool:
-        return i % self.world == self.rank
-
-
-def write_json(path: Path, data: object) -> None:
-    """Atomically write pretty JSON."""
-    with atomic_writer(path) as f:
-        f.write((json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
-
-
-def _record_path(out: Path, shard_name: str) -> Path:
-    return out / STATE / "shards" / (shard_name.replace("/", "__") + ".json")
-
-
-def shard_is_complete(out: Path, shard_name: str) -> bool:
-    """A shard counts as built when its record exists and the file still has the recorded checksum."""
-    rec_path, path = _record_path(out, shard_name), out / shard_name
-    if not rec_path.exists() or not path.exists():
-        return False
-    try:
-        rec = json.loads(rec_path.read_text())
-    except json.JSONDecodeError:
-        return False
-    return path.stat().st_size == rec.get("bytes") and sha256_file(path) == rec.get("sha256")
-
-
-def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> None:
-    """Refuse to mix builds: an output directory of another recipe is kept unless `overwrite`."""
-    state = out / STATE / "build.json"
-    if out.exists() and any(out.iterdir()):
-        if state.exists():
-            other = json.loads(state.read_text())
-            if other.get("recipe_hash") != recipe.hash() and not overwrite:
-                raise BuildError(
-                    f"{out} holds a build of another recipe ({other.get('recipe_name')!r}, hash "
-                    f"{other.get('recipe_hash', '')[:12]}); use another --out, or --overwrite to replace it")
-        elif not overwrite:
-            raise BuildError(f"{out} is not empty and holds no canvasdata build; use an empty directory "
-                             "or --overwrite")
-        if overwrite and (not state.exists() or json.loads(state.read_text()).get("recipe_hash") != recipe.hash()):
-            for name in BUILD_OUTPUTS:
-                target = out / name
-                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / "data").rglob(".*.tmp") if (out / "data").exists() else ():
-        stale.unlink(missing_ok=True)
-    write_json(state, {"recipe_name": recipe.name, "recipe_hash": recipe.hash(), "recipe": recipe.to_dict()})
+__all__ = ["BuildError", "Rank", "build", "build_shard", "shard_is_complete"]
 
 
 def build_shard(recipe: Recipe, out: Path, shard: ShardPlan, device: str,
                 on_images: Callable[[int], None] | None = None) -> ShardRecord:
     """Render and write one shard atomically, then its record: any process can build any shard."""
-    dev = torch.device(device)
     kind = dataset_kind(recipe)
-    rows = kind.render(recipe, shard, make_source(recipe), make_painter(recipe), dev, on_images)
+    rows = kind.render(recipe, shard, make_source(recipe), make_painter(recipe), torch.device(device), on_images)
     rec = write_shard(recipe.output.format, out / shard.name, rows, kind.features(recipe),
-                      **({"row_group_rows": recipe.output.row_group_rows} if recipe.output.format == "parquet" else {}))
+                      row_group_rows=recipe.output.row_group_rows)
     rec.path = shard.name
-    write_json(_record_path(out, shard.name), rec.to_dict())
+    write_record(out, rec)
     return rec
 
 
 _progress_queue = None  # set in each worker process by _worker_init: where it reports rendered images
 
 
-def _worker_init(threads: int, progress) -> None:
+def _worker_init(threads: int, progress: queue.Queue | None) -> None:
+    """In each worker process: its thread count, and where it reports rendered images."""
     global _progress_queue
     torch.set_num_threads(threads)
     _progress_queue = progress
 
 
 def _worker_build(args: tuple[Recipe, str, ShardPlan, str]) -> int:
+    """Build one shard in a worker process; returns its rows."""
     recipe, out, shard, device = args
     q = _progress_queue
     return build_shard(recipe, Path(out), shard, device, on_images=(lambda n: q.put(n)) if q is not None else None).rows
 
 
-def _run_pool(jobs: list, workers: int, threads: int, bar, shards_done: int, shards_total: int) -> None:
+def _run_pool(jobs: list, workers: int, threads: int, bar: tqdm, shards_done: int, shards_total: int) -> None:
     """Run shard jobs in `workers` spawned processes, advancing `bar` as each batch of images is
     rendered (not only when a shard is written), and propagating the first worker error."""
     ctx = mp.get_context("spawn")
@@ -157,16 +95,6 @@ def _run_pool(jobs: list, workers: int, threads: int, bar, shards_done: int, sha
         bar.update(expected - reported)
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BuildError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise BuildError(f"--device {device!r}: allowed cpu, cuda, cuda:N, auto")
-    return device
-
-
 def _check_painters(recipe: Recipe) -> None:
     """Fail before any work when a style or object cannot be drawn."""
     try:
@@ -180,29 +108,17 @@ def _check_painters(recipe: Recipe) -> None:
         raise BuildError(f"{recipe.source}: {msg}") from None
 
 
-def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int = 1, overwrite: bool = False,
-          progress: bool = True, rank: Rank | None = None, preview: bool = True) -> dict | None:
-    """Build (or resume) a dataset from `recipe` into `out`; returns the manifest (None on ranks > 0).
-
-    `workers` processes split this rank's shards; under torchrun, ranks split the shards the same
-    way and rank 0 writes the manifest and card once every rank is done.
-    """
-    out = Path(out)
-    device = resolve_device(device)
-    rank = rank or Rank.from_env()
-    _check_painters(recipe)
-    dist = _maybe_init_distributed(rank)
-    if rank.rank == 0:
-        prepare_output(recipe, out, overwrite)
-    if dist:
-        dist.barrier()
-    shards = dataset_kind(recipe).plan(recipe)
+def _render_shards(recipe: Recipe, out: Path, shards: list[ShardPlan], session: Session, workers: int,
+                   progress: bool) -> None:
+    """Build this rank's shards that are not built yet, in `workers` processes, with one progress bar."""
+    rank = session.place
     todo = [s for i, s in enumerate(shards) if rank.mine(i) and not shard_is_complete(out, s.name)]
     total = sum(len(s.samples) for i, s in enumerate(shards) if rank.mine(i))
     done_already = total - sum(len(s.samples) for s in todo)
     bar = tqdm(total=total, initial=done_already, unit="img", disable=not progress,
                desc=f"build {recipe.name}" + (f" [rank {rank.rank}]" if rank.world > 1 else ""))
     bar.set_postfix(shards=f"{len(shards) - len(todo)}/{len(shards)}")
+    device = str(session.device)
     try:
         if workers <= 1 or len(todo) <= 1:
             for k, shard in enumerate(todo):
@@ -214,30 +130,31 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
                       len(shards) - len(todo), len(shards))
     finally:
         bar.close()
-    if dist:
-        dist.barrier()
-    if rank.rank != 0:
+
+
+def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int = 1, overwrite: bool = False,
+          progress: bool = True, rank: Rank | None = None, preview: bool = True) -> Manifest | None:
+    """Build (or resume) a dataset from `recipe` into `out`; returns the manifest (None on ranks > 0).
+
+    `workers` processes split this rank's shards; under torchrun, ranks split the shards the same
+    way and rank 0 writes the manifest and card once every rank is done.
+    """
+    out = Path(out)
+    dev = resolve_device(device)
+    _check_painters(recipe)
+    session = join_ranks(dev, rank=rank, backend="gloo", independent=True)
+    if session.main:
+        prepare_output(recipe, out, overwrite)
+    session.barrier()
+    shards = dataset_kind(recipe).plan(recipe)
+    _render_shards(recipe, out, shards, session, workers, progress)
+    session.barrier()
+    if not session.main:
         return None
-    if not dist and rank.world > 1:
+    if not session.distributed and session.world > 1:
         missing = [s.name for s in shards if not shard_is_complete(out, s.name)]
         if missing:
             print(f"rank 0 done; {len(missing)} shard(s) of other ranks pending: rerun rank 0 when they finish "
                   "to write the manifest", flush=True)
             return None
-    from canvasdata.dataset.finalize import finalize
-
-    return finalize(recipe, out, shards, device, preview=preview)
-
-
-def _maybe_init_distributed(rank: Rank):
-    """Under torchrun (WORLD_SIZE > 1 and MASTER_ADDR set) join the process group (gloo) for the two
-    barriers. Ranks given without a rendezvous (e.g. a job array) run independently instead: rank 0
-    writes the manifest once every shard is built, and a rerun of rank 0 finishes a build whose other
-    ranks finished later."""
-    if rank.world <= 1 or "MASTER_ADDR" not in os.environ:
-        return None
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group(backend="gloo")
-    return dist
+    return finalize(recipe, out, shards, session.device, preview=preview)

@@ -1,15 +1,19 @@
-"""What every format shares: atomic writes, checksums, the shard record."""
+"""What every format (and every build file) shares: atomic writes, atomic JSON, checksums, the shard record."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import hashlib
+import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
+
+from datasets import ClassLabel, Features
 
 
 class FormatError(RuntimeError):
@@ -31,6 +35,7 @@ class ShardRecord:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -41,9 +46,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 class LabelCounter:
     """Counts rows per class name of every class-label column, and per split."""
 
-    def __init__(self, features) -> None:
-        from datasets import ClassLabel
-
+    def __init__(self, features: Features) -> None:
         self.names = {k: v.names for k, v in features.items() if isinstance(v, ClassLabel)}
         self.rows = 0
         self.counts: dict[str, Counter] = {k: Counter() for k in [*self.names, "split"]}
@@ -83,3 +86,9 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, data: object) -> None:
+    """Atomically write pretty JSON (two-space indent, keys in insertion order, a final newline)."""
+    with atomic_writer(path) as f:
+        f.write((json.dumps(data, indent=2, sort_keys=False) + "\n").encode())

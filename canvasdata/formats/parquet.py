@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
+import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from canvasdata.formats.common import FormatError, ShardRecord, atomic_writer, LabelCounter, sha256_file
+from canvasdata.formats.common import FormatError, LabelCounter, ShardRecord, atomic_writer, sha256_file
 
 MAX_ROW_GROUP_BYTES = 100 * 1024 * 1024
 
@@ -20,25 +21,25 @@ def _table(batch: list[dict], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=schema)
 
 
-def write_parquet(path: Path, rows: Iterable[dict], features, row_group_rows: int = 500,
+def write_parquet(path: Path, rows: Iterable[dict], features: datasets.Features, row_group_rows: int = 500,
                   max_row_group_bytes: int = MAX_ROW_GROUP_BYTES) -> ShardRecord:
     """Write rows (flat schema, image as JPEG bytes) in row groups of at most `row_group_rows` rows
     and about `max_row_group_bytes` bytes (the dataset viewer refuses row groups over ~286 MiB)."""
     schema = features.arrow_schema
     counter = LabelCounter(features)
-    with atomic_writer(path) as f:
-        with pq.ParquetWriter(f, schema, compression="snappy", use_dictionary=["source", "split"]) as writer:
-            batch: list[dict] = []
-            size = 0
-            for row in rows:
-                batch.append(row)
-                counter.add(row)
-                size += len(row["image"])
-                if len(batch) >= row_group_rows or size >= max_row_group_bytes:
-                    writer.write_table(_table(batch, schema))
-                    batch, size = [], 0
-            if batch:
+    with (atomic_writer(path) as f,
+          pq.ParquetWriter(f, schema, compression="snappy", use_dictionary=["source", "split"]) as writer):
+        batch: list[dict] = []
+        size = 0
+        for row in rows:
+            batch.append(row)
+            counter.add(row)
+            size += len(row["image"])
+            if len(batch) >= row_group_rows or size >= max_row_group_bytes:
                 writer.write_table(_table(batch, schema))
+                batch, size = [], 0
+        if batch:
+            writer.write_table(_table(batch, schema))
     return ShardRecord(path=str(path), rows=counter.rows, bytes=path.stat().st_size, sha256=sha256_file(path),
                        counts=counter.result())
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import datasets
 
@@ -34,7 +34,3 @@ def wds_features(features: datasets.Features) -> datasets.Features:
     """
     meta = {k: v for k, v in features.items() if k != "image"}
     return datasets.Features({"jpg": datasets.Image(), "json": meta})
-
-
-def names_of(features: datasets.Features, column: str) -> list[str]:
-    return list(features[column].names)

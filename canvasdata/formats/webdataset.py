@@ -9,10 +9,12 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
-from canvasdata.formats.common import FormatError, ShardRecord, atomic_writer, LabelCounter, sha256_file
+import datasets
+
+from canvasdata.formats.common import FormatError, LabelCounter, ShardRecord, atomic_writer, sha256_file
 
 MTIME = 946684800  # 2000-01-01: a fixed timestamp, so the same rows give the same bytes
 
@@ -35,17 +37,16 @@ def _member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_tar(path: Path, rows: Iterable[dict], features) -> ShardRecord:
+def write_tar(path: Path, rows: Iterable[dict], features: datasets.Features) -> ShardRecord:
     """Write rows as a tar shard, atomically."""
     counter = LabelCounter(features)
-    with atomic_writer(path) as f:
-        with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for row in rows:
-                key = sample_key(row, counter.names)
-                fields = {k: v for k, v in row.items() if k != "image"}
-                _member(tar, f"{key}.jpg", row["image"])
-                _member(tar, f"{key}.json", json.dumps(fields, sort_keys=True).encode())
-                counter.add(row)
+    with atomic_writer(path) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for row in rows:
+            key = sample_key(row, counter.names)
+            fields = {k: v for k, v in row.items() if k != "image"}
+            _member(tar, f"{key}.jpg", row["image"])
+            _member(tar, f"{key}.json", json.dumps(fields, sort_keys=True).encode())
+            counter.add(row)
     return ShardRecord(path=str(path), rows=counter.rows, bytes=path.stat().st_size, sha256=sha256_file(path),
                        counts=counter.result())
 

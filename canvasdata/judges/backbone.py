@@ -8,7 +8,6 @@ whose layout differs fails with an error that names the first mismatch, never a 
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from canvasdata.judges.model import JudgeError
+from canvasdata.taxonomy import unknown_message
 
 PACKAGE_PREFIX = "package:"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -106,8 +106,7 @@ def create_backbone(name: str, num_classes: int, image_size: int, kwargs: dict |
     if "vit" in name or "deit" in name:
         kwargs.setdefault("img_size", image_size)
     if not timm.is_model(name):
-        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-        raise JudgeError(f"unknown timm model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
+        raise JudgeError(unknown_message(name, timm.list_models(), "timm models"))
     if not pretrained:
         return timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
     if pretrained.startswith(PACKAGE_PREFIX):

@@ -6,7 +6,6 @@ bf16 autocast on CUDA only, DDP under torchrun, checkpoint/resume and held-out a
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,51 +15,18 @@ import timm.optim
 import timm.scheduler
 import timm.utils
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from canvasdata.data import ImageLabels, LabelledImages, load_split, make_loader, train_transform
+from canvasdata.devices import Session, join_ranks
 from canvasdata.judges.backbone import create_backbone, start_license
 from canvasdata.judges.card import judge_card
 from canvasdata.judges.io import save_judge
 from canvasdata.judges.model import Judge, JudgeError, JudgeInfo
 from canvasdata.judges.recipe import JudgeRecipe
-from canvasdata.manifest import ManifestError, read_manifest
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` is CUDA when available, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-@dataclass
-class Session:
-    """Where this process trains: its device and its place among torchrun ranks."""
-
-    device: torch.device
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def join_ranks(device: str) -> Session:
-    """The device, joining the process group under torchrun (WORLD_SIZE > 1)."""
-    dev = resolve_device(device)
-    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
-    if world > 1:
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-        if dev.type == "cuda":
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(dev)
-    return Session(dev, rank, world)
+from canvasdata.manifest import MANIFEST, Manifest
 
 
 def accuracy(judge: nn.Module, loader, device: torch.device, amp: bool) -> dict[str, float]:
@@ -102,17 +68,15 @@ class Data:
 def load_data(recipe: JudgeRecipe, data: str | Path) -> Data:
     """The train and (if any) test split, and the facts of the build they come from."""
     concept = recipe.concept or None
-    train = load_split(data, "train", recipe.tasks, concept)
+    manifest = Manifest.read(data) if (Path(data) / MANIFEST).exists() else None
+    train = load_split(data, "train", recipe.tasks, concept, manifest=manifest)
     try:
-        test = load_split(data, "test", recipe.tasks, concept)
+        test = load_split(data, "test", recipe.tasks, concept, manifest=manifest)
     except ValueError:
         test = None
     facts: dict = {"source": str(data)}
-    try:
-        m = read_manifest(data)
-        facts.update(recipe=m["recipe_name"], recipe_hash=m["recipe_hash"])
-    except ManifestError:
-        pass
+    if manifest is not None:
+        facts.update(recipe=manifest.recipe_name, recipe_hash=manifest.recipe_hash)
     return Data(train, test, facts)
 
 

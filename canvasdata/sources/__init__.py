@@ -2,17 +2,25 @@
 
 A recipe's `[content] source` picks the content source (`procedural` by default; `photos` and
 `diffusers` are the real-content backends) and `painter` the painter (`procedural` styles by default).
-Each is looked up in a small registry, so a new backend is one module and one `register_*` call.
+`SOURCES` and `PAINTERS` are the registries every other module asks (recipes validate against them);
+each backend class names itself (`name`), so a new backend is one class and one entry (or one
+`register_source` / `register_painter` call from outside the package).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
-from canvasdata.recipes import Recipe
+from canvasdata.sources.diffusers import DiffusersContent, Img2ImgPainter
+from canvasdata.sources.photos import PhotoContent
+from canvasdata.sources.procedural import ProceduralContent, ProceduralPainter
 from canvasdata.taxonomy import unknown_message
+
+if TYPE_CHECKING:  # the recipe is only a type here: recipes import this registry to validate names
+    from canvasdata.recipes import Recipe
 
 
 class ContentSource(Protocol):
@@ -21,6 +29,7 @@ class ContentSource(Protocol):
     A source whose `supports_removal` is True also takes `draw_object=False` and renders the same
     scene without the object (the concept-removed twin of concept sets)."""
 
+    name: str
     supports_removal: bool
 
     def render(self, obj: str, indices: Sequence[int], seeds: Sequence[int], size: int,
@@ -36,8 +45,11 @@ class ContentSource(Protocol):
 class Painter(Protocol):
     """Paints content in a style."""
 
+    name: str
+
     def paint(self, style: str, images: torch.Tensor, seeds: Sequence[int], masks: torch.Tensor | None,
               objects: Sequence[str]) -> torch.Tensor:
+        """Painted images, the input's shape, values in [0,1]."""
         ...
 
     def check(self, styles: Sequence[str]) -> None:
@@ -45,48 +57,47 @@ class Painter(Protocol):
         ...
 
     def describe(self) -> dict:
+        """Settings recorded in the manifest and card."""
         ...
 
 
-_SOURCES: dict[str, Callable[[Recipe], ContentSource]] = {}
-_PAINTERS: dict[str, Callable[[Recipe], Painter]] = {}
+SourceFactory = Callable[["Recipe"], ContentSource]
+PainterFactory = Callable[["Recipe"], Painter]
+
+SOURCES: dict[str, SourceFactory] = {cls.name: cls for cls in (ProceduralContent, PhotoContent, DiffusersContent)}
+PAINTERS: dict[str, PainterFactory] = {cls.name: cls for cls in (ProceduralPainter, Img2ImgPainter)}
+DEFAULT_SOURCE = ProceduralContent.name
+DEFAULT_PAINTER = ProceduralPainter.name
 
 
-def register_source(name: str) -> Callable:
-    def deco(factory: Callable[[Recipe], ContentSource]) -> Callable[[Recipe], ContentSource]:
-        _SOURCES[name] = factory
+def register_source(name: str) -> Callable[[SourceFactory], SourceFactory]:
+    """Decorator: register a content source factory under `name`."""
+    def deco(factory: SourceFactory) -> SourceFactory:
+        SOURCES[name] = factory
         return factory
     return deco
 
 
-def register_painter(name: str) -> Callable:
-    def deco(factory: Callable[[Recipe], Painter]) -> Callable[[Recipe], Painter]:
-        _PAINTERS[name] = factory
+def register_painter(name: str) -> Callable[[PainterFactory], PainterFactory]:
+    """Decorator: register a painter factory under `name`."""
+    def deco(factory: PainterFactory) -> PainterFactory:
+        PAINTERS[name] = factory
         return factory
     return deco
-
-
-def _load_backends() -> None:
-    from canvasdata.sources import procedural  # noqa: F401  (registers itself)
-    for optional in ("photos", "diffusers"):
-        try:
-            __import__(f"canvasdata.sources.{optional}")
-        except ModuleNotFoundError as e:
-            if e.name != f"canvasdata.sources.{optional}":
-                raise
 
 
 def make_source(recipe: Recipe) -> ContentSource:
-    _load_backends()
+    """The recipe's content source; an unknown name is an error naming the registered ones."""
     name = recipe.content.source
-    if name not in _SOURCES:
-        raise ValueError(f"{recipe.source}: field 'content.source': " + unknown_message(name, sorted(_SOURCES), "content sources"))
-    return _SOURCES[name](recipe)
+    if name not in SOURCES:
+        raise recipe.content.fields(recipe.source).fail("source", unknown_message(name, sorted(SOURCES),
+                                                                                  "content sources"))
+    return SOURCES[name](recipe)
 
 
 def make_painter(recipe: Recipe) -> Painter:
-    _load_backends()
-    name = recipe.content.option("painter", "procedural")
-    if name not in _PAINTERS:
-        raise ValueError(f"{recipe.source}: field 'content.painter': " + unknown_message(name, sorted(_PAINTERS), "painters"))
-    return _PAINTERS[name](recipe)
+    """The recipe's painter (`content.painter`, default procedural)."""
+    name = recipe.content.option("painter", DEFAULT_PAINTER)
+    if name not in PAINTERS:
+        raise recipe.content.fields(recipe.source).fail("painter", unknown_message(name, sorted(PAINTERS), "painters"))
+    return PAINTERS[name](recipe)

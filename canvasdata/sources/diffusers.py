@@ -8,22 +8,31 @@ manifest and card. diffusers is imported only when used (`pip install 'canvasdat
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from PIL import Image
 
-from canvasdata.recipes import Recipe
-from canvasdata.sources import register_painter, register_source
-from canvasdata.sources.photos import _field
+from canvasdata.fields import Fields
 from canvasdata.taxonomy import SEED_STYLE, prompt
 
+if TYPE_CHECKING:  # the recipe is only a type here: recipes import the source registry to validate names
+    from canvasdata.recipes import Recipe
 
-def _diffusers():
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+SCHEDULERS = ("", "ddim")  # "": the pipeline's own
+
+
+def _diffusers() -> ModuleType:
+    """diffusers, imported on first use: an optional extra."""
     try:
         import diffusers
     except ModuleNotFoundError:
-        raise ModuleNotFoundError("the diffusers backends need diffusers: pip install 'canvasdata[diffusers]'") from None
+        raise ModuleNotFoundError("the diffusers backends need diffusers: "
+                                  "pip install 'canvasdata[diffusers]'") from None
     return diffusers
 
 
@@ -38,9 +47,10 @@ class _Pipelines:
     def _dtype(self, device: torch.device) -> torch.dtype:
         if self.dtype_name == "auto":
             return torch.float16 if device.type == "cuda" else torch.float32
-        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[self.dtype_name]
+        return DTYPES[self.dtype_name]
 
     def text2img(self, device: torch.device):
+        """The text-to-image pipeline on `device`, loaded once."""
         if self._t2i is None or self._device != device:
             d = _diffusers()
             pipe = d.StableDiffusionPipeline.from_pretrained(self.model, dtype=self._dtype(device), safety_checker=None,
@@ -52,6 +62,7 @@ class _Pipelines:
         return self._t2i
 
     def img2img(self, device: torch.device):
+        """An img2img pipeline sharing the text-to-image pipeline's components."""
         if self._i2i is None or self._device != device:
             pipe = _diffusers().StableDiffusionImg2ImgPipeline(**self.text2img(device).components)
             pipe.set_progress_bar_config(disable=True)
@@ -63,36 +74,36 @@ def _generators(seeds: Sequence[int], device: torch.device) -> list[torch.Genera
     return [torch.Generator("cpu" if device.type == "cpu" else device).manual_seed(int(s) % 2**63) for s in seeds]
 
 
-def _to_tensor(images, size: int, device: torch.device) -> torch.Tensor:
+def _to_tensor(images: Sequence[Image.Image], size: int, device: torch.device) -> torch.Tensor:
     arr = np.stack([np.asarray(im.convert("RGB").resize((size, size))) for im in images])
     return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(255).to(device)
 
 
-def _settings(recipe: Recipe) -> tuple[str, str, str]:
-    dtype = _field(recipe, "dtype", str, "auto")
-    if dtype not in ("auto", "float32", "float16", "bfloat16"):
-        raise ValueError(f"{recipe.source}: field 'content.dtype': {dtype!r} is not one of auto, float32, float16, bfloat16")
-    scheduler = _field(recipe, "scheduler", str, "")
-    if scheduler not in ("", "ddim"):
-        raise ValueError(f"{recipe.source}: field 'content.scheduler': {scheduler!r} is not one of '', ddim")
-    return _field(recipe, "model", str), dtype, scheduler
+def _settings(fields: Fields) -> tuple[str, str, str]:
+    """(model, dtype, scheduler) of the `[content]` table."""
+    dtype = fields.get("dtype", str, "auto", allowed=("auto", *DTYPES))
+    scheduler = fields.get("scheduler", str, "", allowed=SCHEDULERS)
+    return fields.get("model", str), dtype, scheduler
 
 
 class DiffusersContent:
     """Content k of an object: the pipeline's image for `prompt` with the sample's content seed."""
 
+    name = "diffusers"
     supports_removal = False
 
     def __init__(self, recipe: Recipe) -> None:
-        model, dtype, scheduler = _settings(recipe)
+        fields = recipe.content.fields(recipe.source)
+        model, dtype, scheduler = _settings(fields)
         self.pipes = _Pipelines(model, dtype, scheduler)
-        self.prompt = _field(recipe, "prompt", str, "A photo of a {object}.")
-        self.steps = _field(recipe, "steps", int, 30)
-        self.guidance = float(_field(recipe, "guidance", (int, float), 7.5))
-        self.gen_size = _field(recipe, "gen_size", int, 0)
+        self.prompt = fields.get("prompt", str, "A photo of a {object}.")
+        self.steps = fields.get("steps", int, 30)
+        self.guidance = float(fields.get("guidance", (int, float), 7.5))
+        self.gen_size = fields.get("gen_size", int, 0)
 
     def render(self, obj: str, indices: Sequence[int], seeds: Sequence[int], size: int, device: torch.device,
                *, draw_object: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pipeline's images for the object's prompt, one seeded generator per image; masks all ones."""
         if not draw_object:
             raise ValueError("the diffusers source cannot render a scene without its object")
         gen = self.gen_size or size
@@ -102,7 +113,8 @@ class DiffusersContent:
         return _to_tensor(out, size, device), torch.ones(len(seeds), 1, size, size, device=device)
 
     def describe(self) -> dict:
-        return {"source": "diffusers", "model": self.pipes.model, "prompt": self.prompt, "steps": self.steps,
+        """Settings recorded in the manifest and card."""
+        return {"source": self.name, "model": self.pipes.model, "prompt": self.prompt, "steps": self.steps,
                 "guidance": self.guidance, "scheduler": self.pipes.scheduler or "pipeline default",
                 "dtype": self.pipes.dtype_name, "gen_size": self.gen_size or "resolution"}
 
@@ -110,25 +122,28 @@ class DiffusersContent:
 class Img2ImgPainter:
     """Paint content with `style_prompt` at `strength` (Seed_Images stays unpainted)."""
 
+    name = "diffusers-img2img"
+
     def __init__(self, recipe: Recipe) -> None:
-        model = _field(recipe, "painter_model", str, recipe.content.option("model", None) or "")
+        fields = recipe.content.fields(recipe.source)
+        model = fields.get("painter_model", str, recipe.content.option("model", None) or "")
         if not model:
-            raise ValueError(f"{recipe.source}: field 'content.painter_model' (or 'content.model'): is required for "
-                             "painter = 'diffusers-img2img'")
-        _, dtype, scheduler = _settings(recipe) if recipe.content.option("model") else ("", "auto", "")
+            raise fields.fail("painter_model", f"(or 'content.model') is required for painter = {self.name!r}")
+        _, dtype, scheduler = _settings(fields) if recipe.content.option("model") else ("", "auto", "")
         self.pipes = _Pipelines(model, dtype, scheduler)
-        self.template = _field(recipe, "style_prompt", str, recipe.prompt_template)
-        self.strength = float(_field(recipe, "strength", (int, float), 0.6))
+        self.template = fields.get("style_prompt", str, recipe.prompt_template)
+        self.strength = float(fields.get("strength", (int, float), 0.6))
         if not 0 < self.strength <= 1:
-            raise ValueError(f"{recipe.source}: field 'content.strength': {self.strength} is out of range: allowed (0, 1]")
-        self.steps = _field(recipe, "img2img_steps", int, 30)
-        self.guidance = float(_field(recipe, "guidance", (int, float), 7.5))
+            raise fields.fail("strength", f"{self.strength} is out of range: allowed (0, 1]")
+        self.steps = fields.get("img2img_steps", int, 30)
+        self.guidance = float(fields.get("guidance", (int, float), 7.5))
 
     def check(self, styles: Sequence[str]) -> None:
         """Any style name can be prompted."""
 
     def paint(self, style: str, images: torch.Tensor, seeds: Sequence[int], masks: torch.Tensor | None,
               objects: Sequence[str]) -> torch.Tensor:
+        """img2img from the content with the style prompt, one seeded generator per image."""
         if style == SEED_STYLE:
             return images.clone()
         size = images.shape[-1]
@@ -139,9 +154,6 @@ class Img2ImgPainter:
         return _to_tensor(out, size, images.device)
 
     def describe(self) -> dict:
-        return {"painter": "diffusers-img2img", "painter_model": self.pipes.model, "style_prompt": self.template,
+        """Settings recorded in the manifest and card."""
+        return {"painter": self.name, "painter_model": self.pipes.model, "style_prompt": self.template,
                 "strength": self.strength, "img2img_steps": self.steps, "guidance": self.guidance}
-
-
-register_source("diffusers")(DiffusersContent)
-register_painter("diffusers-img2img")(Img2ImgPainter)

@@ -9,55 +9,42 @@ sets with object targets cannot use this source.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from canvasdata.recipes import Recipe
-from canvasdata.sources import register_source
+from canvasdata.encode import decode_image
+
+if TYPE_CHECKING:  # the recipe is only a type here: recipes import the source registry to validate names
+    from canvasdata.recipes import Recipe
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
-def _field(recipe: Recipe, key: str, kind: type, default=...):
-    value = recipe.content.option(key, None)
-    if value is None:
-        if default is ...:
-            raise ValueError(f"{recipe.source}: field 'content.{key}': is required for source = "
-                             f"{recipe.content.source!r}")
-        return default
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        names = " or ".join(k.__name__ for k in kinds)
-        raise ValueError(f"{recipe.source}: field 'content.{key}': expected {names}, got {value!r}")
-    return value
-
-
 def load_photo(path: Path, size: int) -> np.ndarray:
     """Open, upright (EXIF), centre-crop to a square and resize to size x size; uint8 HxWx3."""
-    with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img).convert("RGB")
-        w, h = img.size
-        s = min(w, h)
-        img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-        return np.asarray(img.resize((size, size), Image.LANCZOS))
+    return np.asarray(decode_image(path, size, draft=False, upright=True, crop_square=True, resize=True,
+                                   resample=Image.Resampling.LANCZOS))
 
 
 class PhotoContent:
     """Photos from `content.path`/{object}/, checked before any work starts."""
 
+    name = "photos"
     supports_removal = False
 
     def __init__(self, recipe: Recipe) -> None:
-        root = Path(_field(recipe, "path", str))
+        fields = recipe.content.fields(recipe.source)
+        root = Path(fields.get("path", str))
         if not root.is_absolute() and Path(recipe.source).exists():
             root = Path(recipe.source).resolve().parent / root
         self.root = root
-        self.min_size = _field(recipe, "min_size", int, 64)
-        skip_bad = _field(recipe, "skip_bad", bool, False)
+        self.min_size = fields.get("min_size", int, 64)
+        skip_bad = fields.get("skip_bad", bool, False)
         self.files: dict[str, list[Path]] = {}
         self.skipped: list[str] = []
         bad: list[str] = []
@@ -84,6 +71,7 @@ class PhotoContent:
         self.skipped = bad
 
     def _check(self, p: Path) -> str:
+        """Why a file cannot be used ("" when it can): suffix, readability, size."""
         if p.suffix.lower() not in SUFFIXES:
             return f"not an image file (allowed: {', '.join(SUFFIXES)})"
         try:
@@ -99,6 +87,7 @@ class PhotoContent:
 
     def render(self, obj: str, indices: Sequence[int], seeds: Sequence[int], size: int, device: torch.device,
                *, draw_object: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Photo k of the object's folder for content index k; masks are all ones."""
         if not draw_object:
             raise ValueError("photos cannot be rendered without their object")
         arr = np.stack([load_photo(self.files[obj][k - 1], size) for k in indices])
@@ -106,8 +95,6 @@ class PhotoContent:
         return images, torch.ones(len(indices), 1, size, size, device=device)
 
     def describe(self) -> dict:
-        return {"source": "photos", "path": str(self.root), "min_size": self.min_size,
+        """Settings recorded in the manifest and card."""
+        return {"source": self.name, "path": str(self.root), "min_size": self.min_size,
                 "photos": {o: len(f) for o, f in self.files.items()}, "skipped": self.skipped}
-
-
-register_source("photos")(PhotoContent)

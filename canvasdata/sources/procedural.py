@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
-from canvasdata.recipes import Recipe
-from canvasdata.sources import register_painter, register_source
+from canvasdata import content
+from canvasdata import styles as style_library
+
+if TYPE_CHECKING:  # the recipe is only a type here: recipes import the source registry to validate names
+    from canvasdata.recipes import Recipe
 
 
 class ProceduralContent:
     """Scenes from `canvasdata.content`, one per (object, content seed)."""
 
+    name = "procedural"
     supports_removal = True
 
     def __init__(self, recipe: Recipe) -> None:
-        from canvasdata import content
-
-        self._content = content
         missing = [o for o in recipe.objects if o not in content.list_objects()]
         if missing:
             raise ValueError(f"{recipe.source}: field 'objects': no procedural content for {missing}; "
@@ -27,38 +29,39 @@ class ProceduralContent:
 
     def render(self, obj: str, indices: Sequence[int], seeds: Sequence[int], size: int,
                device: torch.device, *, draw_object: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._content.render(obj, list(seeds), size, device=device, draw_object=draw_object)
+        """Images and object masks of the scenes with these content seeds."""
+        return content.render(obj, list(seeds), size, device=device, draw_object=draw_object)
 
     def describe(self) -> dict:
-        return {"source": "procedural"}
+        """Settings recorded in the manifest and card."""
+        return {"source": self.name}
 
 
 class ProceduralPainter:
     """Named styles from `canvasdata.styles`, plus the recipe's own `custom_styles`."""
 
-    def __init__(self, recipe: Recipe) -> None:
-        from canvasdata import styles
+    name = "procedural"
 
-        self._styles = styles
-        self.custom = {}
+    def __init__(self, recipe: Recipe) -> None:
+        self.custom: dict[str, style_library.StyleSpec] = {}
         if recipe.custom_styles:
-            for spec in styles.styles_from_toml(json.loads(recipe.custom_styles), recipe.source):
+            for spec in style_library.styles_from_toml(json.loads(recipe.custom_styles), recipe.source):
                 self.custom[spec.name] = spec
 
-    def spec(self, style: str):
-        return self.custom.get(style) or self._styles.get_style(style)
+    def spec(self, style: str) -> style_library.StyleSpec:
+        """The recipe's own style of that name, else the named style."""
+        return self.custom.get(style) or style_library.get_style(style)
 
     def check(self, styles: Sequence[str]) -> None:
+        """Every style must be known (raises with the closest names otherwise)."""
         for s in styles:
             self.spec(s)
 
     def paint(self, style: str, images: torch.Tensor, seeds: Sequence[int], masks: torch.Tensor | None,
               objects: Sequence[str]) -> torch.Tensor:
-        return self._styles.paint(self.spec(style), images, list(seeds), masks=masks)
+        """Paint with the style's operator steps."""
+        return style_library.paint(self.spec(style), images, list(seeds), masks=masks)
 
     def describe(self) -> dict:
-        return {"painter": "procedural", "custom_styles": sorted(self.custom)}
-
-
-register_source("procedural")(ProceduralContent)
-register_painter("procedural")(ProceduralPainter)
+        """Settings recorded in the manifest and card."""
+        return {"painter": self.name, "custom_styles": sorted(self.custom)}

@@ -1,0 +1,114 @@
+"""Where work runs: the device, and this process's place among `torchrun` ranks.
+
+One set-up for every command that runs on a device: builds (ranks split the shards) and judge training
+(DDP). `torchrun` sets RANK, WORLD_SIZE, LOCAL_RANK and MASTER_ADDR; a process started without it is
+rank 0 of 1. No home-made cluster code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+DEVICES = "cpu, cuda, cuda:N, mps or auto"
+
+
+class DeviceError(ValueError):
+    """A device that does not exist here, or ranks that cannot meet."""
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """`auto` is CUDA when available, else the CPU; any other name must exist on this machine."""
+    if isinstance(name, torch.device):
+        name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"--device {name!r}: allowed {DEVICES}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"--device {name}: MPS is not available on this machine; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"--device {name!r}: allowed {DEVICES}")
+    return device
+
+
+@dataclass(frozen=True)
+class Rank:
+    """This process's place among torchrun ranks (rank 0 of 1 when not under torchrun)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Rank:
+        """RANK and WORLD_SIZE as torchrun (or a job array) sets them."""
+        env = os.environ if env is None else env
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mine(self, i: int) -> bool:
+        """Whether work item `i` (a shard) is this rank's: items are dealt round-robin."""
+        return i % self.world == self.rank
+
+
+@dataclass
+class Session:
+    """Where this process works: its device, its place among ranks, and whether it joined a process group."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+    distributed: bool = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def place(self) -> Rank:
+        """This process's place among the ranks."""
+        return Rank(self.rank, self.world)
+
+    def barrier(self) -> None:
+        """Wait for every rank (nothing to wait for outside a process group)."""
+        if self.distributed:
+            dist.barrier()
+
+
+def join_ranks(device: str | torch.device = "auto", *, rank: Rank | None = None, backend: str | None = None,
+               independent: bool = False) -> Session:
+    """Resolve the device and, under torchrun (WORLD_SIZE > 1 with a MASTER_ADDR rendezvous), join the
+    default process group: `backend` (default: nccl on CUDA, else gloo). On CUDA each rank takes the
+    GPU of its LOCAL_RANK.
+
+    Ranks without a rendezvous (e.g. a job array setting RANK and WORLD_SIZE) work `independent`ly when
+    the caller allows it (builds: each rank writes its own shards); otherwise that is a DeviceError.
+    """
+    dev = resolve_device(device)
+    rank = rank or Rank.from_env()
+    if rank.world <= 1:
+        return Session(dev, rank.rank, rank.world)
+    if "MASTER_ADDR" not in os.environ:
+        if independent:
+            return Session(dev, rank.rank, rank.world)
+        raise DeviceError(f"WORLD_SIZE={rank.world} but no MASTER_ADDR to meet at: start the ranks with torchrun")
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group(backend or ("nccl" if dev.type == "cuda" else "gloo"))
+    return Session(dev, rank.rank, rank.world, distributed=True)

@@ -1,0 +1,57 @@
+"""The one field validator: typed fields of a TOML table (dataset recipes, judge recipes, a backend's
+`[content]` options), with errors that name the file, the field and what is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from canvasdata.taxonomy import unknown_message
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the file and the field."""
+
+
+class Fields:
+    """Reads typed fields from a TOML table, raising errors that name the file and field."""
+
+    def __init__(self, table: Mapping[str, Any], source: str, prefix: str = "") -> None:
+        self.table, self.source, self.prefix = table, source, prefix
+        self.seen: set[str] = set()
+
+    def fail(self, key: str, msg: str) -> RecipeError:
+        """The error for field `key` (to raise)."""
+        return RecipeError(f"{self.source}: field '{self.prefix}{key}': {msg}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, allowed: Sequence | None = None,
+            lo: int | None = None, hi: int | None = None) -> Any:
+        """Field `key` checked against `kind`, `allowed` and the range lo..hi; `default` when absent
+        (no default: the field is required)."""
+        self.seen.add(key)
+        if key not in self.table:
+            if default is ...:
+                raise self.fail(key, "is required")
+            return default
+        value = self.table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.fail(key, f"expected {names}, got {type(value).__name__} {value!r}")
+        if allowed is not None and value not in allowed:
+            raise self.fail(key, f"{value!r} is not one of {', '.join(str(a) or repr(a) for a in allowed)}")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise self.fail(key, f"{value!r} is out of range: allowed {lo}..{hi}")
+        return value
+
+    def table_of(self, key: str) -> Fields:
+        """The sub-table `key` (empty when absent), its errors prefixed `key.`."""
+        sub = self.get(key, dict, {})
+        return Fields(sub, self.source, f"{self.prefix}{key}.")
+
+    def check_unknown(self) -> None:
+        """Refuse a field that no `get` asked for, suggesting the closest known ones."""
+        extra = sorted(set(self.table) - self.seen)
+        if extra:
+            where = f"the fields of [{self.prefix.rstrip('.')}]" if self.prefix else "the top-level fields"
+            raise self.fail(extra[0], f"is not a known field ({unknown_message(extra[0], sorted(self.seen), where)})")
