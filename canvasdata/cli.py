@@ -5,18 +5,27 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from canvasdata import __version__
 from canvasdata.cliargs import add_hub_args
+from canvasdata.content.preview import content_sheet
+from canvasdata.dataset import build
+from canvasdata.formats import FORMATS
+from canvasdata.formats.folder import LAYOUTS, METADATA, export_folder
+from canvasdata.hub import push_folder
+from canvasdata.manifest import info, read_manifest, verify
+from canvasdata.recipes import Recipe, load_recipe
+from canvasdata.shipped import builtin_dir
+from canvasdata.styles.preview import style_sheet
+from canvasdata.taxonomy import label_space
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _load(args: argparse.Namespace):
-    from canvasdata.recipes import load_recipe
-
+def _load(args: argparse.Namespace) -> Recipe:
+    """The recipe named on the command line, with its shard format overridden by --format."""
     recipe = load_recipe(args.recipe)
     if getattr(args, "format", None):
         recipe = recipe.replace(output=dataclasses.replace(recipe.output, format=args.format))
@@ -24,47 +33,41 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from canvasdata.dataset import build
-
+    """Build (or resume) a dataset."""
     recipe = _load(args)
     out = Path(args.out or recipe.name)
     manifest = build(recipe, out, device=args.device, workers=args.workers, overwrite=args.overwrite,
                      progress=not args.quiet)
     if manifest is not None:
-        print(f"built {manifest['num_rows']:,} images in {len(manifest['shards'])} shards -> {out}")
+        print(f"built {manifest.num_rows:,} images in {len(manifest.shards)} shards -> {out}")
         print(f"load it with: datasets.load_dataset({str(out)!r})")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from canvasdata.manifest import verify
-
+    """Recompute checksums and counts; exit 1 when anything is damaged."""
     report = verify(args.dir, decode=args.decode)
     print(report.summary())
     return 0 if report.ok else 1
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from canvasdata.manifest import info
-
+    """Summarise a build."""
     print(info(args.dir))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from canvasdata.formats.folder import export_folder
-    from canvasdata.manifest import read_manifest
-
+    """Export a build to a folder layout (the unlearncanvas layout with its metadata.jsonl captions)."""
     root = Path(args.dir)
     n = export_folder(root, Path(args.out), read_manifest(root), args.layout, progress=not args.quiet)
-    print(f"exported {n:,} images to {args.out} ({args.layout} layout)")
+    captions = f", captions in {Path(args.out) / METADATA}" if args.layout == "unlearncanvas" else ""
+    print(f"exported {n:,} images to {args.out} ({args.layout} layout{captions})")
     return 0
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from canvasdata.hub import push_folder
-    from canvasdata.manifest import verify
-
+    """Verify a build, then upload it as a Hub dataset repo."""
     report = verify(args.dir)
     if not report.ok:
         print(report.summary(), file=sys.stderr)
@@ -75,9 +78,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from canvasdata.recipes import builtin_dir
-    from canvasdata.taxonomy import label_space
-
+    """List a label space's classes, or the shipped recipes."""
     if args.what == "recipes":
         for kind in ("builders", "classifiers"):
             names = sorted(p.stem for p in builtin_dir(kind).glob("*.toml"))
@@ -93,14 +94,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    """Contact sheets of the content engine or the styles."""
     out = Path(args.out)
     if args.what == "content":
-        from canvasdata.content.preview import content_sheet
-
         sheet = content_sheet(objects=args.objects or None, seeds=range(args.seeds), size=args.size)
     else:
-        from canvasdata.styles.preview import style_sheet
-
         sheet = style_sheet(styles=args.styles or None, objects=args.objects or None, size=args.size)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)
@@ -120,16 +118,12 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     add_evaluate_commands(sub)
 
 
-def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="canvasdata", description="Build, shard, load and judge stylized style x object "
-                                "image datasets for benchmarking machine unlearning in diffusion models.")
-    p.add_argument("--version", action="version", version=f"canvasdata {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _build_parsers(sub: argparse._SubParsersAction) -> None:
+    """build, verify and info."""
     b = sub.add_parser("build", help="build (or resume) a dataset from a recipe")
     b.add_argument("recipe", nargs="?", default="mini", help="recipe file or shipped name (default: mini)")
     b.add_argument("--out", help="output directory (default: ./RECIPE_NAME)")
-    b.add_argument("--format", choices=["parquet", "webdataset"], help="override the recipe's shard format")
+    b.add_argument("--format", choices=list(FORMATS), help="override the recipe's shard format")
     b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     b.add_argument("--workers", type=int, default=1, help="parallel worker processes (default: 1)")
     b.add_argument("--overwrite", action="store_true", help="replace a build of another recipe in --out")
@@ -145,14 +139,9 @@ def make_parser() -> argparse.ArgumentParser:
     i.add_argument("dir")
     i.set_defaults(func=cmd_info)
 
-    e = sub.add_parser("export", help="export a build to a folder layout")
-    e.add_argument("dir")
-    e.add_argument("--layout", default="unlearncanvas", choices=["unlearncanvas", "imagefolder"],
-                   help="unlearncanvas ({style}/{object}/{k}.jpg) for grids, imagefolder for concept sets")
-    e.add_argument("--out", required=True)
-    e.add_argument("--quiet", action="store_true")
-    e.set_defaults(func=cmd_export)
 
+def _share_parsers(sub: argparse._SubParsersAction) -> None:
+    """push, list and preview."""
     h = sub.add_parser("push", help="upload a verified build to the Hugging Face Hub as a dataset repo")
     add_hub_args(h)
     h.set_defaults(func=cmd_push)
@@ -171,6 +160,25 @@ def make_parser() -> argparse.ArgumentParser:
     pv.add_argument("--size", type=int, default=128, help="tile size in px (default: 128)")
     pv.set_defaults(func=cmd_preview)
 
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="canvasdata", description="Build, shard, load and judge stylized style x object "
+                                "image datasets for benchmarking machine unlearning in diffusion models.")
+    p.add_argument("--version", action="version", version=f"canvasdata {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    _build_parsers(sub)
+
+    e = sub.add_parser("export", help="export a build to a folder layout")
+    e.add_argument("dir")
+    e.add_argument("--layout", default="unlearncanvas", choices=list(LAYOUTS),
+                   help="unlearncanvas ({style}/{object}/{k}.jpg plus metadata.jsonl captions for diffusers' "
+                        "--train_data_dir) for grids, imagefolder for concept sets")
+    e.add_argument("--out", required=True)
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_export)
+
+    _share_parsers(sub)
     _judge_parser(sub)
     _evaluate_parser(sub)
     return p

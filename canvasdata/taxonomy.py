@@ -7,8 +7,8 @@ A class id is the position of a name in its label space, whatever subset a recip
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 OBJECTS: tuple[str, ...] = tuple(
     "Architectures Bears Birds Butterfly Cats Dogs Fishes Flame Flowers Frogs Horses Human Jellyfish "
@@ -36,6 +36,10 @@ UC60: tuple[str, ...] = tuple(
 
 SEED_STYLE = "Seed_Images"
 PROMPT_TEMPLATE = "A {object} image in {style} style."
+# How prompts name Seed_Images: the dataset's captions (the original's data loaders) say "Photo";
+# the original's sampling scripts for unlearned models replace the underscore ("Seed Images").
+SEED_WORDS_CAPTION = "Photo"
+SEED_WORDS_SAMPLER = "Seed Images"
 
 
 class LabelError(ValueError):
@@ -97,11 +101,13 @@ def label_space(name: str, custom: Mapping[str, Sequence[str]] | None = None) ->
     raise LabelError(unknown_message(name, [*BUILTIN_SPACES, *(custom or {})], "label spaces"))
 
 
-def style_words(style: str) -> str:
-    """How a style is named in prompts: underscores become spaces; Seed_Images is 'Photo'."""
-    return "Photo" if style == SEED_STYLE else style.replace("_", " ")
+def style_words(style: str, seed_words: str = SEED_WORDS_CAPTION) -> str:
+    """How a style is named in prompts: underscores become spaces; Seed_Images is `seed_words`
+    ('Photo' in the dataset's captions; evaluation protocols choose, see `evaluate.protocol`)."""
+    return seed_words if style == SEED_STYLE else style.replace("_", " ")
 
 
-def prompt(style: str, obj: str, template: str = PROMPT_TEMPLATE) -> str:
-    """The one prompt template used for training captions and evaluation prompts."""
-    return template.format(style=style_words(style), object=obj)
+def prompt(style: str, obj: str, template: str = PROMPT_TEMPLATE, seed_words: str = SEED_WORDS_CAPTION) -> str:
+    """The one prompt template used for training captions and evaluation prompts; only the name of
+    Seed_Images (`seed_words`) differs between the captions and the original's answer sets."""
+    return template.format(style=style_words(style, seed_words), object=obj)

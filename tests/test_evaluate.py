@@ -17,6 +17,7 @@ from PIL import Image
 from canvasdata.cli import main
 from canvasdata.evaluate import parse_answer_name, read_answer_folder, read_answers, score_answers, score_suite
 from canvasdata.evaluate.answers import Answer, read_reference
+from canvasdata.evaluate.protocol import CANVASDATA, UNLEARNCANVAS, get_protocol
 from canvasdata.judges import Judge, JudgeInfo, create_backbone, save_judge
 from canvasdata.taxonomy import OBJECTS, UC50
 
@@ -34,7 +35,7 @@ class ColourJudge:
     mean = std = (0.5, 0.5, 0.5)
 
     def logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+        assert x.dtype == torch.float32 and x.min() >= 0 and x.max() <= 1
         m = x.mean((2, 3)) * 255
         s = (m[:, 0] / STYLE_STEP).round().long().clamp(0, 50)
         o = (m[:, 1] / OBJECT_STEP).round().long().clamp(0, 19)
@@ -85,7 +86,8 @@ def test_names_parse_against_the_label_space():
 
 def test_exact_scores_with_a_rule_based_judge(tmp_path: Path):
     """Forget Van_Gogh: its images drift to Monet; Seed_Images photos of Dogs are judged Monet and the
-    Monet Dogs images are judged as Cats. Every number below is counted by hand."""
+    Monet Dogs images are judged as Cats. Every number below is counted by hand, under the default
+    protocol (the original's: CRA over every image) and under `canvasdata` (CRA over the retained)."""
     def unlearned(s, o):
         if s == "Van_Gogh":
             return "Monet", o
@@ -100,19 +102,31 @@ def test_exact_scores_with_a_rule_based_judge(tmp_path: Path):
     r = score_answers(folder, "style:Van_Gogh", [ColourJudge()], workers=0, out=tmp_path / "rep")
     assert (r.ua, r.residual_rate, r.n_forget_images) == (1.0, 0.0, 4)
     assert r.ira == 1.0 and r.ira_per_class == {"Monet": 1.0, "Picasso": 1.0}
-    assert r.cra == pytest.approx(10 / 12) and r.n_cra_images == 12  # Monet Dogs: 2 wrong in 12
+    assert r.cra == pytest.approx(14 / 16) and r.n_cra_images == 16  # Monet Dogs: 2 wrong in all 16
+    assert r.cra_per_class == {"Cats": 1.0, "Dogs": pytest.approx(6 / 8)}
     assert r.forgotten_predicted_as == {"Monet": 4}
-    with_seed = score_answers(folder, "style:Van_Gogh", [ColourJudge()], workers=0, seed_images_in_style_metrics=True)
+    clean = score_answers(folder, "style:Van_Gogh", [ColourJudge()], protocol="canvasdata", workers=0)
+    assert clean.cra == pytest.approx(10 / 12) and clean.n_cra_images == 12  # Van_Gogh's 4 left out
+    assert (clean.ua, clean.ira) == (r.ua, r.ira)
+    with_seed = score_answers(folder, "style:Van_Gogh", [ColourJudge()], workers=0,
+                              protocol=get_protocol(seed_images_in_style_metrics=True))
     assert with_seed.ira == pytest.approx((1 + 1 + 0.5) / 3) and with_seed.cra == r.cra
     obj = score_answers(folder, "object:Dogs", [ColourJudge()], workers=0)
     assert obj.ua == pytest.approx(2 / 8) and obj.forgotten_predicted_as == {"Dogs": 6, "Cats": 2}
-    assert obj.ira == 1.0 and obj.cra == pytest.approx(4 / 6)  # the 2 Van_Gogh Cats (judged Monet) of 6 Cats
-    obj_seed = score_answers(folder, "object:Dogs", [ColourJudge()], workers=0, seed_images_in_style_metrics=True)
-    assert obj_seed.cra == pytest.approx(6 / 8)  # + the 2 Seed_Images Cats, judged right
+    assert obj.ira == 1.0 and obj.cra == pytest.approx(8 / 12)  # the 4 Van_Gogh images (judged Monet) of 12
+    obj_clean = score_answers(folder, "object:Dogs", [ColourJudge()], protocol=CANVASDATA, workers=0)
+    assert obj_clean.cra == pytest.approx(4 / 6)  # the 2 Van_Gogh Cats (judged Monet) of 6 Cats
+    for proto, cra in ((UNLEARNCANVAS, 10 / 16), (CANVASDATA, 6 / 8)):  # + the 4 (or 2 Cats) Seed_Images
+        obj_seed = score_answers(folder, "object:Dogs", [ColourJudge()], workers=0,
+                                 protocol=proto.override(seed_images_in_style_metrics=True))
+        assert obj_seed.cra == pytest.approx(cra)
     saved = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert saved["ua"] == 1.0 and saved["seed_images_in_style_metrics"] is False
+    assert saved["ua"] == 1.0 and saved["protocol"]["name"] == "unlearncanvas"
+    assert saved["protocol"]["seed_images_in_style_metrics"] is False and saved["protocol"]["reproduces_original"]
     md = (tmp_path / "rep" / "report.md").read_text()
     assert md.startswith("# Unlearning report: forget style `Van_Gogh`") and "| Monet | 4 |" in md
+    assert "over 16 images, those prompted with `Van_Gogh` included" in md
+    assert "- Protocol: `unlearncanvas`: the original UnlearnCanvas code's choices." in md
 
 
 def test_fd_and_kid_against_a_reference_exclude_the_target_cells(tmp_path: Path):
@@ -127,7 +141,7 @@ def test_fd_and_kid_against_a_reference_exclude_the_target_cells(tmp_path: Path)
     r = score_answers(answers, "style:Van_Gogh", [ColourJudge()], reference=ref, workers=0, kid_subsets=5)
     assert r.num_reference_images == 2 * 2 * 5 and r.num_fd_images == 2 * 2 * 3
     assert np.isfinite(r.frechet_distance) and r.frechet_distance >= 0 and np.isfinite(r.kid)
-    assert "style judge penultimate layer (ColourJudge, 9-d)" == r.feature_extractor
+    assert r.feature_extractor == "style judge penultimate layer (ColourJudge, 9-d)"
     only = read_reference(ref, lambda s, o, k: s == "Monet" and o == "Cats" and k in (1, 2))
     assert sorted((a.style, a.object, a.seed) for a in only) == [("Monet", "Cats", 1), ("Monet", "Cats", 2)]
 
@@ -158,7 +172,7 @@ def test_answers_and_references_from_parquet_shards(tmp_path: Path):
     assert len(answers) == 12 and {(a.style, a.object) for a in answers} == \
         {("Van_Gogh", "Cats"), ("Van_Gogh", "Human"), ("Seed_Images", "Cats"), ("Seed_Images", "Human")}
     r = score_answers(answers, "object:Human", [ColourJudge()], workers=0)
-    assert r.ua == 0.0 and r.ira == 1.0 and r.cra == 1.0 and r.n_cra_images == 3  # Seed_Images left out
+    assert r.ua == 0.0 and r.ira == 1.0 and r.cra == 1.0 and r.n_cra_images == 6  # Van_Gogh's; Seed_Images left out
     ref = read_reference(tmp_path, lambda s, o, k: k <= 5 and o != "Human")
     assert sorted((a.style, a.seed) for a in ref) == [("Seed_Images", 1), ("Seed_Images", 2), ("Van_Gogh", 1),
                                                       ("Van_Gogh", 2)]
@@ -179,6 +193,7 @@ def test_generated_answer_set_is_complete_recorded_resumable_and_batch_independe
     settings = json.loads((out / "generation.json").read_text())
     assert settings["scheduler"] == "DDIMScheduler" and settings["eta"] == 0.0 and settings["guidance"] == 9.0
     assert settings["seeds"] == [188] and settings["example_prompt"] == "A Cats image in Van Gogh style."
+    assert settings["protocol"] == "unlearncanvas" and settings["seed_images_words"] == "Seed Images"
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.jpg")}
     (out / "Seed_Images_Dogs_seed188.jpg").unlink()
     generate_answers(str(tiny_sd_pipeline), out, batch_size=3, **kw)
@@ -190,8 +205,17 @@ def test_generated_answer_set_is_complete_recorded_resumable_and_batch_independe
     assert (alone / "Seed_Images_Dogs_seed188.jpg").read_bytes() == (out / "Seed_Images_Dogs_seed188.jpg").read_bytes()
     with pytest.raises(ValueError, match="steps: 2 -> 3"):
         generate_answers(str(tiny_sd_pipeline), out, **{**kw, "steps": 3})
+    with pytest.raises(ValueError, match="seed_images_words: 'Seed Images' -> 'Photo'"):
+        generate_answers(str(tiny_sd_pipeline), out, protocol="canvasdata", **kw)
+    legacy = {k: v for k, v in settings.items() if k not in ("protocol", "seed_images_words")}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "generation.json").write_text(json.dumps(legacy))  # written before the option existed
+    with pytest.raises(ValueError, match="seed_images_words: 'Photo' -> 'Seed Images'"):
+        generate_answers(str(tiny_sd_pipeline), tmp_path / "old", **kw)
     r = score_answers(out, "object:Cats", [ColourJudge()], workers=2)  # decoded in worker processes
-    assert r.num_images == 4 and 0 <= r.ua <= 1 and r.generation["steps"] == 2
+    assert r.num_images == 4 and 0 <= r.ua <= 1 and r.generation["steps"] == 2 and "Note:" not in r.to_markdown()
+    other = score_answers(out, "object:Cats", [ColourJudge()], protocol="canvasdata", workers=0)
+    assert 'prompts name Seed_Images "Seed Images" (generation.json), not "Photo"' in other.to_markdown()
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +232,15 @@ def test_cli_evaluate_and_suite_with_real_judges(judge_dir: Path, tmp_path: Path
     assert main(["evaluate", "--answers", str(answers), "--forget", "object:Dogs", "--judges", str(judge_dir),
                  "--out", str(tmp_path / "rep"), "--workers", "0"]) == 0
     assert "UA" in capsys.readouterr().out and (tmp_path / "rep" / "report.json").exists()
+    assert main(["evaluate", "--answers", str(answers), "--forget", "object:Dogs", "--judges", str(judge_dir),
+                 "--out", str(tmp_path / "rep2"), "--workers", "0", "--protocol", "canvasdata",
+                 "--seed-images-in-style-metrics", "--judge-resize", "torchvision-bilinear"]) == 0
+    printed = capsys.readouterr().out
+    assert "protocol `canvasdata` with judge_resize=torchvision-bilinear, seed_images_in_style_metrics=True" in printed
+    recorded = json.loads((tmp_path / "rep2" / "report.json").read_text())["protocol"]
+    assert recorded == {"name": "canvasdata", **CANVASDATA.options(), "judge_resize": "torchvision-bilinear",
+                        "seed_images_in_style_metrics": True,
+                        "overridden": ["judge_resize", "seed_images_in_style_metrics"], "reproduces_original": False}
     runs = tmp_path / "runs"
     for method, req in (("ESD", "style_Van_Gogh"), ("ESD", "object_Cats"), ("FMN", "style_Monet")):
         (runs / method).mkdir(parents=True, exist_ok=True)
@@ -220,6 +253,8 @@ def test_cli_evaluate_and_suite_with_real_judges(judge_dir: Path, tmp_path: Path
     assert (tmp_path / "suite" / "suite.md").read_text().startswith("| method | style UA")
     assert (tmp_path / "suite" / "suite.csv").read_text().splitlines()[0].startswith("method,style UA")
     assert (tmp_path / "suite" / "ESD" / "object_Cats" / "report.json").exists()
+    assert json.loads((tmp_path / "suite" / "suite.json").read_text())["protocol"]["name"] == "unlearncanvas"
+    assert "- Protocol: `unlearncanvas`" in (tmp_path / "suite" / "suite.md").read_text()
     for _ in range(2):  # the default output, RUNS/suite, is not taken for a method on the next run
         assert main(["suite", str(runs), "--judges", str(judge_dir), "--workers", "0"]) == 0
         assert "| ESD |" in capsys.readouterr().out and (runs / "suite" / "suite.csv").exists()
@@ -270,6 +305,7 @@ def test_fd_with_user_provided_fid_inception_weights(tmp_path: Path, monkeypatch
     r = score_answers(answers, "style:Van_Gogh", [ColourJudge()], reference=ref, inception=tmp_path / FID_WEIGHTS_NAME,
                       workers=0, kid_subsets=2)
     assert r.feature_extractor.startswith("FID Inception v3") and np.isfinite(r.frechet_distance)
+    assert "not the original benchmark's network" in r.feature_extractor
     assert (r.num_fd_images, r.num_reference_images) == (2, 3)
 
 
@@ -287,7 +323,8 @@ def test_concept_detector_and_paired_evaluation(tiny_sd_pipeline: Path, tmp_path
                             "concepts": [{"target": "style:Van_Gogh", "themes": ["Cats", "Towers"]}]}, "cs.toml")
     build(concept, tmp_path / "cs", progress=False, preview=False)
     det = parse_judge_recipe({"name": "det", "model": "vit_tiny_patch16_224", "task": "binary", "concept": "Van_Gogh",
-                              "image_size": 32, "epochs": 2, "batch_size": 4, "workers": 0, "model_kwargs": KW}, "d.toml")
+                              "image_size": 32, "epochs": 2, "batch_size": 4, "workers": 0, "model_kwargs": KW},
+                             "d.toml")
     hist = train_judge(det, tmp_path / "cs", tmp_path / "det", device="cpu", progress=False)
     assert hist["epochs"][-1]["test_accuracy"]["binary"] >= 0
     detector = load_judge(tmp_path / "det")

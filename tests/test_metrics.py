@@ -1,5 +1,6 @@
-"""Metric functions on hand-computed cases; Frechet distance against an independent float64
-reference (eigendecomposition of sqrt(S1) S2 sqrt(S1)); KID sanity."""
+"""Metric functions on hand-computed cases, with CRA over the retained images (the `canvasdata`
+protocol) and over all images (the original's, see also test_protocol.py); Frechet distance against an
+independent float64 reference (eigendecomposition of sqrt(S1) S2 sqrt(S1)); KID sanity."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ TO = np.array([0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1])
 SEED = 2
 
 
-def scores(ps, po, domain, target, with_seed):
-    return request_scores(TS, TO, ps, po, domain, target, seed_style=SEED, seed_images_in_style_metrics=with_seed)
+def scores(ps, po, domain, target, with_seed, include_forgotten=False):
+    return request_scores(TS, TO, ps, po, domain, target, seed_style=SEED, seed_images_in_style_metrics=with_seed,
+                          cra_includes_forgotten=include_forgotten)
 
 
 @pytest.mark.parametrize("with_seed", [True, False])
@@ -48,6 +50,10 @@ def test_collateral_damage_of_a_style_request():
     s = scores(ps, po, "style", 0, False)
     assert s.ira == pytest.approx(0.5)               # Seed_Images leaves the style mean ...
     assert s.cra == pytest.approx(6 / 8) and s.n_cra == 8  # ... but its objects still count
+    assert s.cra_per_class == {0: 0.5, 1: 1.0}        # Cats of style 1 misjudged
+    s = scores(ps, po, "style", 0, False, include_forgotten=True)
+    assert s.cra == pytest.approx(10 / 12) and s.n_cra == 12  # + the 4 style-0 images, objects right
+    assert s.ira == pytest.approx(0.5) and s.ua == 1.0     # IRA and UA do not depend on it
 
 
 def test_collateral_damage_of_an_object_request():
@@ -60,6 +66,10 @@ def test_collateral_damage_of_an_object_request():
     s = scores(ps, po, "object", 0, False)
     assert s.ua == pytest.approx(5 / 6) and s.ira == 1.0   # UA and the object judge are unaffected
     assert s.cra == 1.0 and s.n_cra == 4                   # Seed_Images images leave the style CRA
+    s = scores(ps, po, "object", 0, True, include_forgotten=True)
+    assert s.cra == pytest.approx(10 / 12) and s.n_cra == 12  # all images: only 2 Seed photos misjudged
+    s = scores(ps, po, "object", 0, False, include_forgotten=True)
+    assert s.cra == 1.0 and s.n_cra == 8                   # styles 0 and 1, both objects
 
 
 def test_aggregate_means_each_domain_separately():

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from canvasdata.taxonomy import OBJECTS, UC60
 
@@ -33,7 +33,8 @@ class Answer:
         return str(self.path) if self.path is not None else f"{self.style}/{self.object}/{self.seed}"
 
 
-def parse_answer_name(name: str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS) -> tuple[str, str, int]:
+def parse_answer_name(name: str, styles: Sequence[str] = UC60,
+                      objects: Sequence[str] = OBJECTS) -> tuple[str, str, int]:
     """`{style}_{object}_seed{seed}.jpg` -> (style, object, seed). Style names contain underscores, so
     the name is matched against the label spaces (the longest known style followed by `_` and a
     known object), never split on `_`."""
@@ -97,7 +98,7 @@ def _read_parquet(path: Path, names: dict[str, list[str]] | None, keep: Keep | N
         labels = pf.read(columns=cols).to_pydict()
         index = labels.get("index", range(1, pf.metadata.num_rows + 1))
         rows = [(i, names["style"][s], names["object"][o], int(k))
-                for i, (s, o, k) in enumerate(zip(labels["style"], labels["object"], index))]
+                for i, (s, o, k) in enumerate(zip(labels["style"], labels["object"], index, strict=True))]
         rows = [r for r in rows if keep is None or keep(r[1], r[2], r[3])]
         if not rows:
             return []
@@ -105,7 +106,7 @@ def _read_parquet(path: Path, names: dict[str, list[str]] | None, keep: Keep | N
     except OSError as e:
         raise ValueError(f"{path}: unreadable Parquet file ({e})") from None
     out = []
-    for (_, s, o, k), img in zip(rows, images):
+    for (_, s, o, k), img in zip(rows, images, strict=True):
         if isinstance(img, dict) and img.get("bytes") is not None:
             out.append(Answer(s, o, k, data=img["bytes"]))
         elif isinstance(img, dict) and img.get("path"):

@@ -5,36 +5,56 @@ from __future__ import annotations
 import argparse
 
 from canvasdata.cliargs import add_device_args
+from canvasdata.evaluate.protocol import (
+    DEFAULT_PROTOCOL,
+    INCEPTION_PIPELINES,
+    JUDGE_RESIZES,
+    OPTION_HELP,
+    PROTOCOLS,
+    SEED_IMAGES_WORDS,
+    Protocol,
+    get_protocol,
+)
+
+SCORING_OPTIONS = ("cra_includes_forgotten", "judge_resize", "inception_pipeline", "seed_images_in_style_metrics")
+GENERATION_OPTIONS = ("seed_images_words",)
+
+
+def _protocol(a: argparse.Namespace, options: tuple[str, ...] = SCORING_OPTIONS) -> Protocol:
+    """The named protocol with those of the per-option flags `options` that were given."""
+    return get_protocol(a.protocol, **{k: getattr(a, k) for k in options})
 
 
 def _evaluate(a: argparse.Namespace) -> int:
     from canvasdata.evaluate.commands import evaluate_command
 
-    r = evaluate_command(a.answers, a.forget, a.judges, reference=a.reference, inception=a.inception, out=a.out,
-                         seed_images_in_style_metrics=a.seed_images_in_style_metrics, device=a.device,
-                         batch_size=a.batch_size, workers=a.workers)
+    r = evaluate_command(a.answers, a.forget, a.judges, protocol=_protocol(a), reference=a.reference,
+                         inception=a.inception, out=a.out, device=a.device, batch_size=a.batch_size,
+                         workers=a.workers)
     print(f"forget {a.forget}: UA {r.ua * 100:.2f}  IRA {r.ira * 100:.2f}  CRA {r.cra * 100:.2f}"
           + (f"  FD {r.frechet_distance:.2f}  KID {r.kid:.4f}" if r.frechet_distance is not None else "")
-          + f"  ({r.num_images} images) -> {r.paths['markdown']}")
+          + f"  ({r.num_images} images; protocol {r.protocol.describe()}) -> {r.paths['markdown']}")
     return 0
 
 
 def _generate(a: argparse.Namespace) -> int:
     from canvasdata.evaluate.commands import generate_command
 
+    proto = _protocol(a, GENERATION_OPTIONS)
     out = generate_command(a.model, a.out, space=a.space, styles=a.styles, objects=a.objects, seeds=a.seeds,
                            size=a.size, steps=a.steps, guidance=a.guidance, batch_size=a.batch_size,
-                           device=a.device, generator_device=a.generator_device, progress=not a.quiet)
-    print(f"answer set in {out} (settings in generation.json)")
+                           device=a.device, generator_device=a.generator_device, protocol=proto,
+                           progress=not a.quiet)
+    print(f"answer set in {out} (protocol {proto.name}, Seed_Images prompted as \"{proto.seed_images_words}\"; "
+          "settings in generation.json)")
     return 0
 
 
 def _suite(a: argparse.Namespace) -> int:
     from canvasdata.evaluate.commands import suite_command
 
-    suite = suite_command(a.runs, a.judges, reference=a.reference, inception=a.inception, out=a.out,
-                          seed_images_in_style_metrics=a.seed_images_in_style_metrics, device=a.device,
-                          batch_size=a.batch_size, workers=a.workers)
+    suite = suite_command(a.runs, a.judges, protocol=_protocol(a), reference=a.reference, inception=a.inception,
+                          out=a.out, device=a.device, batch_size=a.batch_size, workers=a.workers)
     print(suite.to_markdown())
     print(f"-> {suite.paths['md']}, {suite.paths['csv']}")
     return 0
@@ -59,10 +79,29 @@ def _generate_prompts(a: argparse.Namespace) -> int:
     return 0
 
 
-def _seed_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed-images-in-style-metrics", action="store_true",
-                   help="count Seed_Images in the style denominators (IRA of style requests, CRA of object "
-                        "requests); default: left out, as the paper's 'other 49 styles'")
+def _default(option: str) -> str:
+    """'unlearncanvas: X, canvasdata: Y' for a flag's help."""
+    return ", ".join(f"{name}: {getattr(p, option)}" for name, p in PROTOCOLS.items())
+
+
+def _protocol_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", choices=list(PROTOCOLS), default=DEFAULT_PROTOCOL,
+                   help="evaluation protocol: unlearncanvas (default) makes the original benchmark code's choices, "
+                        "canvasdata canvasdata's own; the flags below override single options")
+
+
+def _scoring_flags(p: argparse.ArgumentParser) -> None:
+    """--protocol and one flag per scoring option (None: the protocol's value)."""
+    _protocol_flag(p)
+    p.add_argument("--cra-includes-forgotten", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"{OPTION_HELP['cra_includes_forgotten']} ({_default('cra_includes_forgotten')})")
+    p.add_argument("--judge-resize", choices=JUDGE_RESIZES,
+                   help=f"{OPTION_HELP['judge_resize']} ({_default('judge_resize')})")
+    p.add_argument("--inception-pipeline", choices=INCEPTION_PIPELINES,
+                   help=f"{OPTION_HELP['inception_pipeline']} ({_default('inception_pipeline')})")
+    p.add_argument("--seed-images-in-style-metrics", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"{OPTION_HELP['seed_images_in_style_metrics']} ({_default('seed_images_in_style_metrics')}; "
+                        "the paper's 'other 49 styles')")
 
 
 def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
@@ -70,10 +109,11 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--answers", required=True, help="folder of {style}_{object}_seed{N}.jpg, or a canvasdata build")
     e.add_argument("--forget", required=True, help="style:NAME or object:NAME")
     e.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
-    e.add_argument("--reference", help="real images for FD/KID: a canvasdata build or a {style}/{object}/{k}.jpg folder")
+    e.add_argument("--reference",
+                   help="real images for FD/KID: a canvasdata build or a {style}/{object}/{k}.jpg folder")
     e.add_argument("--inception", help="Inception v3 weights file for FD/KID (pytorch-fid's pt_inception-2015-12-05-"
                    "6726825d.pth or torchvision's); default: the style judge's penultimate features")
-    _seed_flag(e)
+    _scoring_flags(e)
     e.add_argument("--out", help="report directory (default: ANSWERS/report)")
     add_device_args(e)
     e.set_defaults(func=_evaluate)
@@ -91,6 +131,9 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     add_device_args(g, batch_size=4, workers=False)
     g.add_argument("--generator-device", default="cpu",
                    help="where the seeded initial noise is drawn (default cpu: the same images on any machine)")
+    _protocol_flag(g)
+    g.add_argument("--seed-images-words", choices=SEED_IMAGES_WORDS,
+                   help=f"{OPTION_HELP['seed_images_words']} ({_default('seed_images_words')})")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_generate)
 
@@ -119,7 +162,7 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--judges", nargs="+", required=True)
     s.add_argument("--reference", help="real images for FD/KID (as for evaluate)")
     s.add_argument("--inception", help="Inception v3 weights file for FD/KID (as for evaluate)")
-    _seed_flag(s)
+    _scoring_flags(s)
     s.add_argument("--out", help="where the reports, suite.md and suite.csv go (default: RUNS/suite)")
     add_device_args(s)
     s.set_defaults(func=_suite)

@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from canvasdata.evaluate.answers import Answer
+from canvasdata.evaluate.protocol import CANVASDATA
 from canvasdata.evaluate.score import judge_name, run_judge
 from canvasdata.judges.model import Judge
 from canvasdata.metrics import frechet_distance, kid
@@ -41,7 +42,7 @@ def generate_prompt_images(model: str | object, prompts: Path | str, out: Path |
         images = pipe([p for _, p, _ in chunk], height=size, width=size, num_inference_steps=steps,
                       guidance_scale=guidance, generator=[torch.Generator(gen_device).manual_seed(s % 2**63)
                                                           for _, _, s in chunk]).images
-        for (pid, _, s), img in zip(chunk, images):
+        for (pid, _, s), img in zip(chunk, images, strict=True):
             tmp = out / f".{pid:05d}_seed{s}.jpg.tmp"
             img.save(tmp, format="JPEG", quality=95)
             tmp.replace(out / f"{pid:05d}_seed{s}.jpg")
@@ -77,8 +78,9 @@ def score_concept(unlearned: Path | str, original: Path | str, detector: Judge, 
     keys = sorted(u)
     ua = [Answer("", "", s, path=u[(i, s)]) for i, s in keys]
     oa = [Answer("", "", s, path=o[(i, s)]) for i, s in keys]
-    pu, fu = run_judge(detector, ua, batch_size, workers, features=True)
-    _, fo = run_judge(detector, oa, batch_size, workers, features=True)
+    resize = CANVASDATA.judge_resize  # concept sets have no original code to follow: resize as judges train
+    pu, fu = run_judge(detector, ua, batch_size, workers, features=True, resize=resize)
+    _, fo = run_judge(detector, oa, batch_size, workers, features=True, resize=resize)
     rate = float((pu[task] == 1).mean())
     report = {"concept": detector.label_space[task], "pairs": len(keys), "forgetting_rate": rate,
               "ua": 1 - rate, "frechet_distance": frechet_distance(fu, fo),

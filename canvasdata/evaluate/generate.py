@@ -1,6 +1,8 @@
 """Generate an answer set from a diffusers text-to-image pipeline with the protocol's defaults: the
 prompt template of `canvasdata.taxonomy.prompt` ("A {object} image in {style} style.", underscores
-as spaces, Seed_Images as "Photo"), seeds 188/288/588/688/888, 512 px, 100 DDIM steps with eta 0,
+as spaces; Seed_Images named as the protocol's `seed_images_words` says: "Seed Images" under
+`unlearncanvas`, as the original's sampling scripts for unlearned models, "Photo" under
+`canvasdata`, as the dataset's captions), seeds 188/288/588/688/888, 512 px, 100 DDIM steps with eta 0,
 guidance 9.0. Batched with one generator per image seeded with the protocol seed, so batching never
 changes an image; resumable (existing files are kept); every setting is recorded in generation.json
 beside the images, and a resume with settings that would change the images is refused."""
@@ -8,18 +10,27 @@ beside the images, and a resume with settings that would change the images is re
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from canvasdata.taxonomy import OBJECTS, PROMPT_TEMPLATE, UC50, prompt
+from canvasdata.evaluate.protocol import Protocol, get_protocol
+from canvasdata.taxonomy import OBJECTS, PROMPT_TEMPLATE, SEED_STYLE, SEED_WORDS_CAPTION, UC50, prompt
 
 PROTOCOL_SEEDS = (188, 288, 588, 688, 888)
 # settings that change the pixels: a resume must use the same values
-IMAGE_SETTINGS = ("model", "size", "steps", "guidance", "scheduler", "eta", "template", "dtype", "jpeg_quality",
-                  "generator")
+IMAGE_SETTINGS = ("model", "size", "steps", "guidance", "scheduler", "eta", "template", "seed_images_words", "dtype",
+                  "jpeg_quality", "generator")
+# image settings that generation.json files written before they existed lack, with the value then used
+LEGACY_SETTINGS = {"seed_images_words": SEED_WORDS_CAPTION}
+
+
+def recorded_setting(generation: dict, key: str) -> object:
+    """A setting of a generation.json, or the value used before it was recorded (None if unknown)."""
+    return generation.get(key, LEGACY_SETTINGS.get(key))
 
 
 def answer_name(style: str, obj: str, seed: int) -> str:
@@ -33,7 +44,8 @@ def load_pipeline(model: str | Path, device: str = "cpu", dtype: torch.dtype | N
     try:
         from diffusers import DDIMScheduler, StableDiffusionPipeline
     except ModuleNotFoundError:
-        raise ModuleNotFoundError("generating answer sets needs diffusers: pip install 'canvasdata[diffusers]'") from None
+        raise ModuleNotFoundError("generating answer sets needs diffusers: "
+                                  "pip install 'canvasdata[diffusers]'") from None
     dtype = dtype or (torch.float16 if str(device).startswith("cuda") else torch.float32)
     pipe = StableDiffusionPipeline.from_pretrained(str(model), dtype=dtype, safety_checker=None,
                                                    requires_safety_checker=False)
@@ -43,13 +55,16 @@ def load_pipeline(model: str | Path, device: str = "cpu", dtype: torch.dtype | N
 
 
 def _check_resume(path: Path, settings: dict) -> dict:
-    """Merge the recorded settings with the new ones; refuse a change that would alter the images."""
+    """Merge the recorded settings with the new ones; refuse a change that would alter the images
+    (the name of Seed_Images only where Seed_Images is prompted)."""
     if not path.exists():
         return settings
     old = json.loads(path.read_text())
-    changed = [k for k in IMAGE_SETTINGS if k in old and old[k] != settings[k]]
+    seed_prompted = SEED_STYLE in {*old.get("styles", []), *settings["styles"]}
+    changed = [k for k in IMAGE_SETTINGS if recorded_setting(old, k) not in (None, settings[k])
+               and (k != "seed_images_words" or seed_prompted)]
     if changed:
-        diff = ", ".join(f"{k}: {old[k]!r} -> {settings[k]!r}" for k in changed)
+        diff = ", ".join(f"{k}: {recorded_setting(old, k)!r} -> {settings[k]!r}" for k in changed)
         raise ValueError(f"{path.parent}: the answer set there was generated with other settings ({diff}); "
                          "use another folder or the same settings")
     merged = dict(settings)
@@ -62,14 +77,18 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
                      objects: Sequence[str] = OBJECTS, seeds: Sequence[int] = PROTOCOL_SEEDS, size: int = 512,
                      steps: int = 100, guidance: float = 9.0, batch_size: int = 4, device: str = "cpu",
                      dtype: torch.dtype | None = None, template: str = PROMPT_TEMPLATE, quality: int = 95,
-                     generator_device: str = "cpu", progress: bool = True) -> Path:
+                     generator_device: str = "cpu", protocol: str | Protocol | None = None,
+                     progress: bool = True) -> Path:
     """Write `{style}_{object}_seed{seed}.jpg` for every style, object and seed into `out` (files
     already there are kept) and return `out`. `model` is a pipeline directory, a Hub id, or a
     loaded pipeline (then its own scheduler and dtype are used as they are). The initial noise is
     drawn by a generator on `generator_device` (default CPU, so the same seed gives the same noise on
-    any machine, GPU or not)."""
+    any machine, GPU or not). `protocol` (default `unlearncanvas`) decides how Seed_Images is named in
+    the prompts; its name and that choice go into generation.json."""
     import diffusers
 
+    proto = get_protocol(protocol)
+    words = proto.seed_images_words
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = load_pipeline(model, device, dtype) if isinstance(model, (str, Path)) else model
@@ -81,7 +100,8 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
                 "styles": list(styles), "objects": list(objects), "seeds": [int(s) for s in seeds],
                 "size": size, "steps": steps, "guidance": guidance,
                 "scheduler": type(pipe.scheduler).__name__, "eta": 0.0, "template": template,
-                "example_prompt": prompt(styles[0], objects[0], template) if styles and objects else None,
+                "protocol": proto.name, "seed_images_words": words,
+                "example_prompt": prompt(styles[0], objects[0], template, words) if styles and objects else None,
                 "dtype": str(pipe.dtype).removeprefix("torch."), "jpeg_quality": quality,
                 "generator": f"one torch.Generator('{generator_device}') per image, seeded with the protocol seed",
                 "device": str(device), "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__}}
@@ -93,10 +113,11 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
               disable=not progress) as bar:
         for i in range(0, len(jobs), batch_size):
             chunk = jobs[i:i + batch_size]
-            images = pipe([prompt(s, o, template) for s, o, _ in chunk], height=size, width=size,
+            images = pipe([prompt(s, o, template, words) for s, o, _ in chunk], height=size, width=size,
                           num_inference_steps=steps, guidance_scale=guidance, eta=0.0,
-                          generator=[torch.Generator(generator_device).manual_seed(seed) for _, _, seed in chunk]).images
-            for job, img in zip(chunk, images):
+                          generator=[torch.Generator(generator_device).manual_seed(seed)
+                                     for _, _, seed in chunk]).images
+            for job, img in zip(chunk, images, strict=True):
                 tmp = out / f".{answer_name(*job)}.tmp"
                 img.save(tmp, format="JPEG", quality=quality)
                 tmp.replace(out / answer_name(*job))

@@ -1,50 +1,33 @@
 """Score one unlearning request's answer set with judges: UA, IRA, CRA (from the residual rate),
 per-class accuracies, what the judge saw instead of the forgotten class, and optionally Frechet
-distance and KID against real images. Judges are used only through their contract
-(`tasks`, `class_names`, `image_size`, `logits(x)`, `features(x)` on float images in [0, 1])."""
+distance and KID against real images, under an evaluation protocol
+(`canvasdata.evaluate.protocol`, default `unlearncanvas`: the original benchmark code's choices).
+Judges are used only through their contract (`tasks`, `class_names`, `image_size`, `logits(x)`,
+`features(x)` on float images in [0, 1]); images reach them at their own input size, resized as the
+protocol says, so a judge never resizes them itself."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from canvasdata.evaluate.answers import Answer, read_answers, read_reference
-from canvasdata.metrics import frechet_distance, kid, per_class_accuracy, request_scores
+from canvasdata.evaluate.generate import recorded_setting
+from canvasdata.evaluate.inception import load_inception, require_weights_file
+from canvasdata.evaluate.preprocess import InceptionInputs, JudgeInputs
+from canvasdata.evaluate.protocol import UNLEARNCANVAS, Protocol, get_protocol
+from canvasdata.metrics import frechet_distance, kid, request_scores
 from canvasdata.taxonomy import OBJECTS, SEED_STYLE, UC60, unknown_message
 
 REFERENCE_INDICES = range(1, 6)
-
-
-class AnswerImages(Dataset):
-    """Answer images decoded and resized to `size` (uint8 [3,S,S]); a missing or unreadable image
-    raises an error naming it."""
-
-    def __init__(self, answers: Sequence[Answer], size: int) -> None:
-        self.answers, self.size = list(answers), size
-
-    def __len__(self) -> int:
-        return len(self.answers)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        a = self.answers[i]
-        try:
-            img = Image.open(io.BytesIO(a.data) if a.data is not None else a.path)
-            img.draft("RGB", (self.size, self.size))
-            img = img.convert("RGB").resize((self.size, self.size), Image.BICUBIC)
-        except FileNotFoundError:
-            raise ValueError(f"{a.name}: missing answer image") from None
-        except (OSError, ValueError, SyntaxError) as e:
-            raise ValueError(f"{a.name}: unreadable image ({e})") from None
-        return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
 
 
 def parse_forget(spec: str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS) -> tuple[str, str]:
@@ -88,17 +71,14 @@ def check_answers_exist(answers: Sequence[Answer]) -> None:
         raise ValueError(f"{missing[0].name}: missing answer image{more}")
 
 
-def _loader(answers: Sequence[Answer], size: int, batch_size: int, workers: int, pin: bool = False) -> DataLoader:
-    return DataLoader(AnswerImages(answers, size), batch_size=batch_size, num_workers=workers, pin_memory=pin)
-
-
 @torch.no_grad()
 def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int = 64, workers: int = 2,
-               features_of: Any | None = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+               features_of: Any | None = None, resize: str = UNLEARNCANVAS.judge_resize
+               ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Predicted class ids per task of every judge (and `features_of`'s penultimate features) for all
-    answer images. Images are decoded once, in `workers` processes, at the largest judge input size."""
+    answer images. Each image is decoded once, in `workers` processes, and resized to every judge
+    input size as `resize` (a protocol's `judge_resize`) says."""
     check_answers_exist(answers)
-    size = max(int(j.image_size) for j in judges)
     preds: dict[str, list[np.ndarray]] = {}
     feats: list[np.ndarray] = []
     for j in judges:
@@ -106,30 +86,35 @@ def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int
             j.eval()
     devices = {j: _device(j) for j in judges}
     pin = any(d.type == "cuda" for d in devices.values())
-    for x in _loader(answers, size, batch_size, workers, pin):
-        on: dict[torch.device, torch.Tensor] = {}  # uint8 travels to each device once, then becomes float
+    data = JudgeInputs(answers, [j.image_size for j in judges], resize)
+    for batch in DataLoader(data, batch_size=batch_size, num_workers=workers, pin_memory=pin):
+        on: dict[tuple[torch.device, int], torch.Tensor] = {}  # uint8 travels once per device, then becomes float
         for j in judges:
-            xj = on.setdefault(devices[j], x.to(devices[j], non_blocking=True).float().div_(255))
+            key = (devices[j], int(j.image_size))
+            xj = on.setdefault(key, batch[key[1]].to(key[0], non_blocking=True).float().div_(255))
             for t, logits in j.logits(xj).items():
                 preds.setdefault(t, []).append(logits.argmax(1).cpu().numpy())
             if j is features_of:
                 feats.append(j.features(xj).float().cpu().numpy())
-    return {t: np.concatenate(v) for t, v in preds.items()}, (np.concatenate(feats) if features_of is not None else None)
+    features = np.concatenate(feats) if features_of is not None else None
+    return {t: np.concatenate(v) for t, v in preds.items()}, features
 
 
 def run_judge(judge: Any, answers: Sequence[Answer], batch_size: int = 64, workers: int = 2,
-              features: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+              features: bool = False, resize: str = UNLEARNCANVAS.judge_resize
+              ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """`run_judges` for one judge."""
-    return run_judges([judge], answers, batch_size, workers, features_of=judge if features else None)
+    return run_judges([judge], answers, batch_size, workers, features_of=judge if features else None, resize=resize)
 
 
 @torch.no_grad()
 def inception_features(answers: Sequence[Answer], net: Any, batch_size: int = 32, workers: int = 2) -> np.ndarray:
-    """Pool features of an Inception network from `canvasdata.evaluate.inception.load_inception`."""
+    """Pool features of an Inception network from `canvasdata.evaluate.inception.load_inception`,
+    its inputs prepared by the pipeline it was loaded for (`net.pipeline`)."""
     check_answers_exist(answers)
     dev = _device(net)
-    return np.concatenate([net(x.to(dev).float() / 255).cpu().numpy()
-                           for x in _loader(answers, 299, batch_size, workers)])
+    loader = DataLoader(InceptionInputs(answers, net.pipeline), batch_size=batch_size, num_workers=workers)
+    return np.concatenate([net(x.to(dev)).cpu().numpy() for x in loader])
 
 
 @dataclass
@@ -137,7 +122,7 @@ class Report:
     """The scores of one unlearning request (fractions in [0, 1]) and how they were obtained."""
 
     forget: dict[str, str]
-    seed_images_in_style_metrics: bool
+    protocol: Protocol
     judges: dict[str, str]
     num_images: int
     ua: float
@@ -159,11 +144,12 @@ class Report:
     paths: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field; the protocol as its name, options, overrides and `reproduces_original`."""
+        return {**asdict(self), "protocol": self.protocol.to_dict()}
 
     def to_markdown(self) -> str:
-        """The report as Markdown: headline table, the choices made, the forgotten class's confusion
-        and per-class accuracies."""
+        """The report as Markdown: headline table, the protocol and every choice it made, the
+        forgotten class's confusion and per-class accuracies."""
         pct = lambda v: "—" if v is None or v != v else f"{v * 100:.2f}"  # noqa: E731
         d, t = self.forget["domain"], self.forget["target"]
         other = "object" if d == "style" else "style"
@@ -176,11 +162,18 @@ class Report:
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head), "| " + " | ".join(vals) + " |", "",
                  f"- UA = 1 − residual rate: the {d} judge still saw `{t}` in {pct(self.residual_rate)}% of the "
                  f"{self.n_forget_images} images whose prompt names it.",
-                 f"- IRA: mean over {len(self.ira_per_class)} retained {d} classes of the {d} judge's per-class accuracy.",
-                 f"- CRA: the {other} judge's accuracy over {self.n_cra_images} images whose {d} is not `{t}`.",
-                 f"- Seed_Images counted in the style metrics (IRA of style requests, CRA of object requests): "
-                 f"{self.seed_images_in_style_metrics}.",
+                 f"- IRA: mean over {len(self.ira_per_class)} retained {d} classes of the {d} judge's "
+                 "per-class accuracy.",
+                 f"- CRA: the {other} judge's accuracy over {self.n_cra_images} images"
+                 + (f", those prompted with `{t}` included." if self.protocol.cra_includes_forgotten
+                    else f" whose {d} is not `{t}`."),
+                 *self.protocol.markdown_lines(),
                  "- Judges: " + ", ".join(f"{k}: `{v}`" for k, v in self.judges.items()) + "."]
+        gen = self.generation or {}
+        words = recorded_setting(gen, "seed_images_words") if SEED_STYLE in gen.get("styles", []) else None
+        if words is not None and words != self.protocol.seed_images_words:
+            lines.append(f"- Note: this answer set's prompts name Seed_Images \"{words}\" (generation.json), "
+                         f"not \"{self.protocol.seed_images_words}\" as the protocol does.")
         if self.frechet_distance is not None:
             lines.append(f"- FD / KID: {self.num_fd_images} answers of the retained cells against "
                          f"{self.num_reference_images} real images; features: {self.feature_extractor}.")
@@ -209,22 +202,22 @@ def _generation(answers: Sequence[Answer] | Path | str) -> dict | None:
 
 
 def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: Sequence[Any], *,
-                  reference: Path | str | None = None, reference_indices: Sequence[int] = REFERENCE_INDICES,
-                  inception: Path | str | None = None, seed_images_in_style_metrics: bool = False,
+                  protocol: str | Protocol | None = None, reference: Path | str | None = None,
+                  reference_indices: Sequence[int] = REFERENCE_INDICES, inception: Path | str | None = None,
                   batch_size: int = 64, workers: int = 2, kid_subsets: int = 100, kid_subset_size: int = 1000,
                   out: Path | str | None = None) -> Report:
     """Score one unlearning request (`forget` = 'style:NAME' or 'object:NAME').
 
     `answers`: a folder of `{style}_{object}_seed{N}.jpg`, a build directory, or a list of Answers.
     `judges`: objects with the judge contract; one must judge styles and one objects (may be the
-    same). `reference`: real images for FD and KID (a `{style}/{object}/{k}.jpg` folder or a build):
-    images `reference_indices` of the cells the answer set covers, except the forgotten concept's
-    cells, compared with the answers of those same retained cells. Features: the style judge's
-    penultimate layer, or Inception v3 pool features when `inception` names its weights file.
+    same). `protocol`: a protocol name or a Protocol (`get_protocol(name, **overrides)`); default
+    `unlearncanvas`. `reference`: real images for FD and KID (a `{style}/{object}/{k}.jpg` folder or a
+    build): images `reference_indices` of the cells the answer set covers, except the forgotten
+    concept's cells, compared with the answers of those same retained cells. Features: the style
+    judge's penultimate layer, or Inception v3 pool features when `inception` names its weights file.
     Writes report.json and report.md into `out` when given."""
+    proto = get_protocol(protocol)
     if inception is not None:
-        from canvasdata.evaluate.inception import require_weights_file
-
         require_weights_file(inception)  # fail before any judging
     style_j, object_j = judge_for(judges, "style"), judge_for(judges, "object")
     styles, objects = list(style_j.class_names["style"]), list(object_j.class_names["object"])
@@ -241,30 +234,26 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     ts = np.array([styles.index(a.style) for a in answers])
     to = np.array([objects.index(a.object) for a in answers])
     own_space = styles if domain == "style" else objects
+    other_space = objects if domain == "style" else styles
     tid = own_space.index(target)
     use_judge_features = reference is not None and inception is None
     preds, feats = run_judges(list(dict.fromkeys([style_j, object_j])), answers, batch_size, workers,
-                              features_of=style_j if use_judge_features else None)
-    seed_id = styles.index(SEED_STYLE) if SEED_STYLE in styles else None
-    s = request_scores(ts, to, preds["style"], preds["object"], domain, tid, seed_style=seed_id,
-                       seed_images_in_style_metrics=seed_images_in_style_metrics)
+                              features_of=style_j if use_judge_features else None, resize=proto.judge_resize)
+    s = request_scores(ts, to, preds["style"], preds["object"], domain, tid,
+                       seed_style=styles.index(SEED_STYLE) if SEED_STYLE in styles else None,
+                       seed_images_in_style_metrics=proto.seed_images_in_style_metrics,
+                       cra_includes_forgotten=proto.cra_includes_forgotten)
     own_true, own_pred = (ts, preds["style"]) if domain == "style" else (to, preds["object"])
-    other_true, other_pred, other_space = ((to, preds["object"], objects) if domain == "style"
-                                           else (ts, preds["style"], styles))
-    cra_sel = own_true != tid
-    if domain == "object" and not seed_images_in_style_metrics and seed_id is not None:
-        cra_sel &= ts != seed_id
-    cra_pcs = per_class_accuracy(other_true[cra_sel], other_pred[cra_sel], range(len(other_space)))
     report = Report(
-        forget={"domain": domain, "target": target}, seed_images_in_style_metrics=seed_images_in_style_metrics,
+        forget={"domain": domain, "target": target}, protocol=proto,
         judges={"style": judge_name(style_j), "object": judge_name(object_j)}, num_images=len(answers),
         ua=s.ua, ira=s.ira, cra=s.cra, residual_rate=s.residual_rate, n_forget_images=s.n_forget,
         n_cra_images=s.n_cra, ira_per_class={own_space[c]: v for c, v in s.per_class_accuracy.items()},
-        cra_per_class={other_space[c]: v for c, v in cra_pcs.items()},
+        cra_per_class={other_space[c]: v for c, v in s.cra_per_class.items()},
         forgotten_predicted_as=dict(Counter(own_space[p] for p in own_pred[own_true == tid]).most_common()),
         generation=generation)
     if reference is not None:
-        _add_distances(report, answers, feats, reference, reference_indices, inception, style_j, batch_size,
+        _add_distances(report, answers, feats, reference, reference_indices, inception, style_j, proto, batch_size,
                        workers, kid_subsets, kid_subset_size)
     if out is not None:
         report.write(out)
@@ -272,8 +261,8 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
 
 
 def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | None, reference: Path | str,
-                   indices: Sequence[int], inception: Path | str | None, style_j: Any, batch_size: int,
-                   workers: int, kid_subsets: int, kid_subset_size: int) -> None:
+                   indices: Sequence[int], inception: Path | str | None, style_j: Any, proto: Protocol,
+                   batch_size: int, workers: int, kid_subsets: int, kid_subset_size: int) -> None:
     """FD and KID between the answers of the retained cells and the matching real images."""
     domain, target = report.forget["domain"], report.forget["target"]
     retained = lambda s, o: (s if domain == "style" else o) != target  # noqa: E731
@@ -281,16 +270,14 @@ def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | No
     keep_idx = set(indices)
     real = read_reference(reference, lambda s, o, k: (s, o) in cells and k in keep_idx)
     sel = np.array([retained(a.style, a.object) for a in answers])
-    fake = [a for a, k in zip(answers, sel) if k]
+    fake = [a for a, k in zip(answers, sel, strict=True) if k]
     if inception is not None:
-        from canvasdata.evaluate.inception import load_inception
-
-        net = load_inception(inception, _device(style_j))
+        net = load_inception(inception, _device(style_j), proto.inception_pipeline)
         fa, fr = (inception_features(x, net, batch_size, workers) for x in (fake, real))
         report.feature_extractor = net.description
     else:
         fa = feats[sel]
-        fr = run_judges([style_j], real, batch_size, workers, features_of=style_j)[1]
+        fr = run_judges([style_j], real, batch_size, workers, features_of=style_j, resize=proto.judge_resize)[1]
         report.feature_extractor = f"style judge penultimate layer ({judge_name(style_j)}, {fa.shape[1]}-d)"
     report.frechet_distance = frechet_distance(fa, fr)
     report.kid, report.kid_std = kid(fa, fr, subsets=kid_subsets, subset_size=kid_subset_size)

@@ -2,19 +2,22 @@
 
 Layout: `runs/{method}/{domain}_{target}/` holds the answer set of one request (e.g.
 `runs/ESD/style_Van_Gogh/`, `runs/ESD/object_Cats/`). Each request's report.json and report.md go
-into `{out}/{method}/{domain}_{target}/`; the table into `{out}/suite.md`, `suite.csv`, `suite.json`."""
+into `{out}/{method}/{domain}_{target}/`; the table into `{out}/suite.md`, `suite.csv` and `suite.json`
+(with the protocol every request was scored under)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import REFERENCE_INDICES, Report, score_answers
 
 COLUMNS = ["method", "style UA", "style IRA", "style CRA", "object UA", "object IRA", "object CRA", "FD",
@@ -23,20 +26,26 @@ COLUMNS = ["method", "style UA", "style IRA", "style CRA", "object UA", "object 
 
 @dataclass
 class Suite:
-    """One row per method (percentages; FD the mean over its requests), and every request's report."""
+    """One row per method (percentages; FD the mean over its requests), every request's report, and
+    the protocol they were all scored under."""
 
     rows: list[dict]
     reports: dict[str, list[Report]]
-    seed_images_in_style_metrics: bool
+    protocol: Protocol
     paths: dict[str, str] = field(default_factory=dict)
 
     def to_markdown(self) -> str:
+        """The table, then how it was computed: averaging, the protocol and each of its options."""
         lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in self.rows]
         lines += ["", "UA / IRA / CRA in %: means over each method's style requests and, separately, its object "
-                  "requests. Seed_Images counted in the style metrics: "
-                  f"{self.seed_images_in_style_metrics}. FD: mean over the requests scored against a reference."]
+                  "requests. FD: mean over the requests scored against a reference.", "",
+                  *self.protocol.markdown_lines()]
         return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict:
+        """The rows and the protocol (name, options, overrides, `reproduces_original`), for suite.json."""
+        return {"protocol": self.protocol.to_dict(), "rows": self.rows}
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -51,7 +60,7 @@ class Suite:
         out.mkdir(parents=True, exist_ok=True)
         (out / "suite.md").write_text(self.to_markdown())
         (out / "suite.csv").write_text(self.to_csv())
-        (out / "suite.json").write_text(json.dumps(self.rows, indent=2) + "\n")
+        (out / "suite.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
         self.paths.update({k: str(out / f"suite.{k}") for k in ("md", "csv", "json")})
         return self.paths
 
@@ -81,12 +90,14 @@ def table_row(method: str, reports: Sequence[Report]) -> dict:
     return row
 
 
-def score_suite(runs: Path | str, judges: Sequence[Any], *, reference: Path | str | None = None,
-                reference_indices: Sequence[int] = REFERENCE_INDICES, inception: Path | str | None = None,
-                seed_images_in_style_metrics: bool = False, batch_size: int = 64, workers: int = 2,
+def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Protocol | None = None,
+                reference: Path | str | None = None, reference_indices: Sequence[int] = REFERENCE_INDICES,
+                inception: Path | str | None = None, batch_size: int = 64, workers: int = 2,
                 out: Path | str | None = None, progress: bool = True) -> Suite:
-    """Score every `runs/{method}/{domain}_{target}/` answer set with the same judges and settings;
-    writes the per-request reports and the table under `out` when given."""
+    """Score every `runs/{method}/{domain}_{target}/` answer set with the same judges, protocol
+    (default `unlearncanvas`) and settings; writes the per-request reports and the table under `out`
+    when given."""
+    proto = get_protocol(protocol)
     runs = Path(runs)
     if not runs.is_dir():
         raise ValueError(f"{runs}: no such runs directory")
@@ -103,11 +114,11 @@ def score_suite(runs: Path | str, judges: Sequence[Any], *, reference: Path | st
             if progress:
                 print(f"scoring {method.name}/{req.name}", flush=True)
             reports[method.name].append(score_answers(
-                req, f"{domain}:{target}", judges, reference=reference, reference_indices=reference_indices,
-                inception=inception, seed_images_in_style_metrics=seed_images_in_style_metrics,
-                batch_size=batch_size, workers=workers, out=None if out is None else Path(out) / method.name / req.name))
+                req, f"{domain}:{target}", judges, protocol=proto, reference=reference,
+                reference_indices=reference_indices, inception=inception, batch_size=batch_size, workers=workers,
+                out=None if out is None else Path(out) / method.name / req.name))
         rows.append(table_row(method.name, reports[method.name]))
-    suite = Suite(rows, reports, seed_images_in_style_metrics)
+    suite = Suite(rows, reports, proto)
     if out is not None:
         suite.write(out)
     return suite

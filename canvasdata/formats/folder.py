@@ -1,10 +1,16 @@
-"""Export a build to the original UnlearnCanvas folder layout: `{style}/{object}/{k}.jpg`.
+"""Export a build to the original UnlearnCanvas folder layout: `{style}/{object}/{k}.jpg`, with a
+`metadata.jsonl` at its root, one line `{"file_name": "{style}/{object}/{k}.jpg", "text": prompt}` per
+image: the `datasets` ImageFolder convention that diffusers' `--train_data_dir` fine-tuning reads
+(file names relative to the metadata file, the caption in the `text` column). The original writes
+that file with a script hard-coded to the full grid and its own caption wording; here it lists
+exactly the exported images, captioned with the build's stored prompts (the build's one template).
 
 The JPEG bytes are copied as stored (no re-encoding), so the folder holds exactly the built images.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -13,11 +19,13 @@ from canvasdata.formats import read_shard
 from canvasdata.formats.common import atomic_writer
 
 LAYOUTS = ("unlearncanvas", "imagefolder")
+METADATA = "metadata.jsonl"
 
 
 def export_folder(root: Path, out: Path, manifest: dict, layout: str = "unlearncanvas",
                   progress: bool = True) -> int:
-    """Write every image of the build under `out`; returns the number of files written."""
+    """Write every image of the build under `out` (and, for the unlearncanvas layout, its
+    metadata.jsonl); returns the number of images written."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; allowed: {', '.join(LAYOUTS)}")
     is_concepts = manifest["recipe"].get("kind") == "concepts"
@@ -29,16 +37,20 @@ def export_folder(root: Path, out: Path, manifest: dict, layout: str = "unlearnc
         return export_imagefolder(root, out, manifest, progress)
     styles = manifest["features"]["style"]["names"]
     objects = manifest["features"]["object"]["names"]
-    n = 0
+    lines = []
     with tqdm(total=manifest["num_rows"], unit="img", desc="export", disable=not progress) as bar:
         for shard in manifest["shards"]:
             for row in read_shard(root / shard["path"]):
-                target = out / styles[row["style"]] / objects[row["object"]] / f"{row['index']}.jpg"
-                with atomic_writer(target) as f:
+                name = f"{styles[row['style']]}/{objects[row['object']]}/{row['index']}.jpg"
+                if not row.get("prompt"):
+                    raise ValueError(f"{root / shard['path']}: {name} has no prompt to write into {METADATA}")
+                with atomic_writer(out / name) as f:
                     f.write(row["image"])
-                n += 1
+                lines.append(json.dumps({"file_name": name, "text": row["prompt"]}) + "\n")
                 bar.update()
-    return n
+    with atomic_writer(out / METADATA) as f:
+        f.write("".join(lines).encode("utf-8"))
+    return len(lines)
 
 
 def export_imagefolder(root: Path, out: Path, manifest: dict, progress: bool = True) -> int:
