@@ -9,7 +9,7 @@ derived from the distance field (a rounded bump lit from the scene's light direc
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

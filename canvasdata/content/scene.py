@@ -38,12 +38,12 @@ def _sky(c: Canvas, rng: np.random.Generator, night: bool, horizon: float) -> No
             bottom = jitter(rng, (0.98, 0.78, 0.55))
     c.img = c.gradient(top, bottom, 0.0, horizon)
     clouds = c.noise(3, 3).clamp(min=0) * (0.15 if night else 0.55)
-    c.img = c.img + (1 - c.img) * clouds * (c.Y < horizon + 0.05).float()
+    c.img = c.img + (1 - c.img) * clouds * (horizon + 0.05 > c.Y).float()
     if night:
         stars = torch.from_numpy((rng.random((160, 160)) > 0.992) * rng.uniform(0.5, 1.0, (160, 160))).float()
         stars = torch.nn.functional.interpolate(stars[None, None].to(c.device), size=(c.size, c.size), mode="bilinear",
                                                 align_corners=False)[0, 0]
-        c.img = c.img + 1.5 * stars * (c.Y < horizon).float()
+        c.img = c.img + 1.5 * stars * (horizon > c.Y).float()
         mx, my = rng.uniform(0.1, 0.9), rng.uniform(0.08, 0.22)
         c.fill(c.circle(mx, my, 0.045), (0.95, 0.93, 0.8), shade=0.1)
     elif rng.random() < 0.5:
@@ -114,7 +114,8 @@ def draw_background(c: Canvas, rng: np.random.Generator, kind: str) -> Scene:
         _ground(c, rng, horizon, (0.08, 0.12, 0.08), (0.05, 0.07, 0.1))
     if night:  # a pool of lamplight where objects stand, so they read against the dark
         glow = (-(c.dist(float(rng.uniform(0.4, 0.6)), horizon + 0.05) / 0.32).pow(2)).exp()
-        c.img = c.img + (1 - c.img) * glow * torch.as_tensor(jitter(rng, (0.75, 0.65, 0.45)), device=c.device).view(3, 1, 1)
+        lamp = torch.as_tensor(jitter(rng, (0.75, 0.65, 0.45)), device=c.device).view(3, 1, 1)
+        c.img = c.img + (1 - c.img) * glow * lamp
     else:  # sky and grass: a meadow
         hills = horizon - 0.04 * (1 + c.noise(2, 1))
         cov = c.coverage(hills - c.Y, soft=2)

@@ -72,7 +72,7 @@ def map_by_position(source: dict[str, torch.Tensor], target: dict[str, torch.Ten
         raise JudgeError(f"{origin}: {len(src)} tensors before the head, the timm model has {len(keys)}; "
                          "the package's layout does not fit this architecture")
     out = {}
-    for (sk, sv), tk in zip(src, keys):
+    for (sk, sv), tk in zip(src, keys, strict=True):
         if tuple(sv.shape) != tuple(target[tk].shape):
             raise JudgeError(f"{origin}: tensor {sk} {tuple(sv.shape)} does not fit {tk} {tuple(target[tk].shape)}")
         out[tk] = sv

@@ -35,7 +35,8 @@ def degrade(x: torch.Tensor, kind: str) -> torch.Tensor:
         out = []
         for img in x:
             buf = io.BytesIO()
-            Image.fromarray((img.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()).save(buf, "JPEG", quality=50)
+            pixels = (img.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+            Image.fromarray(pixels).save(buf, "JPEG", quality=50)
             out.append(torch.from_numpy(np.asarray(Image.open(buf)).copy()).permute(2, 0, 1).float() / 255)
         return torch.stack(out)
     if kind == "blur":
@@ -105,7 +106,7 @@ def _accuracy_colour(acc: float) -> Colour:
     for (a, ca), (b, cb) in itertools.pairwise(_ACCURACY_STOPS):
         if acc <= b:
             f = (acc - a) / (b - a)
-            return tuple(round(x + (y - x) * f) for x, y in zip(ca, cb))
+            return tuple(round(x + (y - x) * f) for x, y in zip(ca, cb, strict=True))
     return _ACCURACY_STOPS[-1][1]
 
 

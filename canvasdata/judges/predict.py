@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ def predict_paths(judge: Judge, paths: Iterable[str | Path], batch_size: int = 6
         for t, logits in judge.logits(x).items():
             probs = logits.float().softmax(1).cpu().numpy()
             names = judge.class_names[t]
-            for p, pr in zip(chunk, probs):
+            for p, pr in zip(chunk, probs, strict=True):
                 top = np.argsort(-pr)[:5]
                 rows.append({"path": str(p), "task": t, "prediction": names[top[0]], "probability": float(pr[top[0]]),
                              "top5": ";".join(f"{names[j]}:{pr[j]:.3f}" for j in top)})

@@ -102,7 +102,8 @@ class Trainer:
         self.model: nn.Module = judge
         if session.world > 1:
             dev = session.device
-            self.model = nn.parallel.DistributedDataParallel(judge, device_ids=[dev.index] if dev.type == "cuda" else None)
+            ids = [dev.index] if dev.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(judge, device_ids=ids)
         self.opt = timm.optim.create_optimizer_v2(judge, opt=recipe.optimizer, lr=recipe.lr,
                                                   weight_decay=recipe.weight_decay)
         self.sched, _ = timm.scheduler.create_scheduler_v2(
@@ -210,7 +211,8 @@ def train_judge(recipe: JudgeRecipe, data: str | Path, out: str | Path, *, devic
         trainer.history["epochs"].append({"epoch": trainer.epoch, "step": trainer.step, "test_accuracy": acc,
                                           "seconds": round(time.perf_counter() - t0, 1)})
         if acc and session.main:
-            bar.write(f"epoch {trainer.epoch}: held-out top-1 " + ", ".join(f"{t} {v * 100:.2f}%" for t, v in acc.items()))
+            shown = ", ".join(f"{t} {v * 100:.2f}%" for t, v in acc.items())
+            bar.write(f"epoch {trainer.epoch}: held-out top-1 {shown}")
         if session.main:
             trainer.save(ckpt)
     bar.close()

@@ -8,8 +8,8 @@ depends on the rest of its batch. Users define new styles in a recipe's `[custom
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -8,7 +8,7 @@ are drawn per sample from that sample's numpy generator: a sample never depends 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -8,8 +8,21 @@ import math
 import torch
 import torch.nn.functional as F
 
-from canvasdata.styles.base import (blend, box_blur, box_mean, coords, directional_blur, field, gaussian, luma,
-                                    orientation, px, sobel, warp, white)
+from canvasdata.styles.base import (
+    blend,
+    box_blur,
+    box_mean,
+    coords,
+    directional_blur,
+    field,
+    gaussian,
+    luma,
+    orientation,
+    px,
+    sobel,
+    warp,
+    white,
+)
 from canvasdata.styles.base import color as rgb
 from canvasdata.styles.registry import C_, F_, S_, operator
 

@@ -66,12 +66,13 @@ def pointillism(x, rngs, cells, radius, jitter, paper, color_jitter, layers):
     """Dots of pure colour sampled from the image on jittered grids, over paper."""
     out = rgb(paper, x).expand_as(x).clone()
     n = int(round(cells))
-    for layer in range(int(round(layers))):
+    for _ in range(int(round(layers))):
         d1, _, cx, cy, cid = _cells(x, rngs, n, jitter)
         col = _sample(x, cx, cy)
         hsvj = torch.from_numpy(np.stack([rng.normal(0, color_jitter, (3, (n + 2) ** 2)) for rng in rngs])
                                 .astype(np.float32)).to(x.device)
-        col = (col * (1 + torch.gather(hsvj, 2, cid.view(cid.shape[0], 1, -1).expand(-1, 3, -1)).view_as(col))).clamp(0, 1)
+        shift = torch.gather(hsvj, 2, cid.view(cid.shape[0], 1, -1).expand(-1, 3, -1)).view_as(col)
+        col = (col * (1 + shift)).clamp(0, 1)
         dot = ((radius - d1) * n * 1.5 / max(1, n / 64)).clamp(0, 1).unsqueeze(1)
         out = blend(out, col, dot)
     return out
@@ -84,7 +85,7 @@ def sponge(x, rngs, cells, radius, roughness, paper, opacity):
     out = rgb(paper, x).expand_as(x).clone()
     n = int(round(cells))
     b, _, h, w = x.shape
-    for layer in range(3):
+    for _ in range(3):
         d1, _, cx, cy, _ = _cells(x, rngs, n, 1.0)
         col = _sample(x, cx, cy)
         pores = field(rngs, (b, 1, h, w), n * 3, 2, x.device)
@@ -115,7 +116,7 @@ def halftone(x, rngs, cells, angle, mode, ink, paper, keep):
         y = blend(base, rgb(ink, x).expand_as(x), dots)
     else:
         y = base.clone()
-        for ch, a in zip(range(3), (angle, angle + 30, angle + 60)):
+        for ch, a in enumerate((angle, angle + 30, angle + 60)):
             dots = screen_at(a, 1 - src[:, ch:ch + 1])
             keep_ch = torch.ones_like(y)
             keep_ch[:, ch] = 0
@@ -144,7 +145,8 @@ def facets(x, rngs, cells, shift, shade, edge):
     b = x.shape[0]
     d1, d2, cx, cy, cid = _cells(x, rngs, n, 1.0)
     X, Y = coords(x)
-    tab = torch.from_numpy(np.stack([rng.uniform(-1, 1, (3, (n + 2) ** 2)) for rng in rngs]).astype(np.float32)).to(x.device)
+    tab = np.stack([rng.uniform(-1, 1, (3, (n + 2) ** 2)) for rng in rngs]).astype(np.float32)
+    tab = torch.from_numpy(tab).to(x.device)
     per = torch.gather(tab, 2, cid.view(b, 1, -1).expand(-1, 3, -1)).view(b, 3, *cid.shape[1:])
     sx, sy = X + shift * per[:, 0], Y + shift * per[:, 1]
     y = _sample(x, sx, sy)

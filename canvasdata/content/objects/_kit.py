@@ -6,7 +6,7 @@ Local coordinates: x points the way the figure faces, y points down, (0, 0) is t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

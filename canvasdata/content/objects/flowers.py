@@ -20,7 +20,7 @@ def draw(c, rng, scene) -> None:
     petal = jitter(rng, pick(rng, PETALS))
     stem = jitter(rng, (0.2, 0.5, 0.15))
     base = min(0.98, scene.ground + rng.uniform(0.15, 0.35))
-    for i in range(n):
+    for _ in range(n):
         r = float(rng.uniform(0.11, 0.18)) * (1.0 if n < 3 else 0.75)
         x = float(rng.uniform(0.25, 0.75)) if n > 1 else float(rng.uniform(0.4, 0.6))
         y = float(rng.uniform(0.25, 0.55))
@@ -31,8 +31,9 @@ def draw(c, rng, scene) -> None:
             c.fill(c.ellipse(x + bend + side * 0.04, ly, 0.045, 0.014, angle=side * -0.6), darker(stem, 1.1), bump=0.01)
         col = jitter(rng, petal, 0.08)
         if kind == 2:  # tulip
-            cup = c.union(c.ellipse(x, y, r * 0.7, r * 0.8), c.polygon([(x - r * 0.7, y - r * 0.2), (x - r * 0.45, y - r * 1.2),
-                          (x - r * 0.1, y - r * 0.5), (x + r * 0.2, y - r * 1.25), (x + r * 0.7, y - r * 0.2)]))
+            rim = [(x - r * 0.7, y - r * 0.2), (x - r * 0.45, y - r * 1.2), (x - r * 0.1, y - r * 0.5),
+                   (x + r * 0.2, y - r * 1.25), (x + r * 0.7, y - r * 0.2)]
+            cup = c.union(c.ellipse(x, y, r * 0.7, r * 0.8), c.polygon(rim))
             c.fill(cup, col, bump=0.03)
             c.fill(c.ellipse(x - r * 0.25, y - r * 0.1, r * 0.12, r * 0.55), darker(col, 0.8), shade=0.2, alpha=0.6)
             continue

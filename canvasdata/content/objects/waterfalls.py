@@ -19,7 +19,8 @@ def draw(c, rng, scene) -> None:
     tex = 1 + 0.25 * c.noise(10, 3)
     for side in (-1, 1):
         edge = x0 if side < 0 else x0 + w
-        pts = [(edge, top - 0.02), (edge, 1.0), (0.5 + side * 0.9, 1.0), (0.5 + side * 0.9, top + rng.uniform(-0.1, 0.05))]
+        outer = 0.5 + side * 0.9
+        pts = [(edge, top - 0.02), (edge, 1.0), (outer, 1.0), (outer, top + rng.uniform(-0.1, 0.05))]
         c.fill(c.polygon(pts), darker(rock, 0.9 + 0.1 * side), bump=0.05, texture=tex)
     for _ in range(5):
         c.fill(c.circle(rng.uniform(0, 1), rng.uniform(top, 0.7), rng.uniform(0.03, 0.07)),
