@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from canvasdata.cliargs import add_hub_args, add_device_args
+from canvasdata.cliargs import add_device_args, add_hub_args
 
 
 def _train(a: argparse.Namespace) -> int:
@@ -15,7 +15,9 @@ def _train(a: argparse.Namespace) -> int:
 
     recipe = load_judge_recipe(a.recipe)
     overrides = {k: v for k, v in (("epochs", a.epochs), ("lr", a.lr), ("batch_size", a.batch_size),
-                                   ("workers", a.workers)) if v is not None}
+                                   ("workers", a.workers), ("concept", a.concept)) if v is not None}
+    if a.concept is not None:
+        overrides["task"] = "binary"
     recipe = parse_judge_recipe({**recipe.to_dict(), **overrides, "freeze": list(recipe.freeze),
                                  "mean": list(recipe.mean), "std": list(recipe.std), "model_kwargs": recipe.kwargs},
                                 f"{recipe.source} (with command-line overrides)") if overrides else recipe
@@ -104,7 +106,7 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     js = j.add_subparsers(dest="judge_command", required=True)
 
     t = js.add_parser("train", help="train a judge from a recipe in classifiers/")
-    t.add_argument("recipe", help="recipe file or shipped name (vit-tiny-cpu, vit-base, vit-large-uc)")
+    t.add_argument("recipe", help="recipe file or shipped name (effnet-lite0-cpu, vit-base, vit-large-uc)")
     t.add_argument("--data", required=True, help="a canvasdata build directory or a datasets dataset / Hub id")
     t.add_argument("--out", required=True, help="judge directory to write")
     t.add_argument("--device", default="auto")
@@ -113,6 +115,7 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
     t.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     t.add_argument("--workers", type=int, help="override the recipe's data-loading worker processes")
+    t.add_argument("--concept", help="train a binary detector of this concept of a concept set (task = binary)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_train)
 
