@@ -27,7 +27,7 @@ def test_same_seed_same_pixels_and_batch_independence():
 def test_every_class_renders_with_a_covering_mask(obj):
     img, mask = render(obj, [5, 6], 64)
     assert img.shape == (2, 3, 64, 64) and mask.shape == (2, 1, 64, 64)
-    assert img.dtype == torch.float32 and 0 <= img.min() and img.max() <= 1
+    assert img.dtype == torch.float32 and img.min() >= 0 and img.max() <= 1
     coverage = mask.flatten(1).mean(1)
     assert (coverage > 0.01).all(), f"{obj}: the object covers too little of the image"
     assert (coverage < 0.95).all(), f"{obj}: the object covers the whole image"

