@@ -381,15 +381,21 @@ def _concepts(f: Fields, style_space: LabelSpace, object_space: LabelSpace) -> t
 
 
 def resolve_recipe_path(name_or_path: str | Path, kind: str = "builders") -> Path:
-    """A path to a TOML file, or the name of a shipped recipe (`mini`, `unlearncanvas`, ...)."""
+    """A path to a TOML file, or the name of a shipped recipe (`mini`, `unlearncanvas`, ...). A shipped
+    name wins over a directory of the same name (`canvasdata build --out mini` makes one); a build
+    directory given by path stands for the `recipe.toml` inside it."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.exists():
+    if path.is_file() or path.suffix == ".toml":
+        if not path.is_file():
             raise RecipeError(f"{path}: no such recipe file")
         return path
     shipped = builtin_dir(kind) / f"{name_or_path}.toml"
-    if shipped.exists():
+    if shipped.is_file():
         return shipped
+    if path.is_dir():
+        if (path / "recipe.toml").is_file():
+            return path / "recipe.toml"
+        raise RecipeError(f"{path}: a directory without a recipe.toml, not a recipe")
     names = sorted(p.stem for p in builtin_dir(kind).glob("*.toml"))
     raise RecipeError(unknown_message(str(name_or_path), names, f"shipped {kind} recipes"))
 

@@ -4,6 +4,7 @@ import pytest
 
 from canvasdata.formats import features_for
 from canvasdata.recipes import CardConfig, ContentConfig, OutputConfig, RecipeError, load_recipe, parse_recipe
+from canvasdata.shipped import builtin_dir
 from canvasdata.taxonomy import PROMPT_TEMPLATE
 
 BASE = {"name": "t", "seed": 1, "styles": ["Seed_Images", "Van_Gogh"], "objects": ["Cats"],
@@ -18,6 +19,19 @@ def recipe(**changes):
 def test_shipped_recipes_load(name):
     r = load_recipe(name)
     assert r.name == name and r.num_images > 0
+
+
+def test_a_directory_named_like_a_shipped_recipe_does_not_hide_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mini").mkdir()  # what `canvasdata build --out mini` leaves in the working directory
+    assert load_recipe("mini").name == "mini"
+    (tmp_path / "mini" / "recipe.toml").write_text((builtin_dir() / "judge-train.toml").read_text())
+    assert load_recipe("mini").name == "mini", "the shipped name wins"
+    (tmp_path / "build").mkdir()
+    with pytest.raises(RecipeError, match="build: a directory without a recipe.toml"):
+        load_recipe("build")
+    (tmp_path / "build" / "recipe.toml").write_text((builtin_dir() / "mini.toml").read_text())
+    assert load_recipe("build").source.endswith("build/recipe.toml")
 
 
 def test_shipped_recipes_have_the_reference_shape():
