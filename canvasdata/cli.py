@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from canvasdata import __version__
-from canvasdata.cliargs import add_hub_args
+from canvasdata.cliargs import CommandParser, add_device_arg, add_hub_args
+from canvasdata.content import UnknownObjectError
 from canvasdata.content.preview import content_sheet
 from canvasdata.dataset import build
+from canvasdata.errors import CanvasdataError
+from canvasdata.evaluate.cli import add_evaluate_commands
 from canvasdata.formats import FORMATS
 from canvasdata.formats.folder import LAYOUTS, METADATA, export_folder
 from canvasdata.hub import push_folder
+from canvasdata.judges.cli import add_judge_commands
 from canvasdata.manifest import info, read_manifest, verify
 from canvasdata.recipes import Recipe, load_recipe
 from canvasdata.shipped import builtin_dir
@@ -22,6 +27,8 @@ from canvasdata.styles.preview import style_sheet
 from canvasdata.taxonomy import label_space
 
 Handler = Callable[[argparse.Namespace], int]
+USER_ERRORS = (CanvasdataError, UnknownObjectError)  # bad input: one line and exit 2; anything else is a bug
+log = logging.getLogger("canvasdata")
 
 
 def _load(args: argparse.Namespace) -> Recipe:
@@ -40,7 +47,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                      progress=not args.quiet)
     if manifest is not None:
         print(f"built {manifest.num_rows:,} images in {len(manifest.shards)} shards -> {out}")
-        print(f"load it with: datasets.load_dataset({str(out)!r})")
+        log.info("load it with: datasets.load_dataset(%r)", str(out))
     return 0
 
 
@@ -106,37 +113,25 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
-def _judge_parser(sub: argparse._SubParsersAction) -> None:
-    from canvasdata.judges.cli import add_judge_commands
-
-    add_judge_commands(sub)
-
-
-def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
-    from canvasdata.evaluate.cli import add_evaluate_commands
-
-    add_evaluate_commands(sub)
-
-
 def _build_parsers(sub: argparse._SubParsersAction) -> None:
     """build, verify and info."""
     b = sub.add_parser("build", help="build (or resume) a dataset from a recipe")
     b.add_argument("recipe", nargs="?", default="mini", help="recipe file or shipped name (default: mini)")
     b.add_argument("--out", help="output directory (default: ./RECIPE_NAME)")
-    b.add_argument("--format", choices=list(FORMATS), help="override the recipe's shard format")
-    b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
-    b.add_argument("--workers", type=int, default=1, help="parallel worker processes (default: 1)")
-    b.add_argument("--overwrite", action="store_true", help="replace a build of another recipe in --out")
-    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--format", choices=list(FORMATS), help="override the recipe's shard format (default: the recipe's)")
+    add_device_arg(b)
+    b.add_argument("--workers", type=int, default=1, help="parallel worker processes")
+    b.add_argument("--overwrite", action="store_true",
+                   help="replace a build of another recipe in --out (default: refuse)")
     b.set_defaults(func=cmd_build)
 
     v = sub.add_parser("verify", help="recompute checksums and counts of a build")
-    v.add_argument("dir")
-    v.add_argument("--decode", action="store_true", help="also decode every image")
+    v.add_argument("dir", help="the build directory")
+    v.add_argument("--decode", action="store_true", help="also decode every image (default: checksums and counts)")
     v.set_defaults(func=cmd_verify)
 
-    i = sub.add_parser("info", help="summarise a build")
-    i.add_argument("dir")
+    i = sub.add_parser("info", help="summarise a build and print the command that regenerates it")
+    i.add_argument("dir", help="the build directory")
     i.set_defaults(func=cmd_info)
 
 
@@ -147,22 +142,23 @@ def _share_parsers(sub: argparse._SubParsersAction) -> None:
     h.set_defaults(func=cmd_push)
 
     ls = sub.add_parser("list", help="list label spaces' classes, or the shipped recipes")
-    ls.add_argument("what", choices=["styles", "objects", "recipes"])
-    ls.add_argument("--space", help="label space (styles: uc60 or uc50; objects: objects)")
+    ls.add_argument("what", choices=["styles", "objects", "recipes"], help="what to list")
+    ls.add_argument("--space", help="label space (default: uc60 for styles, objects for objects)")
     ls.set_defaults(func=cmd_list)
 
     pv = sub.add_parser("preview", help="contact sheets of the content engine or the styles")
-    pv.add_argument("what", choices=["content", "styles"])
+    pv.add_argument("what", choices=["content", "styles"], help="the content engine's scenes or the styles")
     pv.add_argument("--out", required=True, help="PNG file to write")
     pv.add_argument("--objects", nargs="*", help="objects to show (default: all)")
     pv.add_argument("--styles", nargs="*", help="styles to show (default: all)")
-    pv.add_argument("--seeds", type=int, default=8, help="content: seeds per object (default: 8)")
-    pv.add_argument("--size", type=int, default=128, help="tile size in px (default: 128)")
+    pv.add_argument("--seeds", type=int, default=8, help="content: seeds per object")
+    pv.add_argument("--size", type=int, default=128, help="tile size in px")
     pv.set_defaults(func=cmd_preview)
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="canvasdata", description="Build, shard, load and judge stylized style x object "
+    """The `canvasdata` argument parser with every subcommand."""
+    p = CommandParser(prog="canvasdata", description="Build, shard, load and judge stylized style x object "
                                 "image datasets for benchmarking machine unlearning in diffusion models.")
     p.add_argument("--version", action="version", version=f"canvasdata {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -170,28 +166,40 @@ def make_parser() -> argparse.ArgumentParser:
     _build_parsers(sub)
 
     e = sub.add_parser("export", help="export a build to a folder layout")
-    e.add_argument("dir")
+    e.add_argument("dir", help="the build directory")
     e.add_argument("--layout", default="unlearncanvas", choices=list(LAYOUTS),
                    help="unlearncanvas ({style}/{object}/{k}.jpg plus metadata.jsonl captions for diffusers' "
                         "--train_data_dir) for grids, imagefolder for concept sets")
-    e.add_argument("--out", required=True)
-    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--out", required=True, help="folder to write")
     e.set_defaults(func=cmd_export)
 
     _share_parsers(sub)
-    _judge_parser(sub)
-    _evaluate_parser(sub)
+    add_judge_commands(sub)
+    add_evaluate_commands(sub)
     return p
 
 
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """canvasdata's log lines go to stderr as plain messages: debug detail with `verbose`, warnings
+    and errors only with `quiet`, else progress and information."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit status: 0 done, 1 a check failed, 2 bad input, 130 interrupted."""
     args = make_parser().parse_args(argv)
+    args.verbose, args.quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+    setup_logging(args.verbose, args.quiet)
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted: finished shards are kept; rerun the same command to resume", file=sys.stderr)
+        print("interrupted: rerun the same command to resume (finished work is kept)", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, RuntimeError, OSError) as e:
+    except USER_ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

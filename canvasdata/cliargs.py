@@ -1,24 +1,61 @@
-"""Command-line flags that several `canvasdata` commands share, declared once so they read the same
-everywhere (names, defaults, help)."""
+"""Command-line pieces that every `canvasdata` command shares, declared once so they read the same
+everywhere (names, defaults, help): the parser class with the global `--verbose/--quiet` flags and a
+help formatter that shows defaults, `--device`, the batch flags and the Hub upload arguments."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
+
+from canvasdata.devices import DEVICES
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help text ending in "(default: X)" for every option with a default other than None/False,
+    unless the help already says its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else "%(default)s"
+        return f"{text} (default: {shown})"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose help shows defaults and which takes the global `-v/--verbose` and
+    `-q/--quiet` flags both before and after a subcommand's name (subparsers inherit this class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+        loud = self.add_mutually_exclusive_group()
+        loud.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="also log debugging detail (default: progress and results)")
+        loud.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                          help="no progress bars; log warnings and errors only (default: off)")
+
+
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    """--device, the same everywhere: `auto` is CUDA when available, else the CPU."""
+    p.add_argument("--device", default="auto", help=f"where to run: {DEVICES}")
 
 
 def add_device_args(p: argparse.ArgumentParser, *, batch_size: int = 64, workers: bool = True) -> None:
     """--device, --batch-size and (optionally) --workers of the commands that run a model over images
     (judges, diffusers pipelines)."""
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    p.add_argument("--batch-size", type=int, default=batch_size, help=f"images a batch (default: {batch_size})")
+    add_device_arg(p)
+    p.add_argument("--batch-size", type=int, default=batch_size, help="images a batch")
     if workers:
-        p.add_argument("--workers", type=int, default=2, help="image-decoding worker processes (default: 2)")
+        p.add_argument("--workers", type=int, default=2, help="image-decoding worker processes")
 
 
 def add_hub_args(p: argparse.ArgumentParser) -> None:
     """DIR, REPO_ID, --private and --token of the commands that upload a folder to the Hub."""
-    p.add_argument("dir")
-    p.add_argument("repo_id")
-    p.add_argument("--private", action="store_true")
-    p.add_argument("--token", default=os.environ.get("HF_TOKEN"), help="default: $HF_TOKEN or the saved login")
+    p.add_argument("dir", help="the folder to upload")
+    p.add_argument("repo_id", help="the Hub repository, user/name")
+    p.add_argument("--private", action="store_true", help="create the repository private (default: public)")
+    p.add_argument("--token", default=os.environ.get("HF_TOKEN"),
+                   help="Hub token (default: $HF_TOKEN or the saved login)")

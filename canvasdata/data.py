@@ -22,6 +22,7 @@ from torchvision.transforms import v2
 
 from canvasdata.dataset.kinds import kind_named
 from canvasdata.encode import decode_image, image_tensor
+from canvasdata.errors import UsageError
 from canvasdata.formats import read_shard
 from canvasdata.manifest import MANIFEST, Manifest
 
@@ -51,7 +52,7 @@ def _manifest_split(root: Path, m: Manifest, split: str, tasks: Sequence[str]) -
     """One split of a canvasdata build: labels from the shards, class names and spaces from the manifest."""
     shards = m.shards_of(split)
     if not shards:
-        raise ValueError(f"{root}: no shards of split {split!r}; splits: {', '.join(m.splits)}")
+        raise UsageError(f"{root}: no shards of split {split!r}; splits: {', '.join(m.splits)}")
     images, labels = [], {t: [] for t in tasks}
     for shard in shards:
         for row in read_shard(root / shard.path):
@@ -67,7 +68,7 @@ def _concept_split(root: Path, m: Manifest, split: str, concept: str) -> Labelle
     """The binary task of one concept of a concept set (its config `data/{concept}/`)."""
     shards = m.shards_of(split, config=concept)
     if not shards:
-        raise ValueError(f"{root}: no shards of concept {concept!r} in split {split!r}")
+        raise UsageError(f"{root}: no shards of concept {concept!r} in split {split!r}")
     images, labels = [], []
     for shard in shards:
         for row in read_shard(root / shard.path):

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from canvasdata.errors import CanvasdataError
+
 DEVICES = "cpu, cuda, cuda:N, mps or auto"
 
 
-class DeviceError(ValueError):
+class DeviceError(CanvasdataError, ValueError):
     """A device that does not exist here, or ranks that cannot meet."""
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from canvasdata.errors import CanvasdataError
 from canvasdata.taxonomy import unknown_message
 
 
-class RecipeError(ValueError):
+class RecipeError(CanvasdataError, ValueError):
     """A recipe that cannot be used; the message names the file and the field."""
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, HTTPError
 
+from canvasdata.errors import CanvasdataError
+
 IGNORE = [".canvasdata/*", ".canvasdata/**", "**/.*.tmp"]
 
 
-class HubError(ValueError):
+class HubError(CanvasdataError, ValueError):
     """An upload that the network or the Hub refused; the message says why, on one line."""
 
 

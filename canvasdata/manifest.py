@@ -4,6 +4,7 @@ checks the shards against it and `info` summarises it."""
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import datasets
 
 from canvasdata.encode import decode_image
+from canvasdata.errors import CanvasdataError
 from canvasdata.formats import FormatError, read_shard, sha256_file
 from canvasdata.formats.common import LabelCounter, write_json
 
@@ -18,7 +20,7 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
 
-class ManifestError(RuntimeError):
+class ManifestError(CanvasdataError, RuntimeError):
     """A directory without a readable canvasdata manifest."""
 
 
@@ -254,8 +256,17 @@ def verify(root: Path | str, decode: bool = False) -> VerifyReport:
     return report
 
 
+def rebuild_command(root: Path | str, fmt: str, device: str) -> str:
+    """The command that rebuilds the build in `root` from the recipe.toml shipped beside it: the same
+    bytes, since it names the shard format (a command line may have chosen it over the recipe's) and
+    the device type the build ran on."""
+    root = Path(root)
+    return (f"canvasdata build {shlex.quote(str(root / 'recipe.toml'))} --out {shlex.quote(str(root))} "
+            f"--format {fmt} --device {device}")
+
+
 def info(root: Path | str) -> str:
-    """A human summary of a build."""
+    """A human summary of a build, ending with the command that regenerates it where it is."""
     m = Manifest.read(root)
     r = m.facts
     lines = [
@@ -266,5 +277,5 @@ def info(root: Path | str) -> str:
         f"{r.images_per_cell} images at {r.resolution} px",
     ]
     lines += [f"  split {name}: {s.rows:,} rows, {s.shards} shards" for name, s in m.splits.items()]
-    lines.append(f"  regenerate: {m.command}")
+    lines.append(f"  regenerate: {rebuild_command(root, m.format, m.device)}")
     return "\n".join(lines)

@@ -10,6 +10,8 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from canvasdata.errors import CanvasdataError
+
 OBJECTS: tuple[str, ...] = tuple(
     "Architectures Bears Birds Butterfly Cats Dogs Fishes Flame Flowers Frogs Horses Human Jellyfish "
     "Rabbits Sandwiches Sea Statues Towers Trees Waterfalls".split()
@@ -42,7 +44,10 @@ SEED_WORDS_CAPTION = "Photo"
 SEED_WORDS_SAMPLER = "Seed Images"
 
 
-class LabelError(ValueError):
+MAX_LISTED = 20  # names an unknown-name message lists when none is close
+
+
+class LabelError(CanvasdataError, ValueError):
     """An unknown label space or class name."""
 
 
@@ -82,14 +87,22 @@ BUILTIN_SPACES: dict[str, LabelSpace] = {
 }
 
 
-def unknown_message(name: str, allowed: Sequence[str], what: str) -> str:
-    """'unknown X in WHAT; did you mean A, B?' with difflib's closest names."""
+def closest_names(name: str, allowed: Sequence[str], shown: int = MAX_LISTED) -> str:
+    """'; did you mean A, B?' with difflib's closest names (case-insensitive as a second try); without a
+    close name, '; allowed: ...' listing at most `shown` names, then how many more."""
     close = difflib.get_close_matches(name, list(allowed), n=3, cutoff=0.5)
     if not close:
         lowered = {a.lower(): a for a in allowed}
         close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)]
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; allowed: {', '.join(allowed)}"
-    return f"unknown name {name!r} in {what}{hint}"
+    if close:
+        return f"; did you mean {', '.join(close)}?"
+    more = f", ... ({len(allowed) - shown} more)" if len(allowed) > shown else ""
+    return f"; allowed: {', '.join(list(allowed)[:shown])}{more}"
+
+
+def unknown_message(name: str, allowed: Sequence[str], what: str, shown: int = MAX_LISTED) -> str:
+    """'unknown name X in WHAT; did you mean A, B?' (see `closest_names`)."""
+    return f"unknown name {name!r} in {what}{closest_names(name, allowed, shown)}"
 
 
 def label_space(name: str, custom: Mapping[str, Sequence[str]] | None = None) -> LabelSpace:

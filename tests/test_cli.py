@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
+import shlex
 import shutil
+import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
 from test_build import tiny
 
-from canvasdata.cli import main
+from canvasdata import cli
+from canvasdata.cli import main, make_parser
+from canvasdata.dataset.state import BuildError
+from canvasdata.devices import DEVICES, DeviceError
+from canvasdata.errors import CanvasdataError, MissingExtraError, MissingFileError, UsageError
+from canvasdata.fields import RecipeError
+from canvasdata.formats.common import FormatError
+from canvasdata.hub import HubError
+from canvasdata.judges.model import JudgeError
+from canvasdata.manifest import ManifestError
+from canvasdata.styles.registry import StyleError
+from canvasdata.taxonomy import LabelError
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +122,131 @@ def test_format_choices_come_from_the_registry(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["build", "--format", "zip"])
     assert exit_.value.code == 2 and "'parquet', 'webdataset'" in capsys.readouterr().err
+
+
+def _parsers(p: argparse.ArgumentParser, name: str = "canvasdata"):
+    """Every (command name, parser) under `p`, `p` included."""
+    yield name, p
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, parser in action.choices.items():
+                yield from _parsers(parser, f"{name} {sub}")
+
+
+def test_every_argument_has_help_and_help_shows_defaults(capsys):
+    commands = dict(_parsers(make_parser()))
+    assert {"canvasdata build", "canvasdata evaluate", "canvasdata suite", "canvasdata judge eval"} <= set(commands)
+    for name, parser in commands.items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+                continue
+            assert action.help, f"{name} {action.dest}: no help"
+            if action.help == argparse.SUPPRESS or not action.option_strings:
+                continue
+            if action.default not in (None, False, argparse.SUPPRESS):
+                assert "default" in formatter._get_help_string(action), f"{name} {action.dest}: default not shown"
+        with pytest.raises(SystemExit) as exit_:
+            main([*name.split()[1:], "--help"])
+        printed = capsys.readouterr().out
+        assert exit_.value.code == 0 and "--verbose" in printed and "--quiet" in printed
+        if any(a.default not in (None, False, argparse.SUPPRESS) for a in parser._actions if a.option_strings
+               and a.help != argparse.SUPPRESS and not isinstance(a, argparse._HelpAction)):
+            assert "(default: " in printed, name
+    build_help = " ".join(commands["canvasdata build"].format_help().split())
+    assert "(default: auto)" in build_help and "parallel worker processes (default: 1)" in build_help
+
+
+def test_device_means_and_defaults_the_same_everywhere():
+    devices = [(name, a) for name, p in _parsers(make_parser()) for a in p._actions if a.dest == "device"]
+    assert {name.removeprefix("canvasdata ") for name, _ in devices} == {
+        "build", "evaluate", "generate", "suite", "evaluate-concept", "generate-prompts", "judge train", "judge eval",
+        "judge predict"}
+    for name, action in devices:
+        assert action.default == "auto" and DEVICES in action.help, name
+
+
+def test_a_bug_keeps_its_traceback(cli_built: Path, monkeypatch):
+    def broken(root):
+        raise KeyError("a library bug")
+
+    monkeypatch.setattr(cli, "info", broken)
+    with pytest.raises(KeyError, match="a library bug"):
+        main(["info", str(cli_built)])
+    monkeypatch.setattr(cli, "verify", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main(["verify", str(cli_built)])
+
+
+def test_a_project_error_is_one_line_and_exit_2(tmp_path: Path, capsys):
+    assert main(["info", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "no manifest.json" in err
+    assert main(["evaluate", "--answers", str(tmp_path), "--forget", "object:Cats", "--judges",
+                 str(tmp_path / "no-judge")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "no-judge" in err
+    assert main(["build", "--device", "tpu", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith("error: --device 'tpu': allowed")
+
+
+def test_ctrl_c_is_one_line_and_exit_130(cli_built: Path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "verify", interrupted)
+    assert main(["verify", str(cli_built)]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted") and err.count("\n") == 1
+
+
+def test_verbose_and_quiet_set_the_log_level_before_or_after_the_command(cli_built: Path, capsys):
+    log = logging.getLogger("canvasdata")
+    assert main(["--quiet", "info", str(cli_built)]) == 0 and log.level == logging.WARNING
+    assert main(["info", str(cli_built), "-v"]) == 0 and log.level == logging.DEBUG
+    assert main(["info", str(cli_built)]) == 0 and log.level == logging.INFO
+    with pytest.raises(SystemExit):
+        main(["info", str(cli_built), "-v", "-q"])
+    capsys.readouterr()
+
+
+def test_info_prints_the_command_that_regenerates_the_directory_given(cli_built: Path, tmp_path: Path, capsys):
+    copy = tmp_path / "moved copy"
+    shutil.copytree(cli_built, copy)
+    assert main(["info", str(copy)]) == 0
+    recipe, out = shlex.quote(str(copy / "recipe.toml")), shlex.quote(str(copy))
+    command = f"canvasdata build {recipe} --out {out} --format parquet --device cpu"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"  regenerate: {command}"
+    again = tmp_path / "again"
+    args = shlex.split(command)[1:]  # build RECIPE --out DIR --format FORMAT --device TYPE, into another folder
+    assert args[2:4] == ["--out", str(copy)]
+    assert main([*args[:2], "--out", str(again), *args[4:], "--quiet"]) == 0
+    for shard in (copy / "data").iterdir():
+        assert (again / "data" / shard.name).read_bytes() == shard.read_bytes()
+
+
+# webdataset leaves its tar file objects to the garbage collector (a ResourceWarning, hidden by Python's
+# default filters): that is the library's, not the snippet's
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_readme_webdataset_snippet_runs_without_warnings(recipe_file: Path, tmp_path: Path, monkeypatch):
+    pytest.importorskip("webdataset")
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("- **WebDataset**"):]
+    code = textwrap.dedent(section[section.index("```python") + len("```python"):section.index("```\n", 10)])
+    assert main(["build", str(recipe_file), "--out", str(tmp_path / "mini"), "--format", "webdataset", "-q"]) == 0
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scope: dict = {}
+        exec(compile(code, "README.md", "exec"), scope)
+    assert scope["labels"]["split"] == "train" and scope["image"].size == (64, 64)
+
+
+def test_project_errors_share_one_base_and_keep_their_standard_bases():
+    bases = {RecipeError: ValueError, BuildError: RuntimeError, JudgeError: ValueError, ManifestError: RuntimeError,
+             FormatError: RuntimeError, HubError: ValueError, DeviceError: ValueError, LabelError: ValueError,
+             StyleError: ValueError, UsageError: ValueError, MissingFileError: FileNotFoundError,
+             MissingExtraError: ModuleNotFoundError}
+    for error, base in bases.items():
+        assert issubclass(error, CanvasdataError) and issubclass(error, base), error

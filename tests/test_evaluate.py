@@ -5,7 +5,9 @@ the CLI, and clear errors."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +17,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from canvasdata.cli import main
+from canvasdata.data import load_split
 from canvasdata.evaluate import parse_answer_name, read_answer_folder, read_answers, score_answers, score_suite
 from canvasdata.evaluate.answers import Answer, read_reference
 from canvasdata.evaluate.protocol import CANVASDATA, UNLEARNCANVAS, get_protocol
 from canvasdata.judges import Judge, JudgeInfo, create_backbone, save_judge
+from canvasdata.judges.evaluate import evaluate_judge
+from canvasdata.sources.diffusers import PipelineOptions, load_text2image
 from canvasdata.taxonomy import OBJECTS, UC50
 
 KW = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
@@ -141,6 +146,16 @@ def test_fd_and_kid_against_a_reference_exclude_the_target_cells(tmp_path: Path)
     r = score_answers(answers, "style:Van_Gogh", [ColourJudge()], reference=ref, workers=0, kid_subsets=5)
     assert r.num_reference_images == 2 * 2 * 5 and r.num_fd_images == 2 * 2 * 3
     assert np.isfinite(r.frechet_distance) and r.frechet_distance >= 0 and np.isfinite(r.kid)
+    same = tmp_path / "same"  # the retained answers themselves as the reference: distance ~0
+    for a in read_answer_folder(answers):
+        if a.style != "Van_Gogh":
+            (same / a.style / a.object).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(a.path, same / a.style / a.object / f"{[188, 288, 588].index(a.seed) + 1}.jpg")
+    itself = score_answers(answers, "style:Van_Gogh", [ColourJudge()], reference=same, reference_indices=(1, 2, 3),
+                           workers=0, kid_subsets=5)
+    assert itself.num_reference_images == itself.num_fd_images == 2 * 2 * 3
+    assert abs(itself.frechet_distance) < 1e-3 and itself.kid < r.kid
+    assert r.frechet_distance > 100 * max(abs(itself.frechet_distance), 1e-4)
     assert r.feature_extractor == "style judge penultimate layer (ColourJudge, 9-d)"
     only = read_reference(ref, lambda s, o, k: s == "Monet" and o == "Cats" and k in (1, 2))
     assert sorted((a.style, a.object, a.seed) for a in only) == [("Monet", "Cats", 1), ("Monet", "Cats", 2)]
@@ -328,6 +343,9 @@ def test_concept_detector_and_paired_evaluation(tiny_sd_pipeline: Path, tmp_path
     hist = train_judge(det, tmp_path / "cs", tmp_path / "det", device="cpu", progress=False)
     assert hist["epochs"][-1]["test_accuracy"]["binary"] >= 0
     detector = load_judge(tmp_path / "det")
+    test = load_split(tmp_path / "cs", "test", ["binary"], "Van_Gogh")
+    again = evaluate_judge(detector, test, degradations=False, progress=False, workers=0)["tasks"]["binary"]["top1"]
+    assert hist["epochs"][-1]["test_accuracy"]["binary"] == pytest.approx(again, abs=1e-9)
     assert detector.class_names["binary"] == ["negative", "positive"]
     prompts = tmp_path / "cs" / "prompts" / "Van_Gogh"
     forget = generate_prompt_images(str(tiny_sd_pipeline), prompts / "forget_prompts.json", tmp_path / "u", size=32,
@@ -340,3 +358,41 @@ def test_concept_detector_and_paired_evaluation(tiny_sd_pipeline: Path, tmp_path
     next(original.glob("*.jpg")).unlink()
     with pytest.raises(ValueError, match="no pair"):
         score_concept(forget, original, detector, workers=0)
+
+
+def test_generate_pipeline_flags_are_used_recorded_and_checked_on_resume(tiny_sd_pipeline: Path, tmp_path: Path,
+                                                                         monkeypatch, capsys):
+    diffusers = pytest.importorskip("diffusers")
+    out = tmp_path / "euler"
+    assert main(["generate", "--model", str(tiny_sd_pipeline), "--out", str(out), "--styles", "Van_Gogh",
+                 "--objects", "Cats", "--seeds", "188", "--size", "16", "--steps", "2", "--device", "cpu",
+                 "--dtype", "float32", "--scheduler", "EulerDiscreteScheduler", "--attention-slicing", "-q"]) == 0
+    settings = json.loads((out / "generation.json").read_text())
+    assert (settings["scheduler"], settings["dtype"]) == ("EulerDiscreteScheduler", "float32")
+    assert settings["attention_slicing"] is True and settings["cpu_offload"] is False
+    assert (out / "Van_Gogh_Cats_seed188.jpg").exists()
+    assert main(["generate", "--model", str(tiny_sd_pipeline), "--out", str(out), "--styles", "Van_Gogh",
+                 "--objects", "Cats", "--seeds", "188", "--size", "16", "--steps", "2", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "scheduler: 'EulerDiscreteScheduler' -> 'DDIMScheduler'" in err and "attention_slicing: True -> False" in err
+    assert main(["generate", "--model", str(tiny_sd_pipeline), "--out", str(tmp_path / "x"), "--scheduler",
+                 "EulerDiscreteSchedular", "--device", "cpu"]) == 2
+    assert "did you mean EulerDiscreteScheduler" in capsys.readouterr().err
+    pipe = load_text2image(str(tiny_sd_pipeline), "cpu", PipelineOptions(dtype="bfloat16", scheduler="ddim"))
+    assert pipe.dtype == torch.bfloat16 and type(pipe.scheduler).__name__ == "DDIMScheduler"
+
+    def unmapped(*args, **kwargs):
+        raise ValueError("AutoPipeline can't find a pipeline linked to TinyPipeline")
+
+    monkeypatch.setattr(diffusers.AutoPipelineForText2Image, "from_pretrained", unmapped)
+    pipe = load_text2image(str(tiny_sd_pipeline), "cpu")  # DiffusionPipeline loads what AutoPipeline does not map
+    assert type(pipe).__name__ == "StableDiffusionPipeline" and pipe.dtype == torch.float32
+
+
+def test_cpu_offload_without_accelerate_names_what_to_install(tiny_sd_pipeline: Path, tmp_path: Path, monkeypatch,
+                                                              capsys):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "accelerate" else real(name, *a))
+    assert main(["generate", "--model", str(tiny_sd_pipeline), "--out", str(tmp_path / "o"), "--cpu-offload",
+                 "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == "error: --cpu-offload needs accelerate: pip install accelerate\n"

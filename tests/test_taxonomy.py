@@ -1,6 +1,16 @@
 import pytest
 
-from canvasdata.taxonomy import BUILTIN_SPACES, OBJECTS, UC50, UC60, LabelError, LabelSpace, label_space, prompt
+from canvasdata.taxonomy import (
+    BUILTIN_SPACES,
+    OBJECTS,
+    UC50,
+    UC60,
+    LabelError,
+    LabelSpace,
+    label_space,
+    prompt,
+    unknown_message,
+)
 
 
 def test_label_spaces_match_the_reference():
@@ -30,3 +40,12 @@ def test_custom_space_and_duplicates():
     assert space.id("B") == 1
     with pytest.raises(LabelError, match="repeats"):
         LabelSpace("bad", ("A", "A"))
+
+
+def test_unknown_name_lists_at_most_twenty_names_when_none_is_close():
+    names = [f"model{i}" for i in range(1371)]
+    msg = unknown_message("zzzzqqq", names, "timm models")
+    assert msg.endswith("model18, model19, ... (1351 more)") and "model20," not in msg
+    close = unknown_message("model7x", names, "timm models")
+    assert close.startswith("unknown name 'model7x' in timm models; did you mean model7")
+    assert unknown_message("q", ["a", "b"], "letters") == "unknown name 'q' in letters; allowed: a, b"

@@ -26,6 +26,7 @@ from canvasdata.dataset.concepts import (
 from canvasdata.dataset.plan import ShardPlan, grid_features, grid_num_images, plan_shards
 from canvasdata.dataset.preview import PreviewGrid, concept_preview, grid_preview
 from canvasdata.dataset.render import render_shard
+from canvasdata.fields import RecipeError
 from canvasdata.manifest import Manifest
 from canvasdata.sources import ContentSource, Painter
 from canvasdata.taxonomy import unknown_message
@@ -75,7 +76,7 @@ DEFAULT_KIND = "grid"
 def kind_named(name: str) -> DatasetKind:
     """The registered kind `name`; an unknown name is a ValueError naming the registered ones."""
     if name not in KINDS:
-        raise ValueError(unknown_message(name, list(KINDS), "dataset kinds"))
+        raise RecipeError(unknown_message(name, list(KINDS), "dataset kinds"))
     return KINDS[name]
 
 

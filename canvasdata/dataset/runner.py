@@ -8,6 +8,7 @@ costs only that shard.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -23,9 +24,12 @@ from canvasdata.dataset.kinds import dataset_kind
 from canvasdata.dataset.plan import ShardPlan
 from canvasdata.dataset.state import BuildError, prepare_output, shard_is_complete, write_record
 from canvasdata.devices import Rank, Session, join_ranks, resolve_device
+from canvasdata.fields import RecipeError
 from canvasdata.formats import ShardRecord, write_shard
 from canvasdata.manifest import Manifest
 from canvasdata.sources import make_painter, make_source
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
     from canvasdata.recipes import Recipe
@@ -101,7 +105,7 @@ def _check_painters(recipe: Recipe) -> None:
         source = make_source(recipe)
         make_painter(recipe).check(recipe.styles)
         if any(c.domain == "object" for c in recipe.concepts) and not getattr(source, "supports_removal", False):
-            raise ValueError(f"field 'content.source': {recipe.content.source!r} cannot render a scene without its "
+            raise RecipeError(f"field 'content.source': {recipe.content.source!r} cannot render a scene without its "
                              "object, which object targets of a concept set need; use the procedural source")
     except (KeyError, ValueError) as e:
         msg = e.args[0] if e.args else str(e)
@@ -154,7 +158,7 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
     if not session.distributed and session.world > 1:
         missing = [s.name for s in shards if not shard_is_complete(out, s.name)]
         if missing:
-            print(f"rank 0 done; {len(missing)} shard(s) of other ranks pending: rerun rank 0 when they finish "
-                  "to write the manifest", flush=True)
+            log.warning("rank 0 done; %d shard(s) of other ranks pending: rerun rank 0 when they finish "
+                        "to write the manifest", len(missing))
             return None
     return finalize(recipe, out, shards, session.device, preview=preview)

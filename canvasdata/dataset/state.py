@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from canvasdata.errors import CanvasdataError
 from canvasdata.formats import ShardRecord, sha256_file, write_json
 from canvasdata.manifest import MANIFEST
 
@@ -22,7 +23,7 @@ STATE = ".canvasdata"
 BUILD_OUTPUTS = ("data", STATE, MANIFEST, "README.md", "preview.jpg", "recipe.toml")
 
 
-class BuildError(RuntimeError):
+class BuildError(CanvasdataError, RuntimeError):
     """A build that cannot start or finish; nothing already built is lost."""
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from canvasdata.errors import UsageError
 from canvasdata.taxonomy import OBJECTS, UC60
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -41,12 +42,12 @@ def parse_answer_name(name: str, styles: Sequence[str] = UC60,
     stem = Path(name).stem
     m = SEED_RE.search(stem)
     if not m:
-        raise ValueError(f"{name}: expected '{{style}}_{{object}}_seed{{N}}'")
+        raise UsageError(f"{name}: expected '{{style}}_{{object}}_seed{{N}}'")
     head = stem[:m.start()]
     for style in sorted(styles, key=len, reverse=True):
         if head.startswith(style + "_") and head[len(style) + 1:] in objects:
             return style, head[len(style) + 1:], int(m.group(1))
-    raise ValueError(f"{name}: no known style and object in {head!r}")
+    raise UsageError(f"{name}: no known style and object in {head!r}")
 
 
 def read_answer_folder(folder: Path | str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS,
@@ -55,7 +56,7 @@ def read_answer_folder(folder: Path | str, styles: Sequence[str] = UC60, objects
     other name is an error unless `strict` is False (then it is skipped)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: no such answer folder")
+        raise UsageError(f"{folder}: no such answer folder")
     out = []
     for p in sorted(folder.iterdir()):
         if p.suffix.lower() not in IMAGE_SUFFIXES or p.name.startswith("."):
@@ -68,7 +69,7 @@ def read_answer_folder(folder: Path | str, styles: Sequence[str] = UC60, objects
             continue
         out.append(Answer(s, o, seed, path=p))
     if not out:
-        raise ValueError(f"{folder}: no answer images named {{style}}_{{object}}_seed{{N}}.jpg")
+        raise UsageError(f"{folder}: no answer images named {{style}}_{{object}}_seed{{N}}.jpg")
     return out
 
 
@@ -81,7 +82,7 @@ def _feature_names(schema, path: Path) -> dict[str, list[str]]:
         feats = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
         return {c: list(feats[c]["names"]) for c in ("style", "object")}
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{path}: no class names for 'style' and 'object' in the Parquet schema metadata; "
+        raise UsageError(f"{path}: no class names for 'style' and 'object' in the Parquet schema metadata; "
                          "write it with datasets.Features(...).arrow_schema (as canvasdata builds do)") from None
 
 
@@ -94,7 +95,7 @@ def _read_parquet(path: Path, names: dict[str, list[str]] | None, keep: Keep | N
         names = names or _feature_names(pf.schema_arrow, path)
         cols = [c for c in ("style", "object", "index") if c in pf.schema_arrow.names]
         if cols[:2] != ["style", "object"] or "image" not in pf.schema_arrow.names:
-            raise ValueError(f"{path}: expected columns image, style and object, found {pf.schema_arrow.names}")
+            raise UsageError(f"{path}: expected columns image, style and object, found {pf.schema_arrow.names}")
         labels = pf.read(columns=cols).to_pydict()
         index = labels.get("index", range(1, pf.metadata.num_rows + 1))
         rows = [(i, names["style"][s], names["object"][o], int(k))
@@ -104,7 +105,7 @@ def _read_parquet(path: Path, names: dict[str, list[str]] | None, keep: Keep | N
             return []
         images = pf.read(columns=["image"]).column("image").take([r[0] for r in rows]).to_pylist()
     except OSError as e:
-        raise ValueError(f"{path}: unreadable Parquet file ({e})") from None
+        raise UsageError(f"{path}: unreadable Parquet file ({e})") from None
     out = []
     for (_, s, o, k), img in zip(rows, images, strict=True):
         if isinstance(img, dict) and img.get("bytes") is not None:
@@ -112,7 +113,7 @@ def _read_parquet(path: Path, names: dict[str, list[str]] | None, keep: Keep | N
         elif isinstance(img, dict) and img.get("path"):
             out.append(Answer(s, o, k, path=Path(img["path"])))
         else:
-            raise ValueError(f"{path}: row {k} of {s}/{o} has neither image bytes nor a path")
+            raise UsageError(f"{path}: row {k} of {s}/{o} has neither image bytes nor a path")
     return out
 
 
@@ -142,7 +143,7 @@ def read_answer_shards(root: Path | str, split: str | None = None, keep: Keep | 
         return out
     files = sorted((root / "data").rglob("*.parquet")) if (root / "data").is_dir() else []
     if not files:
-        raise ValueError(f"{root}: neither a manifest.json nor data/*.parquet")
+        raise UsageError(f"{root}: neither a manifest.json nor data/*.parquet")
     for f in files:
         if split is None or f.name.startswith(f"{split}-"):
             out += _read_parquet(f, None, keep)
@@ -167,7 +168,7 @@ def read_reference(root: Path | str, keep: Keep) -> list[Answer]:
     UnlearnCanvas-layout folder `{style}/{object}/{k}.jpg`, or from a build."""
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root}: no such reference directory")
+        raise UsageError(f"{root}: no such reference directory")
     if is_build(root):
         items = read_answer_shards(root, keep=keep)
     else:
@@ -179,5 +180,5 @@ def read_reference(root: Path | str, keep: Keep) -> list[Answer]:
                             and keep(style_dir.name, obj_dir.name, int(p.stem)):
                         items.append(Answer(style_dir.name, obj_dir.name, int(p.stem), path=p))
     if not items:
-        raise ValueError(f"{root}: no reference images selected (expected {{style}}/{{object}}/{{k}}.jpg or a build)")
+        raise UsageError(f"{root}: no reference images selected (expected {{style}}/{{object}}/{{k}}.jpg or a build)")
     return items

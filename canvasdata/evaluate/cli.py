@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from canvasdata.cliargs import add_device_args
+from canvasdata.cliargs import add_device_arg, add_device_args
+from canvasdata.evaluate.generate import PROTOCOL_SCHEDULER, PROTOCOL_SEEDS
 from canvasdata.evaluate.protocol import (
     DEFAULT_PROTOCOL,
     INCEPTION_PIPELINES,
@@ -15,6 +16,7 @@ from canvasdata.evaluate.protocol import (
     Protocol,
     get_protocol,
 )
+from canvasdata.sources.diffusers import DTYPES, PipelineOptions
 
 SCORING_OPTIONS = ("cra_includes_forgotten", "judge_resize", "inception_pipeline", "seed_images_in_style_metrics")
 GENERATION_OPTIONS = ("seed_images_words",)
@@ -30,11 +32,16 @@ def _evaluate(a: argparse.Namespace) -> int:
 
     r = evaluate_command(a.answers, a.forget, a.judges, protocol=_protocol(a), reference=a.reference,
                          inception=a.inception, out=a.out, device=a.device, batch_size=a.batch_size,
-                         workers=a.workers)
+                         workers=a.workers, progress=not a.quiet)
     print(f"forget {a.forget}: UA {r.ua * 100:.2f}  IRA {r.ira * 100:.2f}  CRA {r.cra * 100:.2f}"
           + (f"  FD {r.frechet_distance:.2f}  KID {r.kid:.4f}" if r.frechet_distance is not None else "")
           + f"  ({r.num_images} images; protocol {r.protocol.describe()}) -> {r.paths['markdown']}")
     return 0
+
+
+def _options(a: argparse.Namespace) -> PipelineOptions:
+    """How the pipeline is loaded, from the pipeline flags."""
+    return PipelineOptions(a.dtype, a.scheduler, a.cpu_offload, a.attention_slicing)
 
 
 def _generate(a: argparse.Namespace) -> int:
@@ -44,7 +51,7 @@ def _generate(a: argparse.Namespace) -> int:
     out = generate_command(a.model, a.out, space=a.space, styles=a.styles, objects=a.objects, seeds=a.seeds,
                            size=a.size, steps=a.steps, guidance=a.guidance, batch_size=a.batch_size,
                            device=a.device, generator_device=a.generator_device, protocol=proto,
-                           progress=not a.quiet)
+                           options=_options(a), progress=not a.quiet)
     print(f"answer set in {out} (protocol {proto.name}, Seed_Images prompted as \"{proto.seed_images_words}\"; "
           "settings in generation.json)")
     return 0
@@ -54,7 +61,8 @@ def _suite(a: argparse.Namespace) -> int:
     from canvasdata.evaluate.commands import suite_command
 
     suite = suite_command(a.runs, a.judges, protocol=_protocol(a), reference=a.reference, inception=a.inception,
-                          out=a.out, device=a.device, batch_size=a.batch_size, workers=a.workers)
+                          out=a.out, device=a.device, batch_size=a.batch_size, workers=a.workers,
+                          progress=not a.quiet)
     print(suite.to_markdown())
     print(f"-> {suite.paths['md']}, {suite.paths['csv']}")
     return 0
@@ -74,14 +82,29 @@ def _generate_prompts(a: argparse.Namespace) -> int:
     from canvasdata.evaluate.concepts import generate_prompt_images
 
     out = generate_prompt_images(a.model, a.prompts, a.out, size=a.size, steps=a.steps, guidance=a.guidance,
-                                 batch_size=a.batch_size, device=a.device, progress=not a.quiet)
+                                 batch_size=a.batch_size, device=a.device, options=_options(a),
+                                 progress=not a.quiet)
     print(f"images in {out}")
     return 0
 
 
 def _default(option: str) -> str:
     """'unlearncanvas: X, canvasdata: Y' for a flag's help."""
-    return ", ".join(f"{name}: {getattr(p, option)}" for name, p in PROTOCOLS.items())
+    return "default: the protocol's; " + ", ".join(f"{name}: {getattr(p, option)}" for name, p in PROTOCOLS.items())
+
+
+def _pipeline_flags(p: argparse.ArgumentParser) -> None:
+    """How a diffusers pipeline is loaded: --dtype, --scheduler, --cpu-offload, --attention-slicing."""
+    p.add_argument("--dtype", choices=["auto", *DTYPES], default="auto",
+                   help="weights' dtype (auto: float16 on CUDA, float32 elsewhere)")
+    p.add_argument("--scheduler", default=PROTOCOL_SCHEDULER,
+                   help="a diffusers scheduler class name, built from the pipeline's scheduler config "
+                        "(e.g. EulerDiscreteScheduler; '' keeps the pipeline's own)")
+    p.add_argument("--cpu-offload", action="store_true",
+                   help="enable_model_cpu_offload: each model on the device only while it runs (needs accelerate; "
+                        "default: off)")
+    p.add_argument("--attention-slicing", action="store_true",
+                   help="enable_attention_slicing: less memory, a little slower (default: off)")
 
 
 def _protocol_flag(p: argparse.ArgumentParser) -> None:
@@ -109,10 +132,10 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--answers", required=True, help="folder of {style}_{object}_seed{N}.jpg, or a canvasdata build")
     e.add_argument("--forget", required=True, help="style:NAME or object:NAME")
     e.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
-    e.add_argument("--reference",
-                   help="real images for FD/KID: a canvasdata build or a {style}/{object}/{k}.jpg folder")
+    e.add_argument("--reference", help="real images for FD/KID: a canvasdata build or a {style}/{object}/{k}.jpg "
+                   "folder (default: no FD/KID)")
     e.add_argument("--inception", help="Inception v3 weights file for FD/KID (pytorch-fid's pt_inception-2015-12-05-"
-                   "6726825d.pth or torchvision's); default: the style judge's penultimate features")
+                   "6726825d.pth or torchvision's; default: the style judge's penultimate features)")
     _scoring_flags(e)
     e.add_argument("--out", help="report directory (default: ANSWERS/report)")
     add_device_args(e)
@@ -120,48 +143,49 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
 
     g = sub.add_parser("generate", help="generate an answer set from a diffusers pipeline (the protocol's defaults)")
     g.add_argument("--model", required=True, help="a local diffusers pipeline directory or a Hub id")
-    g.add_argument("--out", required=True)
-    g.add_argument("--space", default="uc50", help="style label space whose styles are prompted (default uc50)")
-    g.add_argument("--styles", nargs="*")
-    g.add_argument("--objects", nargs="*")
-    g.add_argument("--seeds", nargs="*", type=int, default=[188, 288, 588, 688, 888])
-    g.add_argument("--size", type=int, default=512)
-    g.add_argument("--steps", type=int, default=100)
-    g.add_argument("--guidance", type=float, default=9.0)
+    g.add_argument("--out", required=True, help="answer folder to write (resumable)")
+    g.add_argument("--space", default="uc50", help="style label space whose styles are prompted")
+    g.add_argument("--styles", nargs="*", help="styles to prompt (default: all of --space)")
+    g.add_argument("--objects", nargs="*", help="objects to prompt (default: all)")
+    g.add_argument("--seeds", nargs="*", type=int, default=list(PROTOCOL_SEEDS), help="the seeds of every prompt")
+    g.add_argument("--size", type=int, default=512, help="image size in px")
+    g.add_argument("--steps", type=int, default=100, help="denoising steps")
+    g.add_argument("--guidance", type=float, default=9.0, help="classifier-free guidance scale")
     add_device_args(g, batch_size=4, workers=False)
     g.add_argument("--generator-device", default="cpu",
-                   help="where the seeded initial noise is drawn (default cpu: the same images on any machine)")
+                   help="where the seeded initial noise is drawn (default: cpu, the same images on any machine)")
+    _pipeline_flags(g)
     _protocol_flag(g)
     g.add_argument("--seed-images-words", choices=SEED_IMAGES_WORDS,
                    help=f"{OPTION_HELP['seed_images_words']} ({_default('seed_images_words')})")
-    g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_generate)
 
     c = sub.add_parser("evaluate-concept", help="forgetting rate and paired FD for a concept (DataIGM shape)")
     c.add_argument("--unlearned", required=True, help="the unlearned model's images for forget_prompts.json")
     c.add_argument("--original", required=True, help="the original model's images for retain_prompts.json")
     c.add_argument("--detector", required=True, help="a binary judge trained on the concept set")
-    c.add_argument("--out")
-    c.add_argument("--device", default="cpu")
-    c.add_argument("--workers", type=int, default=2)
+    c.add_argument("--out", help="report directory (default: none written)")
+    add_device_arg(c)
+    c.add_argument("--workers", type=int, default=2, help="image-decoding worker processes")
     c.set_defaults(func=_concept)
 
     gp = sub.add_parser("generate-prompts", help="images {id}_seed{seed}.jpg for a concept set's prompts JSON")
-    gp.add_argument("--model", required=True)
+    gp.add_argument("--model", required=True, help="a local diffusers pipeline directory or a Hub id")
     gp.add_argument("--prompts", required=True, help="prompts/{concept}/forget_prompts.json or retain_prompts.json")
-    gp.add_argument("--out", required=True)
-    gp.add_argument("--size", type=int, default=512)
-    gp.add_argument("--steps", type=int, default=50)
-    gp.add_argument("--guidance", type=float, default=7.5)
+    gp.add_argument("--out", required=True, help="image folder to write")
+    gp.add_argument("--size", type=int, default=512, help="image size in px")
+    gp.add_argument("--steps", type=int, default=50, help="denoising steps")
+    gp.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
     add_device_args(gp, batch_size=4, workers=False)
-    gp.add_argument("--quiet", action="store_true")
+    _pipeline_flags(gp)
     gp.set_defaults(func=_generate_prompts)
 
     s = sub.add_parser("suite", help="score runs/{method}/{style|object}_{target}/ and print a Table-2-shaped table")
-    s.add_argument("runs")
-    s.add_argument("--judges", nargs="+", required=True)
-    s.add_argument("--reference", help="real images for FD/KID (as for evaluate)")
-    s.add_argument("--inception", help="Inception v3 weights file for FD/KID (as for evaluate)")
+    s.add_argument("runs", help="folder of {method}/{style|object}_{target}/ answer sets")
+    s.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
+    s.add_argument("--reference", help="real images for FD/KID, as for evaluate (default: no FD/KID)")
+    s.add_argument("--inception", help="Inception v3 weights file for FD/KID, as for evaluate (default: the style "
+                   "judge's penultimate features)")
     _scoring_flags(s)
     s.add_argument("--out", help="where the reports, suite.md and suite.csv go (default: RUNS/suite)")
     add_device_args(s)

@@ -6,59 +6,62 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from canvasdata.errors import UsageError
 from canvasdata.evaluate.generate import PROTOCOL_SEEDS, generate_answers
 from canvasdata.evaluate.protocol import Protocol
 from canvasdata.evaluate.score import Report, score_answers
 from canvasdata.evaluate.suite import Suite, score_suite
 from canvasdata.judges import load_judge
+from canvasdata.sources.diffusers import PipelineOptions
 from canvasdata.taxonomy import OBJECTS, UC60, label_space, unknown_message
 
 
-def load_judges(paths: Sequence[str | Path], device: str = "cpu") -> list:
+def load_judges(paths: Sequence[str | Path], device: str = "auto") -> list:
     """Judges from directories or Hub ids (`canvasdata.judges.load_judge`)."""
     if not paths:
-        raise ValueError("give at least one judge (a style judge and an object judge, or one judging both)")
+        raise UsageError("give at least one judge (a style judge and an object judge, or one judging both)")
     return [load_judge(p, device) for p in paths]
 
 
 def evaluate_command(answers: str | Path, forget: str, judges: Sequence[str | Path], *,
                      protocol: str | Protocol | None = None, reference: str | Path | None = None,
-                     inception: str | Path | None = None, out: str | Path | None = None, device: str = "cpu",
-                     batch_size: int = 64, workers: int = 2) -> Report:
+                     inception: str | Path | None = None, out: str | Path | None = None, device: str = "auto",
+                     batch_size: int = 64, workers: int = 2, progress: bool = True) -> Report:
     """`canvasdata evaluate`: score one answer set under `protocol` (default `unlearncanvas`);
     report.json and report.md go to `out` (default ANSWERS/report); their paths are in `report.paths`."""
     out = Path(out) if out is not None else Path(answers) / "report"
     return score_answers(answers, forget, load_judges(judges, device), protocol=protocol, reference=reference,
-                         inception=inception, batch_size=batch_size, workers=workers, out=out)
+                         inception=inception, batch_size=batch_size, workers=workers, out=out, progress=progress)
 
 
 def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
                      styles: Sequence[str] | None = None, objects: Sequence[str] | None = None,
                      seeds: Sequence[int] = PROTOCOL_SEEDS, size: int = 512, steps: int = 100,
-                     guidance: float = 9.0, batch_size: int = 4, device: str = "cpu",
+                     guidance: float = 9.0, batch_size: int = 4, device: str = "auto",
                      generator_device: str = "cpu", protocol: str | Protocol | None = None,
-                     progress: bool = True) -> Path:
+                     options: PipelineOptions | None = None, progress: bool = True) -> Path:
     """`canvasdata evaluate generate`: the answer set of a diffusers pipeline (directory or Hub id)
     for every style of `space` (or `styles`) and every object (or `objects`), prompted as `protocol`
-    (default `unlearncanvas`) says; returns the folder."""
+    (default `unlearncanvas`) says, the pipeline loaded as `options` say (default: DDIM); returns the folder."""
     styles = list(styles) if styles else list(label_space(space).names)
     objects = list(objects) if objects else list(OBJECTS)
     for names, allowed, what in ((styles, UC60, "style names"), (objects, OBJECTS, "object names")):
         for name in names:
             if name not in allowed:
-                raise ValueError(unknown_message(name, allowed, what))
+                raise UsageError(unknown_message(name, allowed, what))
     return generate_answers(model, out, styles=styles, objects=objects, seeds=seeds, size=size, steps=steps,
                             guidance=guidance, batch_size=batch_size, device=device,
-                            generator_device=generator_device, protocol=protocol, progress=progress)
+                            generator_device=generator_device, protocol=protocol, options=options,
+                            progress=progress)
 
 
 def suite_command(runs: str | Path, judges: Sequence[str | Path], *, protocol: str | Protocol | None = None,
                   reference: str | Path | None = None, inception: str | Path | None = None,
-                  out: str | Path | None = None, device: str = "cpu", batch_size: int = 64,
-                  workers: int = 2) -> Suite:
+                  out: str | Path | None = None, device: str = "auto", batch_size: int = 64,
+                  workers: int = 2, progress: bool = True) -> Suite:
     """`canvasdata evaluate suite`: score `runs/{method}/{domain}_{target}/` under `protocol`
     (default `unlearncanvas`); the table and every request's report go to `out` (default
     RUNS/suite); paths in `suite.paths`."""
     out = Path(out) if out is not None else Path(runs) / "suite"
     return score_suite(runs, load_judges(judges, device), protocol=protocol, reference=reference,
-                       inception=inception, batch_size=batch_size, workers=workers, out=out)
+                       inception=inception, batch_size=batch_size, workers=workers, out=out, progress=progress)

@@ -12,31 +12,34 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from canvasdata.devices import resolve_device
+from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer
+from canvasdata.evaluate.generate import load_pipeline
 from canvasdata.evaluate.protocol import CANVASDATA
 from canvasdata.evaluate.score import judge_name, run_judge
 from canvasdata.judges.model import Judge
 from canvasdata.metrics import frechet_distance, kid
+from canvasdata.sources.diffusers import PipelineOptions
 
 NAME_RE = re.compile(r"^(\d+)_seed(\d+)\.(jpg|jpeg|png)$")
 
 
 def generate_prompt_images(model: str | object, prompts: Path | str, out: Path | str, size: int = 512,
-                           steps: int = 50, guidance: float = 7.5, batch_size: int = 4, device: str = "cpu",
-                           progress: bool = True) -> Path:
+                           steps: int = 50, guidance: float = 7.5, batch_size: int = 4, device: str = "auto",
+                           options: PipelineOptions | None = None, progress: bool = True) -> Path:
     """Images `{id:05d}_seed{seed}.jpg` for every prompt of a prompts JSON (forget_prompts.json or
-    retain_prompts.json of a concept set) and each of its seeds; resumable."""
-    from canvasdata.evaluate.generate import load_pipeline
-
+    retain_prompts.json of a concept set) and each of its seeds, the pipeline loaded as `options` say
+    (default: DDIM); resumable."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     records = json.loads(Path(prompts).read_text())
-    pipe = load_pipeline(model, device) if isinstance(model, (str, Path)) else model
+    pipe = load_pipeline(model, device, options) if isinstance(model, (str, Path)) else model
     jobs = [(r["id"], r["prompt"], s) for r in records for s in r["seeds"]
             if not (out / f"{r['id']:05d}_seed{s}.jpg").exists()]
     (out / "generation.json").write_text(json.dumps({"model": str(model), "prompts": str(prompts), "size": size,
                                                      "steps": steps, "guidance": guidance}, indent=2))
-    gen_device = "cpu" if str(device) == "cpu" else device
+    gen_device = resolve_device(device)
     for i in tqdm(range(0, len(jobs), batch_size), desc="generate", disable=not progress):
         chunk = jobs[i:i + batch_size]
         images = pipe([p for _, p, _ in chunk], height=size, width=size, num_inference_steps=steps,
@@ -58,7 +61,7 @@ def read_prompt_images(folder: Path | str) -> dict[tuple[int, int], Path]:
         if m:
             found[(int(m.group(1)), int(m.group(2)))] = p
     if not found:
-        raise ValueError(f"{folder}: no images named {{id}}_seed{{seed}}.jpg")
+        raise UsageError(f"{folder}: no images named {{id}}_seed{{seed}}.jpg")
     return found
 
 
@@ -68,12 +71,12 @@ def score_concept(unlearned: Path | str, original: Path | str, detector: Judge, 
     model's images for the paired concept-removed prompts (features: the detector's pre-logits)."""
     task = detector.tasks[0]
     if detector.class_names[task] != ["negative", "positive"]:
-        raise ValueError("the detector must be a binary (negative/positive) judge trained on a concept set")
+        raise UsageError("the detector must be a binary (negative/positive) judge trained on a concept set")
     u, o = read_prompt_images(unlearned), read_prompt_images(original)
     missing = sorted(set(u) ^ set(o))
     if missing:
         pid, seed = missing[0]
-        raise ValueError(f"{len(missing)} image(s) have no pair, e.g. prompt {pid} seed {seed}: both folders need "
+        raise UsageError(f"{len(missing)} image(s) have no pair, e.g. prompt {pid} seed {seed}: both folders need "
                          "the same prompt ids and seeds")
     keys = sorted(u)
     ua = [Answer("", "", s, path=u[(i, s)]) for i, s in keys]

@@ -17,13 +17,16 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from canvasdata.errors import UsageError
 from canvasdata.evaluate.protocol import Protocol, get_protocol
+from canvasdata.sources.diffusers import PipelineOptions, diffusers_version, load_text2image
 from canvasdata.taxonomy import OBJECTS, PROMPT_TEMPLATE, SEED_STYLE, SEED_WORDS_CAPTION, UC50, prompt
 
 PROTOCOL_SEEDS = (188, 288, 588, 688, 888)
+PROTOCOL_SCHEDULER = "DDIMScheduler"
 # settings that change the pixels: a resume must use the same values
 IMAGE_SETTINGS = ("model", "size", "steps", "guidance", "scheduler", "eta", "template", "seed_images_words", "dtype",
-                  "jpeg_quality", "generator")
+                  "attention_slicing", "jpeg_quality", "generator")  # cpu_offload only moves weights: not here
 # image settings that generation.json files written before they existed lack, with the value then used
 LEGACY_SETTINGS = {"seed_images_words": SEED_WORDS_CAPTION}
 
@@ -38,20 +41,10 @@ def answer_name(style: str, obj: str, seed: int) -> str:
     return f"{style}_{obj}_seed{seed}.jpg"
 
 
-def load_pipeline(model: str | Path, device: str = "cpu", dtype: torch.dtype | None = None) -> Any:
-    """A StableDiffusionPipeline from a local directory or a Hub id, with its scheduler swapped for
-    DDIM (`DDIMScheduler.from_config`), no safety checker, float16 on CUDA and float32 on CPU."""
-    try:
-        from diffusers import DDIMScheduler, StableDiffusionPipeline
-    except ModuleNotFoundError:
-        raise ModuleNotFoundError("generating answer sets needs diffusers: "
-                                  "pip install 'canvasdata[diffusers]'") from None
-    dtype = dtype or (torch.float16 if str(device).startswith("cuda") else torch.float32)
-    pipe = StableDiffusionPipeline.from_pretrained(str(model), dtype=dtype, safety_checker=None,
-                                                   requires_safety_checker=False)
-    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+def load_pipeline(model: str | Path, device: str = "auto", options: PipelineOptions | None = None) -> Any:
+    """A text-to-image pipeline from a local directory or a Hub id (`load_text2image`), by default
+    with the protocol's DDIM scheduler and float16 on CUDA, float32 elsewhere."""
+    return load_text2image(model, device, options or PipelineOptions(scheduler=PROTOCOL_SCHEDULER))
 
 
 def _check_resume(path: Path, settings: dict) -> dict:
@@ -65,7 +58,7 @@ def _check_resume(path: Path, settings: dict) -> dict:
                and (k != "seed_images_words" or seed_prompted)]
     if changed:
         diff = ", ".join(f"{k}: {recorded_setting(old, k)!r} -> {settings[k]!r}" for k in changed)
-        raise ValueError(f"{path.parent}: the answer set there was generated with other settings ({diff}); "
+        raise UsageError(f"{path.parent}: the answer set there was generated with other settings ({diff}); "
                          "use another folder or the same settings")
     merged = dict(settings)
     for k in ("styles", "objects", "seeds"):
@@ -75,23 +68,23 @@ def _check_resume(path: Path, settings: dict) -> dict:
 
 def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[str] = UC50,
                      objects: Sequence[str] = OBJECTS, seeds: Sequence[int] = PROTOCOL_SEEDS, size: int = 512,
-                     steps: int = 100, guidance: float = 9.0, batch_size: int = 4, device: str = "cpu",
-                     dtype: torch.dtype | None = None, template: str = PROMPT_TEMPLATE, quality: int = 95,
+                     steps: int = 100, guidance: float = 9.0, batch_size: int = 4, device: str = "auto",
+                     options: PipelineOptions | None = None, template: str = PROMPT_TEMPLATE, quality: int = 95,
                      generator_device: str = "cpu", protocol: str | Protocol | None = None,
                      progress: bool = True) -> Path:
     """Write `{style}_{object}_seed{seed}.jpg` for every style, object and seed into `out` (files
     already there are kept) and return `out`. `model` is a pipeline directory, a Hub id, or a
-    loaded pipeline (then its own scheduler and dtype are used as they are). The initial noise is
+    loaded pipeline (then its own scheduler and dtype are used as they are); `options` say how a
+    pipeline is loaded (default: the protocol's DDIM scheduler, float16 on CUDA). The initial noise is
     drawn by a generator on `generator_device` (default CPU, so the same seed gives the same noise on
     any machine, GPU or not). `protocol` (default `unlearncanvas`) decides how Seed_Images is named in
     the prompts; its name and that choice go into generation.json."""
-    import diffusers
-
     proto = get_protocol(protocol)
     words = proto.seed_images_words
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    pipe = load_pipeline(model, device, dtype) if isinstance(model, (str, Path)) else model
+    options = options or PipelineOptions(scheduler=PROTOCOL_SCHEDULER)
+    pipe = load_pipeline(model, device, options) if isinstance(model, (str, Path)) else model
     if isinstance(model, (str, Path)):
         name = str(Path(model).resolve()) if Path(model).exists() else str(model)
     else:
@@ -102,9 +95,10 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
                 "scheduler": type(pipe.scheduler).__name__, "eta": 0.0, "template": template,
                 "protocol": proto.name, "seed_images_words": words,
                 "example_prompt": prompt(styles[0], objects[0], template, words) if styles and objects else None,
-                "dtype": str(pipe.dtype).removeprefix("torch."), "jpeg_quality": quality,
+                "dtype": str(pipe.dtype).removeprefix("torch."), "attention_slicing": options.attention_slicing,
+                "cpu_offload": options.cpu_offload, "jpeg_quality": quality,
                 "generator": f"one torch.Generator('{generator_device}') per image, seeded with the protocol seed",
-                "device": str(device), "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__}}
+                "device": str(device), "versions": {"torch": torch.__version__, "diffusers": diffusers_version()}}
     settings = _check_resume(out / "generation.json", settings)
     (out / "generation.json").write_text(json.dumps(settings, indent=2) + "\n")
     total = [(s, o, seed) for seed in seeds for s in styles for o in objects]

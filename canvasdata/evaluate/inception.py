@@ -26,6 +26,7 @@ import torch.nn.functional as F
 import torchvision
 from torchvision.models import inception as tv
 
+from canvasdata.errors import MissingFileError, UsageError
 from canvasdata.evaluate.preprocess import INCEPTION_SIZE
 from canvasdata.evaluate.protocol import INCEPTION_PIPELINES
 
@@ -118,7 +119,7 @@ def require_weights_file(weights: Path | str) -> Path:
     """The weights path, or a FileNotFoundError saying which file to provide (nothing is downloaded)."""
     weights = Path(weights)
     if not weights.is_file():
-        raise FileNotFoundError(f"{weights}: Inception weights file not found; give pytorch-fid's {FID_WEIGHTS_NAME} "
+        raise MissingFileError(f"{weights}: Inception weights file not found; give pytorch-fid's {FID_WEIGHTS_NAME} "
                                 "(standard FID) or torchvision's inception_v3_google-*.pth. canvasdata never "
                                 "downloads it.")
     return weights
@@ -129,15 +130,15 @@ def load_inception(weights: Path | str, device: str | torch.device = "cpu",
     """The feature network for a user-provided weights file (see the module docstring); `pipeline`
     is the protocol's `inception_pipeline`, which sets the torchvision network's `transform_input`."""
     if pipeline not in INCEPTION_PIPELINES:
-        raise ValueError(f"Inception pipeline {pipeline!r}: allowed {', '.join(INCEPTION_PIPELINES)}")
+        raise UsageError(f"Inception pipeline {pipeline!r}: allowed {', '.join(INCEPTION_PIPELINES)}")
     weights = require_weights_file(weights)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several unrelated types for a file that is not a checkpoint
-        raise ValueError(f"{weights}: not a torch weights file ({type(e).__name__}: {e})") from None
+        raise UsageError(f"{weights}: not a torch weights file ({type(e).__name__}: {e})") from None
     fc = state.get("fc.weight") if isinstance(state, dict) else None
     if fc is None or tuple(fc.shape) not in ((1008, 2048), (1000, 2048)):
-        raise ValueError(f"{weights}: not an Inception v3 state dict (expected 'fc.weight' of shape 1008x2048 for "
+        raise UsageError(f"{weights}: not an Inception v3 state dict (expected 'fc.weight' of shape 1008x2048 for "
                          f"the FID network or 1000x2048 for torchvision's)")
     if fc.shape[0] == 1008:
         net, kind = fid_inception_v3(), "fid"
@@ -148,5 +149,5 @@ def load_inception(weights: Path | str, device: str | torch.device = "cpu",
     try:
         net.load_state_dict(state)
     except RuntimeError as e:
-        raise ValueError(f"{weights}: weights do not fit the {kind} Inception v3 ({e})") from None
+        raise UsageError(f"{weights}: weights do not fit the {kind} Inception v3 ({e})") from None
     return InceptionFeatures(net, kind, pipeline).to(device)

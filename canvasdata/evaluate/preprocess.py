@@ -29,6 +29,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms
 
+from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.protocol import INCEPTION_PIPELINES, JUDGE_RESIZES
 
@@ -45,9 +46,9 @@ def open_image(answer: Answer, draft: int | None = None) -> Image.Image:
             img.draft("RGB", (draft, draft))
         return img.convert("RGB")
     except FileNotFoundError:
-        raise ValueError(f"{answer.name}: missing answer image") from None
+        raise UsageError(f"{answer.name}: missing answer image") from None
     except (OSError, ValueError, SyntaxError) as e:
-        raise ValueError(f"{answer.name}: unreadable image ({e})") from None
+        raise UsageError(f"{answer.name}: unreadable image ({e})") from None
 
 
 def _to_tensor(img: Image.Image) -> torch.Tensor:
@@ -60,7 +61,7 @@ def resize_for_judge(img: Image.Image, size: int, mode: str) -> torch.Tensor:
         return _to_tensor(transforms.Resize((size, size))(img))
     if mode == "pil-bicubic-draft":
         return _to_tensor(img.resize((size, size), Image.BICUBIC))
-    raise ValueError(f"judge resize {mode!r}: allowed {', '.join(JUDGE_RESIZES)}")
+    raise UsageError(f"judge resize {mode!r}: allowed {', '.join(JUDGE_RESIZES)}")
 
 
 def original_inception_input(img: Image.Image) -> torch.Tensor:
@@ -81,7 +82,7 @@ def inception_input(answer: Answer, pipeline: str) -> torch.Tensor:
     if pipeline == "canvasdata":
         img = open_image(answer, draft=INCEPTION_SIZE).resize((INCEPTION_SIZE, INCEPTION_SIZE), Image.BICUBIC)
         return _to_tensor(img).float() / 255
-    raise ValueError(f"Inception pipeline {pipeline!r}: allowed {', '.join(INCEPTION_PIPELINES)}")
+    raise UsageError(f"Inception pipeline {pipeline!r}: allowed {', '.join(INCEPTION_PIPELINES)}")
 
 
 class JudgeInputs(Dataset):
@@ -90,7 +91,7 @@ class JudgeInputs(Dataset):
 
     def __init__(self, answers: Sequence[Answer], sizes: Sequence[int], mode: str) -> None:
         if mode not in JUDGE_RESIZES:
-            raise ValueError(f"judge resize {mode!r}: allowed {', '.join(JUDGE_RESIZES)}")
+            raise UsageError(f"judge resize {mode!r}: allowed {', '.join(JUDGE_RESIZES)}")
         self.answers, self.sizes, self.mode = list(answers), sorted({int(s) for s in sizes}), mode
 
     def __len__(self) -> int:
@@ -107,7 +108,7 @@ class InceptionInputs(Dataset):
 
     def __init__(self, answers: Sequence[Answer], pipeline: str) -> None:
         if pipeline not in INCEPTION_PIPELINES:
-            raise ValueError(f"Inception pipeline {pipeline!r}: allowed {', '.join(INCEPTION_PIPELINES)}")
+            raise UsageError(f"Inception pipeline {pipeline!r}: allowed {', '.join(INCEPTION_PIPELINES)}")
         self.answers, self.pipeline = list(answers), pipeline
 
     def __len__(self) -> int:

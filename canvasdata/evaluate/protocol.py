@@ -25,6 +25,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from canvasdata.errors import UsageError
 from canvasdata.taxonomy import SEED_WORDS_CAPTION, SEED_WORDS_SAMPLER
 
 JUDGE_RESIZES = ("torchvision-bilinear", "pil-bicubic-draft")
@@ -58,7 +59,7 @@ class Protocol:
         for field, allowed in (("judge_resize", JUDGE_RESIZES), ("inception_pipeline", INCEPTION_PIPELINES),
                                ("seed_images_words", SEED_IMAGES_WORDS)):
             if getattr(self, field) not in allowed:
-                raise ValueError(f"protocol option {field}={getattr(self, field)!r}: allowed {', '.join(allowed)}")
+                raise UsageError(f"protocol option {field}={getattr(self, field)!r}: allowed {', '.join(allowed)}")
 
     def options(self) -> dict[str, Any]:
         """Every option's value, by field name (the name left out)."""
@@ -69,7 +70,7 @@ class Protocol:
         changes = {k: v for k, v in options.items() if v is not None}
         unknown = sorted(set(changes) - set(self.options()))
         if unknown:
-            raise ValueError(f"unknown protocol options {unknown}; allowed: {', '.join(self.options())}")
+            raise UsageError(f"unknown protocol options {unknown}; allowed: {', '.join(self.options())}")
         return dataclasses.replace(self, **changes)
 
     @property
@@ -123,5 +124,5 @@ def get_protocol(protocol: str | Protocol | None = None, **overrides: Any) -> Pr
         return protocol.override(**overrides)
     name = protocol or DEFAULT_PROTOCOL
     if name not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {name!r}; allowed: {', '.join(PROTOCOLS)}")
+        raise UsageError(f"unknown protocol {name!r}; allowed: {', '.join(PROTOCOLS)}")
     return PROTOCOLS[name].override(**overrides)

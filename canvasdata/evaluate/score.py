@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
+from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer, read_answers, read_reference
 from canvasdata.evaluate.generate import recorded_setting
 from canvasdata.evaluate.inception import load_inception, require_weights_file
@@ -34,10 +36,10 @@ def parse_forget(spec: str, styles: Sequence[str] = UC60, objects: Sequence[str]
     """'style:Van_Gogh' or 'object:Cats' -> (domain, name), the name checked against the label space."""
     domain, _, name = spec.partition(":")
     if domain not in ("style", "object") or not name:
-        raise ValueError(f"forget {spec!r}: expected style:NAME or object:NAME")
+        raise UsageError(f"forget {spec!r}: expected style:NAME or object:NAME")
     space = styles if domain == "style" else objects
     if name not in space:
-        raise ValueError(f"forget {spec!r}: " + unknown_message(name, space, f"{domain} names"))
+        raise UsageError(f"forget {spec!r}: " + unknown_message(name, space, f"{domain} names"))
     return domain, name
 
 
@@ -46,7 +48,7 @@ def judge_for(judges: Sequence[Any], task: str) -> Any:
     for j in judges:
         if task in j.tasks:
             return j
-    raise ValueError(f"no judge for the {task} task among the judges given (their tasks: "
+    raise UsageError(f"no judge for the {task} task among the judges given (their tasks: "
                      f"{sorted({t for j in judges for t in j.tasks})})")
 
 
@@ -68,16 +70,16 @@ def check_answers_exist(answers: Sequence[Answer]) -> None:
     missing = [a for a in answers if a.data is None and (a.path is None or not a.path.exists())]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise ValueError(f"{missing[0].name}: missing answer image{more}")
+        raise UsageError(f"{missing[0].name}: missing answer image{more}")
 
 
 @torch.no_grad()
 def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int = 64, workers: int = 2,
-               features_of: Any | None = None, resize: str = UNLEARNCANVAS.judge_resize
+               features_of: Any | None = None, resize: str = UNLEARNCANVAS.judge_resize, progress: bool = False
                ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Predicted class ids per task of every judge (and `features_of`'s penultimate features) for all
     answer images. Each image is decoded once, in `workers` processes, and resized to every judge
-    input size as `resize` (a protocol's `judge_resize`) says."""
+    input size as `resize` (a protocol's `judge_resize`) says; `progress` shows a bar of images."""
     check_answers_exist(answers)
     preds: dict[str, list[np.ndarray]] = {}
     feats: list[np.ndarray] = []
@@ -87,7 +89,9 @@ def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int
     devices = {j: _device(j) for j in judges}
     pin = any(d.type == "cuda" for d in devices.values())
     data = JudgeInputs(answers, [j.image_size for j in judges], resize)
+    bar = tqdm(total=len(data), unit="img", desc="judge", disable=not progress, leave=False)
     for batch in DataLoader(data, batch_size=batch_size, num_workers=workers, pin_memory=pin):
+        bar.update(len(next(iter(batch.values()))))
         on: dict[tuple[torch.device, int], torch.Tensor] = {}  # uint8 travels once per device, then becomes float
         for j in judges:
             key = (devices[j], int(j.image_size))
@@ -96,6 +100,7 @@ def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int
                 preds.setdefault(t, []).append(logits.argmax(1).cpu().numpy())
             if j is features_of:
                 feats.append(j.features(xj).float().cpu().numpy())
+    bar.close()
     features = np.concatenate(feats) if features_of is not None else None
     return {t: np.concatenate(v) for t, v in preds.items()}, features
 
@@ -205,7 +210,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
                   protocol: str | Protocol | None = None, reference: Path | str | None = None,
                   reference_indices: Sequence[int] = REFERENCE_INDICES, inception: Path | str | None = None,
                   batch_size: int = 64, workers: int = 2, kid_subsets: int = 100, kid_subset_size: int = 1000,
-                  out: Path | str | None = None) -> Report:
+                  out: Path | str | None = None, progress: bool = False) -> Report:
     """Score one unlearning request (`forget` = 'style:NAME' or 'object:NAME').
 
     `answers`: a folder of `{style}_{object}_seed{N}.jpg`, a build directory, or a list of Answers.
@@ -215,7 +220,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     build): images `reference_indices` of the cells the answer set covers, except the forgotten
     concept's cells, compared with the answers of those same retained cells. Features: the style
     judge's penultimate layer, or Inception v3 pool features when `inception` names its weights file.
-    Writes report.json and report.md into `out` when given."""
+    Writes report.json and report.md into `out` when given; `progress` shows a bar while judging."""
     proto = get_protocol(protocol)
     if inception is not None:
         require_weights_file(inception)  # fail before any judging
@@ -229,7 +234,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     for a in answers:
         if a.style not in styles or a.object not in objects:
             bad, space = (a.style, styles) if a.style not in styles else (a.object, objects)
-            raise ValueError(f"{a.name}: {bad!r} is not in the judge's label space: "
+            raise UsageError(f"{a.name}: {bad!r} is not in the judge's label space: "
                              + unknown_message(bad, space, "classes"))
     ts = np.array([styles.index(a.style) for a in answers])
     to = np.array([objects.index(a.object) for a in answers])
@@ -238,7 +243,8 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     tid = own_space.index(target)
     use_judge_features = reference is not None and inception is None
     preds, feats = run_judges(list(dict.fromkeys([style_j, object_j])), answers, batch_size, workers,
-                              features_of=style_j if use_judge_features else None, resize=proto.judge_resize)
+                              features_of=style_j if use_judge_features else None, resize=proto.judge_resize,
+                              progress=progress)
     s = request_scores(ts, to, preds["style"], preds["object"], domain, tid,
                        seed_style=styles.index(SEED_STYLE) if SEED_STYLE in styles else None,
                        seed_images_in_style_metrics=proto.seed_images_in_style_metrics,

@@ -10,15 +10,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from canvasdata.errors import UsageError
 from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import REFERENCE_INDICES, Report, score_answers
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["method", "style UA", "style IRA", "style CRA", "object UA", "object IRA", "object CRA", "FD",
            "style requests", "object requests"]
@@ -73,7 +78,7 @@ def parse_request_dir(name: str) -> tuple[str, str]:
     """`style_Van_Gogh` -> ('style', 'Van_Gogh'); `object_Cats` -> ('object', 'Cats')."""
     domain, _, target = name.partition("_")
     if domain not in ("style", "object") or not target:
-        raise ValueError(f"{name}: a request folder is named style_NAME or object_NAME")
+        raise UsageError(f"{name}: a request folder is named style_NAME or object_NAME")
     return domain, target
 
 
@@ -100,24 +105,26 @@ def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Prot
     proto = get_protocol(protocol)
     runs = Path(runs)
     if not runs.is_dir():
-        raise ValueError(f"{runs}: no such runs directory")
+        raise UsageError(f"{runs}: no such runs directory")
     skip = Path(out).resolve() if out is not None else None  # the output may live inside runs/
     methods = sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".") and p.resolve() != skip)
     if not methods:
-        raise ValueError(f"{runs}: expected folders {{method}}/{{style|object}}_{{target}}/")
+        raise UsageError(f"{runs}: expected folders {{method}}/{{style|object}}_{{target}}/")
+    requests = {method: sorted(p for p in method.iterdir() if p.is_dir()) for method in methods}
     rows, reports = [], {}
-    for method in methods:
-        reqs = sorted(p for p in method.iterdir() if p.is_dir())
-        reports[method.name] = []
-        for req in reqs:
-            domain, target = parse_request_dir(req.name)
-            if progress:
-                print(f"scoring {method.name}/{req.name}", flush=True)
-            reports[method.name].append(score_answers(
-                req, f"{domain}:{target}", judges, protocol=proto, reference=reference,
-                reference_indices=reference_indices, inception=inception, batch_size=batch_size, workers=workers,
-                out=None if out is None else Path(out) / method.name / req.name))
-        rows.append(table_row(method.name, reports[method.name]))
+    with tqdm(total=sum(map(len, requests.values())), unit="request", desc="suite", disable=not progress) as bar:
+        for method, reqs in requests.items():
+            reports[method.name] = []
+            for req in reqs:
+                domain, target = parse_request_dir(req.name)
+                log.info("scoring %s/%s", method.name, req.name)
+                reports[method.name].append(score_answers(
+                    req, f"{domain}:{target}", judges, protocol=proto, reference=reference,
+                    reference_indices=reference_indices, inception=inception, batch_size=batch_size,
+                    workers=workers, out=None if out is None else Path(out) / method.name / req.name,
+                    progress=progress))
+                bar.update()
+            rows.append(table_row(method.name, reports[method.name]))
     suite = Suite(rows, reports, proto)
     if out is not None:
         suite.write(out)

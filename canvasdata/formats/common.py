@@ -15,8 +15,10 @@ from typing import BinaryIO
 
 from datasets import ClassLabel, Features
 
+from canvasdata.errors import CanvasdataError
 
-class FormatError(RuntimeError):
+
+class FormatError(CanvasdataError, RuntimeError):
     """A shard that cannot be written or read; the message names the file."""
 
 

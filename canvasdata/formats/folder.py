@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from canvasdata.errors import UsageError
 from canvasdata.formats import read_shard
 from canvasdata.formats.common import atomic_writer
 
@@ -27,10 +28,10 @@ def export_folder(root: Path, out: Path, manifest: dict, layout: str = "unlearnc
     """Write every image of the build under `out` (and, for the unlearncanvas layout, its
     metadata.jsonl); returns the number of images written."""
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; allowed: {', '.join(LAYOUTS)}")
+        raise UsageError(f"unknown layout {layout!r}; allowed: {', '.join(LAYOUTS)}")
     is_concepts = manifest["recipe"].get("kind") == "concepts"
     if (layout == "imagefolder") != is_concepts:
-        raise ValueError(f"layout {layout!r} is for {'grid builds' if layout == 'unlearncanvas' else 'concept sets'}; "
+        raise UsageError(f"layout {layout!r} is for {'grid builds' if layout == 'unlearncanvas' else 'concept sets'}; "
                          f"this build is a {'concept set' if is_concepts else 'grid'}: use "
                          f"--layout {'imagefolder' if is_concepts else 'unlearncanvas'}")
     if layout == "imagefolder":
@@ -43,7 +44,7 @@ def export_folder(root: Path, out: Path, manifest: dict, layout: str = "unlearnc
             for row in read_shard(root / shard["path"]):
                 name = f"{styles[row['style']]}/{objects[row['object']]}/{row['index']}.jpg"
                 if not row.get("prompt"):
-                    raise ValueError(f"{root / shard['path']}: {name} has no prompt to write into {METADATA}")
+                    raise UsageError(f"{root / shard['path']}: {name} has no prompt to write into {METADATA}")
                 with atomic_writer(out / name) as f:
                     f.write(row["image"])
                 lines.append(json.dumps({"file_name": name, "text": row["prompt"]}) + "\n")

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from canvasdata.cliargs import add_device_args, add_hub_args
+from canvasdata.cliargs import add_device_arg, add_device_args, add_hub_args
 
 
 def _train(a: argparse.Namespace) -> int:
@@ -47,7 +47,8 @@ def _eval(a: argparse.Namespace) -> int:
     root = Path(a.judge)
     out = Path(a.out or root / "eval")
     about = {"source": str(a.data), "split": a.split, **({"concept": a.concept} if a.concept else {})}
-    report = evaluate_judge(judge, data, out, batch_size=a.batch_size, workers=a.workers, about=about)
+    report = evaluate_judge(judge, data, out, batch_size=a.batch_size, workers=a.workers, about=about,
+                            progress=not a.quiet)
     for t, r in report["tasks"].items():
         print(f"{t}: top-1 {r['top1'] * 100:.2f}%  ECE {r['ece']:.3f}  "
               + "  ".join(f"{k} {v * 100:.1f}%" for k, v in r["degraded_top1"].items()))
@@ -109,38 +110,40 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("recipe", help="recipe file or shipped name (effnet-lite0-cpu, vit-base, vit-large-uc)")
     t.add_argument("--data", required=True, help="a canvasdata build directory or a datasets dataset / Hub id")
     t.add_argument("--out", required=True, help="judge directory to write")
-    t.add_argument("--device", default="auto")
-    t.add_argument("--max-steps", type=int, help="stop after this many steps (smoke tests)")
-    t.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    t.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
-    t.add_argument("--batch-size", type=int, help="override the recipe's batch size")
-    t.add_argument("--workers", type=int, help="override the recipe's data-loading worker processes")
-    t.add_argument("--concept", help="train a binary detector of this concept of a concept set (task = binary)")
-    t.add_argument("--quiet", action="store_true")
+    add_device_arg(t)
+    t.add_argument("--max-steps", type=int, help="stop after this many steps, for smoke tests (default: the recipe's "
+                   "epochs)")
+    t.add_argument("--epochs", type=int, help="override the recipe's epochs (default: the recipe's)")
+    t.add_argument("--lr", type=float, help="override the recipe's peak learning rate (default: the recipe's)")
+    t.add_argument("--batch-size", type=int, help="override the recipe's batch size (default: the recipe's)")
+    t.add_argument("--workers", type=int,
+                   help="override the recipe's data-loading worker processes (default: the recipe's)")
+    t.add_argument("--concept", help="train a binary detector of this concept of a concept set, task = binary "
+                   "(default: the recipe's tasks)")
     t.set_defaults(func=_train)
 
     e = js.add_parser("eval", help="accuracy, confusion matrices, ECE and robustness on a split")
-    e.add_argument("judge")
-    e.add_argument("--data", required=True)
-    e.add_argument("--split", default="test")
-    e.add_argument("--concept", help="concept-set config (binary judges)")
+    e.add_argument("judge", help="judge directory or Hub id")
+    e.add_argument("--data", required=True, help="a canvasdata build directory")
+    e.add_argument("--split", default="test", help="the split to evaluate on")
+    e.add_argument("--concept", help="concept-set config, for binary judges (default: none)")
     e.add_argument("--out", help="report directory (default: JUDGE/eval)")
     add_device_args(e)
     e.set_defaults(func=_eval)
 
     p = js.add_parser("predict", help="batched predictions for image files, as CSV")
-    p.add_argument("judge")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--out", required=True)
+    p.add_argument("judge", help="judge directory or Hub id")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--out", required=True, help="CSV file to write")
     add_device_args(p, workers=False)
     p.set_defaults(func=_predict)
 
     i = js.add_parser("import", help="convert an original UnlearnCanvas checkpoint (style50.pth, ...)")
-    i.add_argument("checkpoint")
-    i.add_argument("--space", required=True, choices=["uc50", "uc60", "objects"])
-    i.add_argument("--out", required=True)
-    i.add_argument("--arch", default="vit_large_patch16_224")
-    i.add_argument("--image-size", type=int, default=224)
+    i.add_argument("checkpoint", help="the original checkpoint file")
+    i.add_argument("--space", required=True, choices=["uc50", "uc60", "objects"], help="its label space")
+    i.add_argument("--out", required=True, help="judge directory to write")
+    i.add_argument("--arch", default="vit_large_patch16_224", help="timm architecture of the checkpoint")
+    i.add_argument("--image-size", type=int, default=224, help="input size in px")
     i.add_argument("--model-kwargs", help=argparse.SUPPRESS)
     i.set_defaults(func=_import)
 

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 
 from canvasdata.data import ImageLabels, LabelledImages, make_loader
+from canvasdata.errors import UsageError
 from canvasdata.judges.model import Judge
 
 DEGRADATIONS = ("downscale2x", "jpeg50", "blur")
@@ -43,7 +44,7 @@ def degrade(x: torch.Tensor, kind: str) -> torch.Tensor:
         k = torch.tensor([0.25, 0.5, 0.25])
         k2 = (k[:, None] * k[None, :]).view(1, 1, 3, 3).repeat(3, 1, 1, 1)
         return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k2, groups=3)
-    raise ValueError(f"unknown degradation {kind!r}; allowed: {', '.join(DEGRADATIONS)}")
+    raise UsageError(f"unknown degradation {kind!r}; allowed: {', '.join(DEGRADATIONS)}")
 
 
 def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
@@ -188,7 +189,7 @@ def confusion_png(matrix: np.ndarray, names: list[str], path: Path, title: str) 
     (with a label or a prediction) are shown, so a 61-class space evaluated on 3 styles stays small."""
     keep = np.flatnonzero((matrix.sum(1) > 0) | (matrix.sum(0) > 0))
     if not keep.size:
-        raise ValueError(f"{path}: an empty confusion matrix (no images)")
+        raise UsageError(f"{path}: an empty confusion matrix (no images)")
     m = matrix[np.ix_(keep, keep)]
     n_true = matrix[keep].sum(1)
     cells = []
@@ -233,9 +234,9 @@ def evaluate_judge(judge: Judge, data: LabelledImages, out: Path | str | None = 
     `about` (e.g. source and split) is stored in the report as "data"."""
     for t in judge.tasks:
         if t not in data.labels:
-            raise ValueError(f"the data has no {t!r} labels (it has {', '.join(data.labels)})")
+            raise UsageError(f"the data has no {t!r} labels (it has {', '.join(data.labels)})")
         if list(data.class_names[t]) != list(judge.class_names[t]):
-            raise ValueError(f"the judge's {t} classes ({judge.label_space[t]}, {len(judge.class_names[t])}) are "
+            raise UsageError(f"the judge's {t} classes ({judge.label_space[t]}, {len(judge.class_names[t])}) are "
                              f"not the data's ({data.label_space[t]}, {len(data.class_names[t])})")
     report: dict = {"num_images": len(data), **({"data": about} if about else {}), "tasks": {}}
     probs = predict(judge, data, batch_size, workers, progress=progress)

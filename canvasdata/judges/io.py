@@ -18,6 +18,7 @@ import timm
 import torch
 from huggingface_hub import HfApi
 
+from canvasdata.devices import resolve_device
 from canvasdata.hub import HubError, push_folder
 from canvasdata.judges.backbone import create_backbone
 from canvasdata.judges.model import Judge, JudgeError, JudgeInfo
@@ -105,7 +106,8 @@ def read_info(root: Path) -> JudgeInfo:
 
 
 def load_judge(path_or_id: str | Path, device: str | torch.device = "cpu") -> Judge:
-    """Load a judge directory (or a Hub model id, downloaded with huggingface_hub)."""
+    """Load a judge directory (or a Hub model id, downloaded with huggingface_hub) onto `device`
+    (`auto`: CUDA when available, else the CPU)."""
     root = Path(path_or_id)
     if not root.exists():
         if str(path_or_id).count("/") != 1:
@@ -136,7 +138,7 @@ def load_judge(path_or_id: str | Path, device: str | torch.device = "cpu") -> Ju
             raise JudgeError(f"{heads} does not match the label spaces ({str(e).splitlines()[0]})") from None
         except Exception as e:
             raise JudgeError(f"{heads} is corrupt or truncated ({e})") from None
-    return judge.to(device).eval()
+    return judge.to(resolve_device(device)).eval()
 
 
 # What the original UnlearnCanvas judge checkpoints may hold next to `model_state_dict`, allow-listed

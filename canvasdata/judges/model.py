@@ -9,8 +9,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from canvasdata.errors import CanvasdataError
 
-class JudgeError(ValueError):
+
+class JudgeError(CanvasdataError, ValueError):
     """A judge that cannot be built or loaded; the message says which file or field."""
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from canvasdata.errors import UsageError
 from canvasdata.judges.model import Judge
 
 
@@ -21,7 +22,7 @@ def load_images(paths: Sequence[Path], size: int) -> torch.Tensor:
                 img.draft("RGB", (size, size))
                 arr = np.asarray(img.convert("RGB").resize((size, size), Image.BICUBIC))
         except (OSError, ValueError) as e:
-            raise ValueError(f"{p}: unreadable image ({e})") from None
+            raise UsageError(f"{p}: unreadable image ({e})") from None
         out.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
     return torch.stack(out)
 

@@ -1,5 +1,8 @@
 """Diffusers backends: `source = "diffusers"` draws content with a text-to-image pipeline, and
-`painter = "diffusers-img2img"` paints content with a style prompt at a given strength.
+`painter = "diffusers-img2img"` paints content with a style prompt at a given strength. `load_text2image`
+is the one pipeline loader (also of `canvasdata generate`): any text-to-image pipeline
+(`AutoPipelineForText2Image`, else `DiffusionPipeline`), a dtype, a scheduler by class name, model CPU
+offload and attention slicing.
 
 Both take a local directory or Hub id (`content.model`), seed one generator per image (so batching
 never changes an image), load the pipeline once per process, and record every setting in the
@@ -8,22 +11,27 @@ manifest and card. diffusers is imported only when used (`pip install 'canvasdat
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from canvasdata.fields import Fields
-from canvasdata.taxonomy import SEED_STYLE, prompt
+from canvasdata.devices import resolve_device
+from canvasdata.errors import MissingExtraError
+from canvasdata.fields import Fields, RecipeError
+from canvasdata.taxonomy import SEED_STYLE, prompt, unknown_message
 
 if TYPE_CHECKING:  # the recipe is only a type here: recipes import the source registry to validate names
     from canvasdata.recipes import Recipe
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-SCHEDULERS = ("", "ddim")  # "": the pipeline's own
+SCHEDULER_ALIASES = {"ddim": "DDIMScheduler"}  # recipes' short name; "" keeps the pipeline's own scheduler
 
 
 def _diffusers() -> ModuleType:
@@ -31,9 +39,72 @@ def _diffusers() -> ModuleType:
     try:
         import diffusers
     except ModuleNotFoundError:
-        raise ModuleNotFoundError("the diffusers backends need diffusers: "
+        raise MissingExtraError("the diffusers backends need diffusers: "
                                   "pip install 'canvasdata[diffusers]'") from None
     return diffusers
+
+
+def diffusers_version() -> str:
+    """The installed diffusers' version (for the records)."""
+    return _diffusers().__version__
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """A DTYPES name, or `auto`: float16 on CUDA, float32 elsewhere."""
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if name not in DTYPES:
+        raise RecipeError(f"dtype {name!r}: allowed auto, {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def scheduler_class(name: str) -> type:
+    """The diffusers scheduler class named `name` (e.g. DDIMScheduler, EulerDiscreteScheduler; `ddim`)."""
+    d = _diffusers()
+    cls = getattr(d, SCHEDULER_ALIASES.get(name, name), None)
+    if not (isinstance(cls, type) and issubclass(cls, d.SchedulerMixin)):
+        known = sorted(n for n in dir(d) if n.endswith("Scheduler") and isinstance(getattr(d, n, None), type))
+        raise RecipeError(unknown_message(name, known, "diffusers schedulers"))
+    return cls
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How a pipeline is loaded: `dtype` a DTYPES name or `auto` (float16 on CUDA, else float32);
+    `scheduler` a diffusers scheduler class name built `from_config` of the pipeline's own ("" keeps
+    it); `cpu_offload`: `enable_model_cpu_offload` onto the device (needs accelerate);
+    `attention_slicing`: `enable_attention_slicing`."""
+
+    dtype: str = "auto"
+    scheduler: str = ""
+    cpu_offload: bool = False
+    attention_slicing: bool = False
+
+
+def load_text2image(model: str | Path, device: str | torch.device = "auto",
+                    options: PipelineOptions = PipelineOptions()) -> Any:
+    """Any text-to-image pipeline from a local directory or Hub id (`AutoPipelineForText2Image`,
+    falling back to `DiffusionPipeline` for pipelines it does not map), loaded as `options` say, with no
+    safety checker and no progress bar."""
+    d = _diffusers()
+    if options.cpu_offload and importlib.util.find_spec("accelerate") is None:  # fail before loading anything
+        raise MissingExtraError("--cpu-offload needs accelerate: pip install accelerate")
+    scheduler = scheduler_class(options.scheduler) if options.scheduler else None
+    dev = resolve_device(device)
+    kwargs = {"dtype": resolve_dtype(options.dtype, dev), "safety_checker": None, "requires_safety_checker": False}
+    try:
+        pipe = d.AutoPipelineForText2Image.from_pretrained(str(model), **kwargs)
+    except ValueError:  # a pipeline class AutoPipeline has no text-to-image mapping for
+        pipe = d.DiffusionPipeline.from_pretrained(str(model), **kwargs)
+    if scheduler is not None:
+        pipe.scheduler = scheduler.from_config(pipe.scheduler.config)
+    if options.attention_slicing:
+        pipe.enable_attention_slicing()
+    pipe.set_progress_bar_config(disable=True)
+    if options.cpu_offload:
+        pipe.enable_model_cpu_offload(device=dev)
+        return pipe
+    return pipe.to(dev)
 
 
 class _Pipelines:
@@ -44,27 +115,17 @@ class _Pipelines:
         self._t2i = self._i2i = None
         self._device: torch.device | None = None
 
-    def _dtype(self, device: torch.device) -> torch.dtype:
-        if self.dtype_name == "auto":
-            return torch.float16 if device.type == "cuda" else torch.float32
-        return DTYPES[self.dtype_name]
-
-    def text2img(self, device: torch.device):
+    def text2img(self, device: torch.device) -> Any:
         """The text-to-image pipeline on `device`, loaded once."""
         if self._t2i is None or self._device != device:
-            d = _diffusers()
-            pipe = d.StableDiffusionPipeline.from_pretrained(self.model, dtype=self._dtype(device), safety_checker=None,
-                                                             requires_safety_checker=False)
-            if self.scheduler == "ddim":
-                pipe.scheduler = d.DDIMScheduler.from_config(pipe.scheduler.config)
-            pipe.set_progress_bar_config(disable=True)
-            self._t2i, self._i2i, self._device = pipe.to(device), None, device
+            pipe = load_text2image(self.model, device, PipelineOptions(self.dtype_name, self.scheduler))
+            self._t2i, self._i2i, self._device = pipe, None, device
         return self._t2i
 
-    def img2img(self, device: torch.device):
-        """An img2img pipeline sharing the text-to-image pipeline's components."""
+    def img2img(self, device: torch.device) -> Any:
+        """The image-to-image pipeline of the same family, sharing the text-to-image pipeline's components."""
         if self._i2i is None or self._device != device:
-            pipe = _diffusers().StableDiffusionImg2ImgPipeline(**self.text2img(device).components)
+            pipe = _diffusers().AutoPipelineForImage2Image.from_pipe(self.text2img(device))
             pipe.set_progress_bar_config(disable=True)
             self._i2i = pipe
         return self._i2i
@@ -82,7 +143,7 @@ def _to_tensor(images: Sequence[Image.Image], size: int, device: torch.device) -
 def _settings(fields: Fields) -> tuple[str, str, str]:
     """(model, dtype, scheduler) of the `[content]` table."""
     dtype = fields.get("dtype", str, "auto", allowed=("auto", *DTYPES))
-    scheduler = fields.get("scheduler", str, "", allowed=SCHEDULERS)
+    scheduler = fields.get("scheduler", str, "")  # checked against diffusers' schedulers when the pipeline loads
     return fields.get("model", str), dtype, scheduler
 
 
@@ -105,7 +166,7 @@ class DiffusersContent:
                *, draw_object: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The pipeline's images for the object's prompt, one seeded generator per image; masks all ones."""
         if not draw_object:
-            raise ValueError("the diffusers source cannot render a scene without its object")
+            raise RecipeError("the diffusers source cannot render a scene without its object")
         gen = self.gen_size or size
         out = self.pipes.text2img(device)([self.prompt.format(object=obj)] * len(seeds), height=gen, width=gen,
                                           num_inference_steps=self.steps, guidance_scale=self.guidance,

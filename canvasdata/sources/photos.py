@@ -18,6 +18,7 @@ import torch
 from PIL import Image, ImageOps
 
 from canvasdata.encode import decode_image
+from canvasdata.fields import RecipeError
 
 if TYPE_CHECKING:  # the recipe is only a type here: recipes import the source registry to validate names
     from canvasdata.recipes import Recipe
@@ -51,7 +52,7 @@ class PhotoContent:
         for obj in recipe.objects:
             folder = root / obj
             if not folder.is_dir():
-                raise ValueError(f"{recipe.source}: field 'content.path': no folder {folder} for object {obj!r}")
+                raise RecipeError(f"{recipe.source}: field 'content.path': no folder {folder} for object {obj!r}")
             usable = []
             for p in sorted(folder.iterdir()):
                 if p.is_dir() or p.name.startswith("."):
@@ -62,11 +63,11 @@ class PhotoContent:
                 else:
                     usable.append(p)
             if len(usable) < recipe.images_per_cell and (skip_bad or not bad):
-                raise ValueError(f"{recipe.source}: {folder} has {len(usable)} usable photos; images_per_cell is "
+                raise RecipeError(f"{recipe.source}: {folder} has {len(usable)} usable photos; images_per_cell is "
                                  f"{recipe.images_per_cell}")
             self.files[obj] = usable
         if bad and not skip_bad:
-            raise ValueError(f"{recipe.source}: {len(bad)} unusable file(s) (set content.skip_bad = true to skip "
+            raise RecipeError(f"{recipe.source}: {len(bad)} unusable file(s) (set content.skip_bad = true to skip "
                              "them):\n  " + "\n  ".join(bad))
         self.skipped = bad
 
@@ -89,7 +90,7 @@ class PhotoContent:
                *, draw_object: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Photo k of the object's folder for content index k; masks are all ones."""
         if not draw_object:
-            raise ValueError("photos cannot be rendered without their object")
+            raise RecipeError("photos cannot be rendered without their object")
         arr = np.stack([load_photo(self.files[obj][k - 1], size) for k in indices])
         images = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(255).to(device)
         return images, torch.ones(len(indices), 1, size, size, device=device)

@@ -10,6 +10,7 @@ import torch
 
 from canvasdata import content
 from canvasdata import styles as style_library
+from canvasdata.fields import RecipeError
 
 if TYPE_CHECKING:  # the recipe is only a type here: recipes import the source registry to validate names
     from canvasdata.recipes import Recipe
@@ -24,7 +25,7 @@ class ProceduralContent:
     def __init__(self, recipe: Recipe) -> None:
         missing = [o for o in recipe.objects if o not in content.list_objects()]
         if missing:
-            raise ValueError(f"{recipe.source}: field 'objects': no procedural content for {missing}; "
+            raise RecipeError(f"{recipe.source}: field 'objects': no procedural content for {missing}; "
                              f"available: {', '.join(content.list_objects())}")
 
     def render(self, obj: str, indices: Sequence[int], seeds: Sequence[int], size: int,

@@ -9,7 +9,6 @@ style, the step and the field.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from canvasdata.errors import CanvasdataError
+from canvasdata.taxonomy import closest_names
 
-class StyleError(ValueError):
+
+class StyleError(CanvasdataError, ValueError):
     """A style that cannot be used; the message names the source, style, step and field."""
 
 
@@ -111,11 +113,6 @@ class StyleSpec:
                 "steps": [{"op": s.op, **{k: v for k, v in s.params}} for s in self.steps]}
 
 
-def _close(name: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
-    return f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(options))}"
-
-
 def _check_value(where: str, key: str, p: Param, v: Any) -> Any:
     def num(x: Any) -> bool:
         return isinstance(x, (int, float)) and not isinstance(x, bool)
@@ -159,7 +156,8 @@ def parse_style(name: str, table: Mapping[str, Any], source: str = "<memory>") -
             raise StyleError(f"{sw}: expected a table with an 'op' field")
         op_name = st["op"]
         if op_name not in OPERATORS:
-            raise StyleError(f"{sw}: field 'op': unknown operator {op_name!r}" + _close(str(op_name), OPERATORS))
+            raise StyleError(f"{sw}: field 'op': unknown operator {op_name!r}"
+                             + closest_names(str(op_name), sorted(OPERATORS)))
         op = OPERATORS[op_name]
         params = []
         for key, v in st.items():
@@ -167,7 +165,7 @@ def parse_style(name: str, table: Mapping[str, Any], source: str = "<memory>") -
                 continue
             if key not in op.params:
                 raise StyleError(f"{sw} ({op_name}): field '{key}' is not a parameter of {op_name}"
-                                 + _close(key, op.params))
+                                 + closest_names(key, sorted(op.params)))
             params.append((key, _check_value(f"{sw} ({op_name})", key, op.params[key], v)))
         steps.append(Step(op_name, tuple(params)))
     return StyleSpec(name, tuple(steps), str(table.get("description", "")), source)
