@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from canvasdata.errors import UsageError
+from canvasdata.formats import read_shard
+from canvasdata.manifest import class_names, read_manifest
 from canvasdata.taxonomy import OBJECTS, UC60
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -120,8 +122,6 @@ def _read_parquet(path: Path, names: dict[str, list[str]] | None, keep: Keep | N
 def read_answer_shards(root: Path | str, split: str | None = None, keep: Keep | None = None) -> list[Answer]:
     """A canvasdata build (or any directory of `data/*.parquet` with the `datasets` metadata) used as
     an answer or reference set; `keep(style, object, index)` selects rows before images are loaded."""
-    from canvasdata.formats import read_shard
-    from canvasdata.manifest import class_names, read_manifest
 
     root = Path(root)
     out: list[Answer] = []

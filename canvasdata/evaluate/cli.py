@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from canvasdata.cliargs import add_device_arg, add_device_args
+from canvasdata.evaluate.commands import evaluate_command, generate_command, load_judges, suite_command
+from canvasdata.evaluate.concepts import generate_prompt_images, score_concept
 from canvasdata.evaluate.generate import PROTOCOL_SCHEDULER, PROTOCOL_SEEDS
 from canvasdata.evaluate.protocol import (
     DEFAULT_PROTOCOL,
@@ -28,7 +30,6 @@ def _protocol(a: argparse.Namespace, options: tuple[str, ...] = SCORING_OPTIONS)
 
 
 def _evaluate(a: argparse.Namespace) -> int:
-    from canvasdata.evaluate.commands import evaluate_command
 
     r = evaluate_command(a.answers, a.forget, a.judges, protocol=_protocol(a), reference=a.reference,
                          inception=a.inception, out=a.out, device=a.device, batch_size=a.batch_size,
@@ -45,7 +46,6 @@ def _options(a: argparse.Namespace) -> PipelineOptions:
 
 
 def _generate(a: argparse.Namespace) -> int:
-    from canvasdata.evaluate.commands import generate_command
 
     proto = _protocol(a, GENERATION_OPTIONS)
     out = generate_command(a.model, a.out, space=a.space, styles=a.styles, objects=a.objects, seeds=a.seeds,
@@ -58,7 +58,6 @@ def _generate(a: argparse.Namespace) -> int:
 
 
 def _suite(a: argparse.Namespace) -> int:
-    from canvasdata.evaluate.commands import suite_command
 
     suite = suite_command(a.runs, a.judges, protocol=_protocol(a), reference=a.reference, inception=a.inception,
                           out=a.out, device=a.device, batch_size=a.batch_size, workers=a.workers,
@@ -69,8 +68,6 @@ def _suite(a: argparse.Namespace) -> int:
 
 
 def _concept(a: argparse.Namespace) -> int:
-    from canvasdata.evaluate.commands import load_judges
-    from canvasdata.evaluate.concepts import score_concept
 
     r = score_concept(a.unlearned, a.original, load_judges([a.detector], a.device)[0], workers=a.workers, out=a.out)
     print(f"{r['concept']}: forgetting rate {r['forgetting_rate'] * 100:.2f}% (UA {r['ua'] * 100:.2f}), "
@@ -79,7 +76,6 @@ def _concept(a: argparse.Namespace) -> int:
 
 
 def _generate_prompts(a: argparse.Namespace) -> int:
-    from canvasdata.evaluate.concepts import generate_prompt_images
 
     out = generate_prompt_images(a.model, a.prompts, a.out, size=a.size, steps=a.steps, guidance=a.guidance,
                                  batch_size=a.batch_size, device=a.device, options=_options(a),

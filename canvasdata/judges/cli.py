@@ -7,11 +7,16 @@ import json
 from pathlib import Path
 
 from canvasdata.cliargs import add_device_arg, add_device_args, add_hub_args
+from canvasdata.data import load_split
+from canvasdata.judges.card import judge_card
+from canvasdata.judges.evaluate import evaluate_judge, worst
+from canvasdata.judges.io import import_unlearncanvas, judge_files, load_judge, push_judge
+from canvasdata.judges.predict import predict_paths, write_csv
+from canvasdata.judges.recipe import load_judge_recipe, parse_judge_recipe
+from canvasdata.judges.train import train_judge
 
 
 def _train(a: argparse.Namespace) -> int:
-    from canvasdata.judges.recipe import load_judge_recipe, parse_judge_recipe
-    from canvasdata.judges.train import train_judge
 
     recipe = load_judge_recipe(a.recipe)
     overrides = {k: v for k, v in (("epochs", a.epochs), ("lr", a.lr), ("batch_size", a.batch_size),
@@ -30,10 +35,6 @@ def _train(a: argparse.Namespace) -> int:
 
 
 def _eval(a: argparse.Namespace) -> int:
-    from canvasdata.data import load_split
-    from canvasdata.judges.card import judge_card
-    from canvasdata.judges.evaluate import evaluate_judge, worst
-    from canvasdata.judges.io import load_judge
 
     judge = load_judge(a.judge, a.device)
     data = None
@@ -73,8 +74,6 @@ def _eval(a: argparse.Namespace) -> int:
 
 
 def _predict(a: argparse.Namespace) -> int:
-    from canvasdata.judges.io import load_judge
-    from canvasdata.judges.predict import predict_paths, write_csv
 
     judge = load_judge(a.judge, a.device)
     rows = predict_paths(judge, a.images, a.batch_size)
@@ -84,7 +83,6 @@ def _predict(a: argparse.Namespace) -> int:
 
 
 def _import(a: argparse.Namespace) -> int:
-    from canvasdata.judges.io import import_unlearncanvas
 
     kwargs = json.loads(a.model_kwargs) if a.model_kwargs else None
     out = import_unlearncanvas(a.checkpoint, a.space, a.out, arch=a.arch, image_size=a.image_size, model_kwargs=kwargs)
@@ -93,7 +91,6 @@ def _import(a: argparse.Namespace) -> int:
 
 
 def _push(a: argparse.Namespace) -> int:
-    from canvasdata.judges.io import judge_files, push_judge
 
     files = judge_files(a.dir, a.include_eval, a.include_checkpoint)
     url = push_judge(a.dir, a.repo_id, a.private, a.token, include_eval=a.include_eval,
