@@ -3,7 +3,6 @@ checks the shards against it and `info` summarises it."""
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ import datasets
 from canvasdata.encode import decode_image
 from canvasdata.errors import CanvasdataError
 from canvasdata.formats import FormatError, read_shard, sha256_file
-from canvasdata.formats.common import LabelCounter, write_json
+from canvasdata.formats.common import LabelCounter, read_json, write_json
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -133,12 +132,7 @@ class Manifest:
     def read(cls, root: Path | str) -> Manifest:
         """The manifest of the build in `root`."""
         path = Path(root) / MANIFEST
-        if not path.exists():
-            raise ManifestError(f"{root}: no {MANIFEST}; is this a canvasdata build directory?")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ManifestError(f"{path}: unreadable manifest ({e})") from None
+        data = read_json(path, ManifestError, f"{root}: no {MANIFEST}; is this a canvasdata build directory?")
         return cls.from_dict(data, str(path))
 
     def write(self, root: Path | str) -> Path:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from datasets import ClassLabel, Features
 
@@ -88,6 +88,17 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def read_json(path: Path, error: type[Exception], missing: str) -> Any:
+    """Read a JSON file of an artifact; a missing file raises `error(missing)` and malformed JSON
+    `error` naming the file, so every artifact reader fails in one line with its own error type."""
+    if not path.exists():
+        raise error(missing)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: unreadable ({e})") from None
 
 
 def write_json(path: Path, data: object) -> None:

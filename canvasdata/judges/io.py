@@ -19,6 +19,7 @@ import torch
 from huggingface_hub import HfApi
 
 from canvasdata.devices import resolve_device
+from canvasdata.formats.common import read_json
 from canvasdata.hub import HubError, push_folder
 from canvasdata.judges.backbone import create_backbone
 from canvasdata.judges.model import Judge, JudgeError, JudgeInfo
@@ -86,12 +87,7 @@ def _truthful_config(path: Path, info: JudgeInfo) -> None:
 
 def read_info(root: Path) -> JudgeInfo:
     cfg_path = root / CONFIG
-    if not cfg_path.exists():
-        raise JudgeError(f"{root}: no config.json; is this a judge directory?")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise JudgeError(f"{cfg_path}: unreadable ({e})") from None
+    cfg = read_json(cfg_path, JudgeError, f"{root}: no config.json; is this a judge directory?")
     if "canvasdata" not in cfg:
         raise JudgeError(f"{cfg_path}: a timm model without canvasdata's class names; import it with "
                          "`canvasdata judge import` or train one with `canvasdata judge train`")
