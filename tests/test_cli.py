@@ -135,7 +135,7 @@ def _parsers(p: argparse.ArgumentParser, name: str = "canvasdata"):
 
 def test_every_argument_has_help_and_help_shows_defaults(capsys):
     commands = dict(_parsers(make_parser()))
-    assert {"canvasdata build", "canvasdata evaluate", "canvasdata suite", "canvasdata judge eval"} <= set(commands)
+    assert {"canvasdata build", "canvasdata evaluate score", "canvasdata evaluate suite", "canvasdata judge eval"} <= set(commands)
     for name, parser in commands.items():
         formatter = parser._get_formatter()
         for action in parser._actions:
@@ -160,8 +160,8 @@ def test_every_argument_has_help_and_help_shows_defaults(capsys):
 def test_device_means_and_defaults_the_same_everywhere():
     devices = [(name, a) for name, p in _parsers(make_parser()) for a in p._actions if a.dest == "device"]
     assert {name.removeprefix("canvasdata ") for name, _ in devices} == {
-        "build", "evaluate", "generate", "suite", "evaluate-concept", "generate-prompts", "judge train", "judge eval",
-        "judge predict"}
+        "build", "evaluate score", "evaluate generate", "evaluate suite", "evaluate score-concept",
+        "evaluate generate-concept", "judge train", "judge eval", "judge predict"}
     for name, action in devices:
         assert action.default == "auto" and DEVICES in action.help, name
 
@@ -182,7 +182,7 @@ def test_a_project_error_is_one_line_and_exit_2(tmp_path: Path, capsys):
     assert main(["info", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "no manifest.json" in err
-    assert main(["evaluate", "--answers", str(tmp_path), "--forget", "object:Cats", "--judges",
+    assert main(["evaluate", "score", "--answers", str(tmp_path), "--forget", "object:Cats", "--judges",
                  str(tmp_path / "no-judge")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "no-judge" in err

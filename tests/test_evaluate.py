@@ -244,10 +244,10 @@ def judge_dir(tmp_path_factory) -> Path:
 
 def test_cli_evaluate_and_suite_with_real_judges(judge_dir: Path, tmp_path: Path, capsys):
     answers = write_answers(tmp_path / "a", ["Van_Gogh", "Monet", "Seed_Images"], ["Cats", "Dogs"], [188, 288])
-    assert main(["evaluate", "--answers", str(answers), "--forget", "object:Dogs", "--judges", str(judge_dir),
+    assert main(["evaluate", "score", "--answers", str(answers), "--forget", "object:Dogs", "--judges", str(judge_dir),
                  "--out", str(tmp_path / "rep"), "--workers", "0"]) == 0
     assert "UA" in capsys.readouterr().out and (tmp_path / "rep" / "report.json").exists()
-    assert main(["evaluate", "--answers", str(answers), "--forget", "object:Dogs", "--judges", str(judge_dir),
+    assert main(["evaluate", "score", "--answers", str(answers), "--forget", "object:Dogs", "--judges", str(judge_dir),
                  "--out", str(tmp_path / "rep2"), "--workers", "0", "--protocol", "canvasdata",
                  "--seed-images-in-style-metrics", "--judge-resize", "torchvision-bilinear"]) == 0
     printed = capsys.readouterr().out
@@ -271,7 +271,7 @@ def test_cli_evaluate_and_suite_with_real_judges(judge_dir: Path, tmp_path: Path
     assert json.loads((tmp_path / "suite" / "suite.json").read_text())["protocol"]["name"] == "unlearncanvas"
     assert "- Protocol: `unlearncanvas`" in (tmp_path / "suite" / "suite.md").read_text()
     for _ in range(2):  # the default output, RUNS/suite, is not taken for a method on the next run
-        assert main(["suite", str(runs), "--judges", str(judge_dir), "--workers", "0"]) == 0
+        assert main(["evaluate", "suite", str(runs), "--judges", str(judge_dir), "--workers", "0"]) == 0
         assert "| ESD |" in capsys.readouterr().out and (runs / "suite" / "suite.csv").exists()
 
 
@@ -364,18 +364,18 @@ def test_generate_pipeline_flags_are_used_recorded_and_checked_on_resume(tiny_sd
                                                                          monkeypatch, capsys):
     diffusers = pytest.importorskip("diffusers")
     out = tmp_path / "euler"
-    assert main(["generate", "--model", str(tiny_sd_pipeline), "--out", str(out), "--styles", "Van_Gogh",
+    assert main(["evaluate", "generate", "--model", str(tiny_sd_pipeline), "--out", str(out), "--styles", "Van_Gogh",
                  "--objects", "Cats", "--seeds", "188", "--size", "16", "--steps", "2", "--device", "cpu",
                  "--dtype", "float32", "--scheduler", "EulerDiscreteScheduler", "--attention-slicing", "-q"]) == 0
     settings = json.loads((out / "generation.json").read_text())
     assert (settings["scheduler"], settings["dtype"]) == ("EulerDiscreteScheduler", "float32")
     assert settings["attention_slicing"] is True and settings["cpu_offload"] is False
     assert (out / "Van_Gogh_Cats_seed188.jpg").exists()
-    assert main(["generate", "--model", str(tiny_sd_pipeline), "--out", str(out), "--styles", "Van_Gogh",
+    assert main(["evaluate", "generate", "--model", str(tiny_sd_pipeline), "--out", str(out), "--styles", "Van_Gogh",
                  "--objects", "Cats", "--seeds", "188", "--size", "16", "--steps", "2", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "scheduler: 'EulerDiscreteScheduler' -> 'DDIMScheduler'" in err and "attention_slicing: True -> False" in err
-    assert main(["generate", "--model", str(tiny_sd_pipeline), "--out", str(tmp_path / "x"), "--scheduler",
+    assert main(["evaluate", "generate", "--model", str(tiny_sd_pipeline), "--out", str(tmp_path / "x"), "--scheduler",
                  "EulerDiscreteSchedular", "--device", "cpu"]) == 2
     assert "did you mean EulerDiscreteScheduler" in capsys.readouterr().err
     pipe = load_text2image(str(tiny_sd_pipeline), "cpu", PipelineOptions(dtype="bfloat16", scheduler="ddim"))
@@ -393,6 +393,6 @@ def test_cpu_offload_without_accelerate_names_what_to_install(tiny_sd_pipeline: 
                                                               capsys):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "accelerate" else real(name, *a))
-    assert main(["generate", "--model", str(tiny_sd_pipeline), "--out", str(tmp_path / "o"), "--cpu-offload",
+    assert main(["evaluate", "generate", "--model", str(tiny_sd_pipeline), "--out", str(tmp_path / "o"), "--cpu-offload",
                  "--device", "cpu"]) == 2
     assert capsys.readouterr().err == "error: --cpu-offload needs accelerate: pip install accelerate\n"

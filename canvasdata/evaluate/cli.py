@@ -1,4 +1,7 @@
-"""`canvasdata evaluate`, `canvasdata generate` and `canvasdata suite`: parse, call the library, print."""
+"""`canvasdata evaluate ...`: generate answer sets with a diffusers pipeline and score them with judges,
+grouped the way `canvasdata judge ...` is (a noun, then a verb): `generate`/`score` one request's grid answer
+set, `suite` a folder of runs, `generate-concept`/`score-concept` a concept set's prompts. Parse, call the
+library, print."""
 
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ def _protocol(a: argparse.Namespace, options: tuple[str, ...] = SCORING_OPTIONS)
     return get_protocol(a.protocol, **{k: getattr(a, k) for k in options})
 
 
-def _evaluate(a: argparse.Namespace) -> int:
-
+def _score(a: argparse.Namespace) -> int:
+    """`evaluate score`: one request's UA/IRA/CRA (and FD/KID)."""
     r = evaluate_command(a.answers, a.forget, a.judges, protocol=_protocol(a), reference=a.reference,
                          inception=a.inception, out=a.out, device=a.device, batch_size=a.batch_size,
                          workers=a.workers, progress=not a.quiet)
@@ -46,7 +49,7 @@ def _options(a: argparse.Namespace) -> PipelineOptions:
 
 
 def _generate(a: argparse.Namespace) -> int:
-
+    """`evaluate generate`: an answer set from a diffusers pipeline."""
     proto = _protocol(a, GENERATION_OPTIONS)
     out = generate_command(a.model, a.out, space=a.space, styles=a.styles, objects=a.objects, seeds=a.seeds,
                            size=a.size, steps=a.steps, guidance=a.guidance, batch_size=a.batch_size,
@@ -58,7 +61,7 @@ def _generate(a: argparse.Namespace) -> int:
 
 
 def _suite(a: argparse.Namespace) -> int:
-
+    """`evaluate suite`: every request under RUNS, as one table."""
     suite = suite_command(a.runs, a.judges, protocol=_protocol(a), reference=a.reference, inception=a.inception,
                           out=a.out, device=a.device, batch_size=a.batch_size, workers=a.workers,
                           progress=not a.quiet)
@@ -67,16 +70,16 @@ def _suite(a: argparse.Namespace) -> int:
     return 0
 
 
-def _concept(a: argparse.Namespace) -> int:
-
+def _score_concept(a: argparse.Namespace) -> int:
+    """`evaluate score-concept`: a concept's forgetting rate and paired FD."""
     r = score_concept(a.unlearned, a.original, load_judges([a.detector], a.device)[0], workers=a.workers, out=a.out)
     print(f"{r['concept']}: forgetting rate {r['forgetting_rate'] * 100:.2f}% (UA {r['ua'] * 100:.2f}), "
           f"FD {r['frechet_distance']:.2f} over {r['pairs']} pairs")
     return 0
 
 
-def _generate_prompts(a: argparse.Namespace) -> int:
-
+def _generate_concept(a: argparse.Namespace) -> int:
+    """`evaluate generate-concept`: images for a concept set's prompts."""
     out = generate_prompt_images(a.model, a.prompts, a.out, size=a.size, steps=a.steps, guidance=a.guidance,
                                  batch_size=a.batch_size, device=a.device, options=_options(a),
                                  progress=not a.quiet)
@@ -123,8 +126,8 @@ def _scoring_flags(p: argparse.ArgumentParser) -> None:
                         "the paper's 'other 49 styles')")
 
 
-def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("evaluate", help="score one unlearning request's answer set with judges (UA, IRA, CRA, FD)")
+def _score_parser(es: argparse._SubParsersAction) -> None:
+    e = es.add_parser("score", help="score one unlearning request's answer set with judges (UA, IRA, CRA, FD)")
     e.add_argument("--answers", required=True, help="folder of {style}_{object}_seed{N}.jpg, or a canvasdata build")
     e.add_argument("--forget", required=True, help="style:NAME or object:NAME")
     e.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
@@ -135,9 +138,11 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     _scoring_flags(e)
     e.add_argument("--out", help="report directory (default: ANSWERS/report)")
     add_device_args(e)
-    e.set_defaults(func=_evaluate)
+    e.set_defaults(func=_score)
 
-    g = sub.add_parser("generate", help="generate an answer set from a diffusers pipeline (the protocol's defaults)")
+
+def _generate_parser(es: argparse._SubParsersAction) -> None:
+    g = es.add_parser("generate", help="generate an answer set from a diffusers pipeline (the protocol's defaults)")
     g.add_argument("--model", required=True, help="a local diffusers pipeline directory or a Hub id")
     g.add_argument("--out", required=True, help="answer folder to write (resumable)")
     g.add_argument("--space", default="uc50", help="style label space whose styles are prompted")
@@ -156,16 +161,22 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
                    help=f"{OPTION_HELP['seed_images_words']} ({_default('seed_images_words')})")
     g.set_defaults(func=_generate)
 
-    c = sub.add_parser("evaluate-concept", help="forgetting rate and paired FD for a concept (DataIGM shape)")
-    c.add_argument("--unlearned", required=True, help="the unlearned model's images for forget_prompts.json")
-    c.add_argument("--original", required=True, help="the original model's images for retain_prompts.json")
-    c.add_argument("--detector", required=True, help="a binary judge trained on the concept set")
-    c.add_argument("--out", help="report directory (default: none written)")
-    add_device_arg(c)
-    c.add_argument("--workers", type=int, default=2, help="image-decoding worker processes")
-    c.set_defaults(func=_concept)
 
-    gp = sub.add_parser("generate-prompts", help="images {id}_seed{seed}.jpg for a concept set's prompts JSON")
+def _suite_parser(es: argparse._SubParsersAction) -> None:
+    s = es.add_parser("suite", help="score runs/{method}/{style|object}_{target}/ and print a Table-2-shaped table")
+    s.add_argument("runs", help="folder of {method}/{style|object}_{target}/ answer sets")
+    s.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
+    s.add_argument("--reference", help="real images for FD/KID, as for `evaluate score` (default: no FD/KID)")
+    s.add_argument("--inception", help="Inception v3 weights file for FD/KID, as for `evaluate score` (default: the "
+                   "style judge's penultimate features)")
+    _scoring_flags(s)
+    s.add_argument("--out", help="where the reports, suite.md and suite.csv go (default: RUNS/suite)")
+    add_device_args(s)
+    s.set_defaults(func=_suite)
+
+
+def _concept_parsers(es: argparse._SubParsersAction) -> None:
+    gp = es.add_parser("generate-concept", help="images {id}_seed{seed}.jpg for a concept set's prompts JSON")
     gp.add_argument("--model", required=True, help="a local diffusers pipeline directory or a Hub id")
     gp.add_argument("--prompts", required=True, help="prompts/{concept}/forget_prompts.json or retain_prompts.json")
     gp.add_argument("--out", required=True, help="image folder to write")
@@ -174,15 +185,23 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     gp.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
     add_device_args(gp, batch_size=4, workers=False)
     _pipeline_flags(gp)
-    gp.set_defaults(func=_generate_prompts)
+    gp.set_defaults(func=_generate_concept)
 
-    s = sub.add_parser("suite", help="score runs/{method}/{style|object}_{target}/ and print a Table-2-shaped table")
-    s.add_argument("runs", help="folder of {method}/{style|object}_{target}/ answer sets")
-    s.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
-    s.add_argument("--reference", help="real images for FD/KID, as for evaluate (default: no FD/KID)")
-    s.add_argument("--inception", help="Inception v3 weights file for FD/KID, as for evaluate (default: the style "
-                   "judge's penultimate features)")
-    _scoring_flags(s)
-    s.add_argument("--out", help="where the reports, suite.md and suite.csv go (default: RUNS/suite)")
-    add_device_args(s)
-    s.set_defaults(func=_suite)
+    c = es.add_parser("score-concept", help="forgetting rate and paired FD for a concept (DataIGM shape)")
+    c.add_argument("--unlearned", required=True, help="the unlearned model's images for forget_prompts.json")
+    c.add_argument("--original", required=True, help="the original model's images for retain_prompts.json")
+    c.add_argument("--detector", required=True, help="a binary judge trained on the concept set")
+    c.add_argument("--out", help="report directory (default: none written)")
+    add_device_arg(c)
+    c.add_argument("--workers", type=int, default=2, help="image-decoding worker processes")
+    c.set_defaults(func=_score_concept)
+
+
+def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
+    """`canvasdata evaluate generate|score|suite|generate-concept|score-concept`."""
+    e = sub.add_parser("evaluate", help="generate answer sets from a diffusers pipeline and score them with judges")
+    es = e.add_subparsers(dest="evaluate_command", required=True)
+    _generate_parser(es)
+    _score_parser(es)
+    _suite_parser(es)
+    _concept_parsers(es)

@@ -27,7 +27,7 @@ def evaluate_command(answers: str | Path, forget: str, judges: Sequence[str | Pa
                      protocol: str | Protocol | None = None, reference: str | Path | None = None,
                      inception: str | Path | None = None, out: str | Path | None = None, device: str = "auto",
                      batch_size: int = 64, workers: int = 2, progress: bool = True) -> Report:
-    """`canvasdata evaluate`: score one answer set under `protocol` (default `unlearncanvas`);
+    """`canvasdata evaluate score`: score one answer set under `protocol` (default `unlearncanvas`);
     report.json and report.md go to `out` (default ANSWERS/report); their paths are in `report.paths`."""
     out = Path(out) if out is not None else Path(answers) / "report"
     return score_answers(answers, forget, load_judges(judges, device), protocol=protocol, reference=reference,

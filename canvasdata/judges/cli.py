@@ -17,7 +17,7 @@ from canvasdata.judges.train import train_judge
 
 
 def _train(a: argparse.Namespace) -> int:
-
+    """`judge train`: train a judge from a recipe, with command-line overrides."""
     recipe = load_judge_recipe(a.recipe)
     overrides = {k: v for k, v in (("epochs", a.epochs), ("lr", a.lr), ("batch_size", a.batch_size),
                                    ("workers", a.workers), ("concept", a.concept)) if v is not None}
@@ -35,7 +35,7 @@ def _train(a: argparse.Namespace) -> int:
 
 
 def _eval(a: argparse.Namespace) -> int:
-
+    """`judge eval`: accuracy tables and figures on a split; the judge's card is updated."""
     judge = load_judge(a.judge, a.device)
     data = None
     if a.concept is None and set(judge.tasks) <= {"style", "object"}:
@@ -74,7 +74,7 @@ def _eval(a: argparse.Namespace) -> int:
 
 
 def _predict(a: argparse.Namespace) -> int:
-
+    """`judge predict`: predictions for image files, as CSV."""
     judge = load_judge(a.judge, a.device)
     rows = predict_paths(judge, a.images, a.batch_size)
     write_csv(rows, a.out)
@@ -83,7 +83,7 @@ def _predict(a: argparse.Namespace) -> int:
 
 
 def _import(a: argparse.Namespace) -> int:
-
+    """`judge import`: an original UnlearnCanvas checkpoint as a judge directory."""
     kwargs = json.loads(a.model_kwargs) if a.model_kwargs else None
     out = import_unlearncanvas(a.checkpoint, a.space, a.out, arch=a.arch, image_size=a.image_size, model_kwargs=kwargs)
     print(f"imported {a.checkpoint} ({a.space}) -> {out}")
@@ -91,7 +91,7 @@ def _import(a: argparse.Namespace) -> int:
 
 
 def _push(a: argparse.Namespace) -> int:
-
+    """`judge push`: upload a judge directory's model files."""
     files = judge_files(a.dir, a.include_eval, a.include_checkpoint)
     url = push_judge(a.dir, a.repo_id, a.private, a.token, include_eval=a.include_eval,
                      include_checkpoint=a.include_checkpoint)

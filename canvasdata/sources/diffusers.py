@@ -1,6 +1,6 @@
 """Diffusers backends: `source = "diffusers"` draws content with a text-to-image pipeline, and
 `painter = "diffusers-img2img"` paints content with a style prompt at a given strength. `load_text2image`
-is the one pipeline loader (also of `canvasdata generate`): any text-to-image pipeline
+is the one pipeline loader (also of `canvasdata evaluate generate`): any text-to-image pipeline
 (`AutoPipelineForText2Image`, else `DiffusionPipeline`), a dtype, a scheduler by class name, model CPU
 offload and attention slicing.
 
