@@ -66,6 +66,14 @@ def _check_resume(path: Path, settings: dict) -> dict:
     return merged
 
 
+def model_name(model: str | Path | Any) -> str:
+    """How generation.json names a model: a local pipeline directory's absolute path, a Hub id, or a loaded
+    pipeline's `_name_or_path` (else its class name)."""
+    if isinstance(model, (str, Path)):
+        return str(Path(model).resolve()) if Path(model).exists() else str(model)
+    return getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__
+
+
 def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[str] = UC50,
                      objects: Sequence[str] = OBJECTS, seeds: Sequence[int] = PROTOCOL_SEEDS, size: int = 512,
                      steps: int = 100, guidance: float = 9.0, batch_size: int = 4, device: str = "auto",
@@ -85,11 +93,7 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
     out.mkdir(parents=True, exist_ok=True)
     options = options or PipelineOptions(scheduler=PROTOCOL_SCHEDULER)
     pipe = load_pipeline(model, device, options) if isinstance(model, (str, Path)) else model
-    if isinstance(model, (str, Path)):
-        name = str(Path(model).resolve()) if Path(model).exists() else str(model)
-    else:
-        name = getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__
-    settings = {"model": name,
+    settings = {"model": model_name(model),
                 "styles": list(styles), "objects": list(objects), "seeds": [int(s) for s in seeds],
                 "size": size, "steps": steps, "guidance": guidance,
                 "scheduler": type(pipe.scheduler).__name__, "eta": 0.0, "template": template,

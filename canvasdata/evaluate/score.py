@@ -206,6 +206,17 @@ def _generation(answers: Sequence[Answer] | Path | str) -> dict | None:
     return None
 
 
+def _class_ids(answers: list[Answer], styles: list[str], objects: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each answer's style and object class ids in the judges' label spaces; an answer outside them is
+    an error naming it."""
+    for a in answers:
+        if a.style not in styles or a.object not in objects:
+            bad, space = (a.style, styles) if a.style not in styles else (a.object, objects)
+            raise UsageError(f"{a.name}: {bad!r} is not in the judge's label space: "
+                             + unknown_message(bad, space, "classes"))
+    return np.array([styles.index(a.style) for a in answers]), np.array([objects.index(a.object) for a in answers])
+
+
 def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: Sequence[Any], *,
                   protocol: str | Protocol | None = None, reference: Path | str | None = None,
                   reference_indices: Sequence[int] = REFERENCE_INDICES, inception: Path | str | None = None,
@@ -231,13 +242,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
         answers = read_answers(answers, sorted(set(UC60) | set(styles)), sorted(set(OBJECTS) | set(objects)))
     answers = list(answers)
     domain, target = parse_forget(forget, styles, objects)
-    for a in answers:
-        if a.style not in styles or a.object not in objects:
-            bad, space = (a.style, styles) if a.style not in styles else (a.object, objects)
-            raise UsageError(f"{a.name}: {bad!r} is not in the judge's label space: "
-                             + unknown_message(bad, space, "classes"))
-    ts = np.array([styles.index(a.style) for a in answers])
-    to = np.array([objects.index(a.object) for a in answers])
+    ts, to = _class_ids(answers, styles, objects)
     own_space = styles if domain == "style" else objects
     other_space = objects if domain == "style" else styles
     tid = own_space.index(target)

@@ -130,6 +130,17 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
+def _column_names(cols: list[str], offsets: list[int], cw: int, height: int, width: int,
+                  font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> Image.Image:
+    """The column names written upwards, each centred on its column (`offsets` from the grid's left)."""
+    strip = Image.new("RGB", (height, width), "white")
+    draw = ImageDraw.Draw(strip)
+    for j, name in enumerate(cols):
+        _, ink_top, _, ink_bottom = font.getbbox(name)
+        draw.text((4, offsets[j] + (cw - ink_top - ink_bottom) / 2), name, fill="black", font=font)
+    return strip.rotate(90, expand=True)
+
+
 def heat_table(cells: list[list[tuple[str, Colour]]], rows: list[str], cols: list[str], path: Path, title: str,
                note: str = "", row_axis: str = "", col_axis: str = "", margin_rows: int = 0,
                margin_cols: int = 0) -> None:
@@ -163,12 +174,7 @@ def heat_table(cells: list[list[tuple[str, Colour]]], rows: list[str], cols: lis
         d.text((pad, pad + line), note, fill=(90, 90, 90), font=font)
     if col_axis:
         d.text((x0 + max(0, (grid_w - width(col_axis)) // 2), top - line), col_axis, fill=(40, 40, 160), font=font)
-    strip = Image.new("RGB", (col_h, grid_w), "white")
-    sd = ImageDraw.Draw(strip)
-    for j, name in enumerate(cols):
-        _, ink_top, _, ink_bottom = font.getbbox(name)
-        sd.text((4, cx[j] - x0 + (cw - ink_top - ink_bottom) / 2), name, fill="black", font=font)
-    img.paste(strip.rotate(90, expand=True), (x0, top))
+    img.paste(_column_names(cols, [x - x0 for x in cx], cw, col_h, grid_w, font), (x0, top))
     if row_axis:
         label = Image.new("RGB", (width(row_axis) + 2, line), "white")
         ImageDraw.Draw(label).text((1, 1), row_axis, fill=(40, 40, 160), font=font)
@@ -225,6 +231,47 @@ def cross_png(correct: np.ndarray, styles: np.ndarray, objects: np.ndarray, styl
                row_axis="style", col_axis="object", margin_rows=1, margin_cols=1)
 
 
+def _check_labels(judge: Judge, data: LabelledImages) -> None:
+    """The data carries every task of the judge, with the judge's class names in its order."""
+    for t in judge.tasks:
+        if t not in data.labels:
+            raise UsageError(f"the data has no {t!r} labels (it has {', '.join(data.labels)})")
+        if list(data.class_names[t]) != list(judge.class_names[t]):
+            raise UsageError(f"the judge's {t} classes ({judge.label_space[t]}, {len(judge.class_names[t])}) are "
+                             f"not the data's ({data.label_space[t]}, {len(data.class_names[t])})")
+
+
+def _task_scores(names: list[str], y: np.ndarray, probs: np.ndarray, degraded: dict[str, np.ndarray]) -> dict:
+    """One task's top-1, per-class accuracy and counts, top confusions, ECE and degraded top-1."""
+    p = probs.argmax(1)
+    m = confusion(y, p, len(names))
+    n_true = m.sum(1)
+    off = [(int(m[i, j]), names[i], names[j]) for i in range(len(names)) for j in range(len(names))
+           if i != j and m[i, j]]
+    return {
+        "top1": float((p == y).mean()),
+        "per_class": {names[i]: float(m[i, i] / n_true[i]) for i in range(len(names)) if n_true[i]},
+        "per_class_n": {names[i]: int(n_true[i]) for i in range(len(names)) if n_true[i]},
+        "top_confusions": [{"true": a, "predicted": b, "count": c} for c, a, b in sorted(off, reverse=True)[:10]],
+        "ece": ece(probs, y),
+        "degraded_top1": {k: float((v.argmax(1) == y).mean()) for k, v in degraded.items()},
+    }
+
+
+def _task_figures(t: str, names: list[str], y: np.ndarray, correct: np.ndarray, p: np.ndarray,
+                  data: LabelledImages, crossed: bool, top1: float, out: Path) -> list[str]:
+    """The task's confusion matrix PNG and, for crossed data, its style x object accuracy PNG."""
+    figures = [f"confusion_{t}.png"]
+    confusion_png(confusion(y, p, len(names)), names, out / figures[0],
+                  f"{t} confusion matrix · top-1 = {top1 * 100:.1f}% · {len(y)} images")
+    if crossed:
+        figures.append(f"cross_{t}.png")
+        cross_png(correct, data.labels["style"], data.labels["object"], data.class_names["style"],
+                  data.class_names["object"], out / figures[1],
+                  f"{t} top-1 (%) by style x object · {top1 * 100:.1f}% overall · {len(y)} images")
+    return figures
+
+
 def evaluate_judge(judge: Judge, data: LabelledImages, out: Path | str | None = None, batch_size: int = 64,
                    workers: int = 2, degradations: bool = True, progress: bool = True,
                    about: dict | None = None) -> dict:
@@ -232,12 +279,7 @@ def evaluate_judge(judge: Judge, data: LabelledImages, out: Path | str | None = 
     tasks; where `data` also has the other factor's labels (style for the object task, object for the
     style task), accuracy per group of it and per style x object cell. Writes eval.json and PNGs to `out`.
     `about` (e.g. source and split) is stored in the report as "data"."""
-    for t in judge.tasks:
-        if t not in data.labels:
-            raise UsageError(f"the data has no {t!r} labels (it has {', '.join(data.labels)})")
-        if list(data.class_names[t]) != list(judge.class_names[t]):
-            raise UsageError(f"the judge's {t} classes ({judge.label_space[t]}, {len(judge.class_names[t])}) are "
-                             f"not the data's ({data.label_space[t]}, {len(data.class_names[t])})")
+    _check_labels(judge, data)
     report: dict = {"num_images": len(data), **({"data": about} if about else {}), "tasks": {}}
     probs = predict(judge, data, batch_size, workers, progress=progress)
     degraded = ({kind: predict(judge, data, batch_size, workers, kind, progress) for kind in DEGRADATIONS}
@@ -245,21 +287,9 @@ def evaluate_judge(judge: Judge, data: LabelledImages, out: Path | str | None = 
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
     for t in judge.tasks:
-        names = judge.class_names[t]
-        y, p = data.labels[t], probs[t].argmax(1)
+        names, y, p = judge.class_names[t], data.labels[t], probs[t].argmax(1)
         correct = p == y
-        m = confusion(y, p, len(names))
-        n_true = m.sum(1)
-        off = [(int(m[i, j]), names[i], names[j]) for i in range(len(names)) for j in range(len(names))
-               if i != j and m[i, j]]
-        r = report["tasks"][t] = {
-            "top1": float(correct.mean()),
-            "per_class": {names[i]: float(m[i, i] / n_true[i]) for i in range(len(names)) if n_true[i]},
-            "per_class_n": {names[i]: int(n_true[i]) for i in range(len(names)) if n_true[i]},
-            "top_confusions": [{"true": a, "predicted": b, "count": c} for c, a, b in sorted(off, reverse=True)[:10]],
-            "ece": ece(probs[t], y),
-            "degraded_top1": {k: float((v[t].argmax(1) == y).mean()) for k, v in degraded.items()},
-        }
+        r = report["tasks"][t] = _task_scores(names, y, probs[t], {k: v[t] for k, v in degraded.items()})
         other = GROUP_BY.get(t)
         crossed = other in data.labels
         if crossed:
@@ -270,14 +300,7 @@ def evaluate_judge(judge: Judge, data: LabelledImages, out: Path | str | None = 
                                                           data.class_names["object"])
                 for s in np.unique(styles)}
         if out is not None:
-            r["figures"] = [f"confusion_{t}.png"]
-            confusion_png(m, names, Path(out) / r["figures"][0],
-                          f"{t} confusion matrix · top-1 = {r['top1'] * 100:.1f}% · {len(y)} images")
-            if crossed:
-                r["figures"].append(f"cross_{t}.png")
-                cross_png(correct, data.labels["style"], data.labels["object"], data.class_names["style"],
-                          data.class_names["object"], Path(out) / r["figures"][1],
-                          f"{t} top-1 (%) by style x object · {r['top1'] * 100:.1f}% overall · {len(y)} images")
+            r["figures"] = _task_figures(t, names, y, correct, p, data, crossed, r["top1"], Path(out))
     if out is not None:
         (Path(out) / "eval.json").write_text(json.dumps(report, indent=2))
     return report
