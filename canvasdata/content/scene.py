@@ -60,32 +60,37 @@ def _ground(c: Canvas, rng: np.random.Generator, horizon: float, near: tuple, fa
     c.img = c.img * (1 - cov) + (grad * tex).clamp(0, 1) * cov
 
 
-def draw_background(c: Canvas, rng: np.random.Generator, kind: str) -> Scene:
-    """Paint a background of `kind` and return the scene facts."""
-    horizon = float(rng.uniform(0.45, 0.62))
-    if kind == "underwater":
-        deep, light = jitter(rng, (0.02, 0.18, 0.35)), jitter(rng, (0.20, 0.55, 0.70))
-        c.img = c.gradient(light, deep, 0.0, 1.0)
-        rays = (c.noise(6, 2) * 0.5 + 0.5).pow(3) * (1 - c.Y) * 0.35
-        c.img = (c.img + rays).clamp(0, 1)
-        sand = 1 - c.coverage(c.Y - (0.88 + 0.03 * c.noise(4, 2)), soft=2)
-        c.img = c.img * (1 - sand) + c.gradient((0.55, 0.5, 0.38), (0.45, 0.4, 0.3), 0.85, 1.0) * sand
-        for _ in range(rng.integers(2, 5)):
-            x = rng.uniform(0, 1)
-            pts = [(x + 0.02 * np.sin(i * 1.3 + x * 9), 1.0 - i * 0.05) for i in range(int(rng.integers(3, 7)))]
-            c.fill(c.chain(pts, 0.012, 0.006), jitter(rng, (0.15, 0.45, 0.25)), shade=0.3)
-        return Scene(kind, 0.9, underwater=True)
-    if kind == "indoor":
-        wall = hsv(rng.uniform(0, 1), rng.uniform(0.1, 0.35), rng.uniform(0.6, 0.9))
-        c.img = c.gradient(lighter(wall, 0.1), darker(wall, 0.85), 0, horizon)
-        if rng.random() < 0.6:  # a window
-            wx, wy = rng.uniform(0.15, 0.85), rng.uniform(0.12, 0.25)
-            c.fill(c.box(wx, wy, 0.22, 0.2, r=0.01), (0.92, 0.9, 0.85), shade=0.2)
-            c.fill(c.box(wx, wy, 0.19, 0.17), c.gradient((0.55, 0.75, 0.95), (0.85, 0.92, 0.98), wy - 0.1, wy + 0.1),
-                   shade=0.0)
-        floor = jitter(rng, [(0.55, 0.38, 0.22), (0.6, 0.58, 0.55), (0.45, 0.3, 0.25)][int(rng.integers(3))])
-        _ground(c, rng, horizon + 0.08, darker(floor, 0.8), floor, cells=4)
-        return Scene(kind, horizon + 0.08)
+def _underwater(c: Canvas, rng: np.random.Generator) -> Scene:
+    """Deep water with light rays, a sandy floor and weeds."""
+    deep, light = jitter(rng, (0.02, 0.18, 0.35)), jitter(rng, (0.20, 0.55, 0.70))
+    c.img = c.gradient(light, deep, 0.0, 1.0)
+    rays = (c.noise(6, 2) * 0.5 + 0.5).pow(3) * (1 - c.Y) * 0.35
+    c.img = (c.img + rays).clamp(0, 1)
+    sand = 1 - c.coverage(c.Y - (0.88 + 0.03 * c.noise(4, 2)), soft=2)
+    c.img = c.img * (1 - sand) + c.gradient((0.55, 0.5, 0.38), (0.45, 0.4, 0.3), 0.85, 1.0) * sand
+    for _ in range(rng.integers(2, 5)):
+        x = rng.uniform(0, 1)
+        pts = [(x + 0.02 * np.sin(i * 1.3 + x * 9), 1.0 - i * 0.05) for i in range(int(rng.integers(3, 7)))]
+        c.fill(c.chain(pts, 0.012, 0.006), jitter(rng, (0.15, 0.45, 0.25)), shade=0.3)
+    return Scene("underwater", 0.9, underwater=True)
+
+
+def _indoor(c: Canvas, rng: np.random.Generator, horizon: float) -> Scene:
+    """A wall (with a window, sometimes) over a tiled or wooden floor."""
+    wall = hsv(rng.uniform(0, 1), rng.uniform(0.1, 0.35), rng.uniform(0.6, 0.9))
+    c.img = c.gradient(lighter(wall, 0.1), darker(wall, 0.85), 0, horizon)
+    if rng.random() < 0.6:  # a window
+        wx, wy = rng.uniform(0.15, 0.85), rng.uniform(0.12, 0.25)
+        c.fill(c.box(wx, wy, 0.22, 0.2, r=0.01), (0.92, 0.9, 0.85), shade=0.2)
+        c.fill(c.box(wx, wy, 0.19, 0.17), c.gradient((0.55, 0.75, 0.95), (0.85, 0.92, 0.98), wy - 0.1, wy + 0.1),
+               shade=0.0)
+    floor = jitter(rng, [(0.55, 0.38, 0.22), (0.6, 0.58, 0.55), (0.45, 0.3, 0.25)][int(rng.integers(3))])
+    _ground(c, rng, horizon + 0.08, darker(floor, 0.8), floor, cells=4)
+    return Scene("indoor", horizon + 0.08)
+
+
+def _outdoor(c: Canvas, rng: np.random.Generator, kind: str, horizon: float) -> Scene:
+    """Sky over forest, street, beach, night or meadow ground; night scenes get a pool of lamplight."""
     night = kind == "night"
     _sky(c, rng, night, horizon)
     if kind == "forest":
@@ -122,6 +127,16 @@ def draw_background(c: Canvas, rng: np.random.Generator, kind: str) -> Scene:
         c.img = c.img * (1 - cov) + torch.as_tensor(jitter(rng, (0.35, 0.55, 0.3)), device=c.device).view(3, 1, 1) * cov
         _ground(c, rng, horizon, jitter(rng, (0.3, 0.55, 0.2)), jitter(rng, (0.45, 0.62, 0.3)))
     return Scene(kind, horizon, night=night)
+
+
+def draw_background(c: Canvas, rng: np.random.Generator, kind: str) -> Scene:
+    """Paint a background of `kind` and return the scene facts."""
+    horizon = float(rng.uniform(0.45, 0.62))
+    if kind == "underwater":
+        return _underwater(c, rng)
+    if kind == "indoor":
+        return _indoor(c, rng, horizon)
+    return _outdoor(c, rng, kind, horizon)
 
 
 def finish(c: Canvas, rng: np.random.Generator, scene: Scene) -> None:
