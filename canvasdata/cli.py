@@ -11,7 +11,6 @@ from pathlib import Path
 
 from canvasdata import __version__
 from canvasdata.cliargs import CommandParser, add_device_arg, add_hub_args
-from canvasdata.content import UnknownObjectError
 from canvasdata.content.preview import content_sheet
 from canvasdata.dataset import build
 from canvasdata.errors import CanvasdataError
@@ -27,7 +26,6 @@ from canvasdata.styles.preview import style_sheet
 from canvasdata.taxonomy import label_space
 
 Handler = Callable[[argparse.Namespace], int]
-USER_ERRORS = (CanvasdataError, UnknownObjectError)  # bad input: one line and exit 2; anything else is a bug
 log = logging.getLogger("canvasdata")
 
 
@@ -199,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume (finished work is kept)", file=sys.stderr)
         return 130
-    except USER_ERRORS as e:
+    except CanvasdataError as e:  # bad input: one line and exit 2; anything else is a bug
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -9,69 +9,15 @@ sample never depends on the other samples of its batch.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from canvasdata.content import objects  # noqa: F401  (importing it registers every object class)
 from canvasdata.content.raster import Canvas
-from canvasdata.content.scene import Scene, draw_background, finish
-from canvasdata.taxonomy import unknown_message
-
-DrawFn = Callable[[Canvas, np.random.Generator, Scene], None]
-
-
-class UnknownObjectError(KeyError):
-    """An object class that is not registered; the message suggests the closest names."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-@dataclass(frozen=True)
-class ObjectClass:
-    name: str
-    draw: DrawFn
-    backgrounds: tuple[str, ...]
-
-
-_REGISTRY: dict[str, ObjectClass] = {}
-
-
-def register_object(name: str, backgrounds: Sequence[str]) -> Callable[[DrawFn], DrawFn]:
-    """Register a drawing function for object class `name`, drawn over one of `backgrounds`."""
-
-    def deco(fn: DrawFn) -> DrawFn:
-        _REGISTRY[name] = ObjectClass(name, fn, tuple(backgrounds))
-        return fn
-
-    return deco
-
-
-def _discover() -> None:
-    if _REGISTRY:
-        return
-    from canvasdata.content import objects
-
-    for mod in pkgutil.iter_modules(objects.__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"canvasdata.content.objects.{mod.name}")
-
-
-def list_objects() -> list[str]:
-    """Registered object classes, sorted."""
-    _discover()
-    return sorted(_REGISTRY)
-
-
-def get_object(name: str) -> ObjectClass:
-    _discover()
-    if name not in _REGISTRY:
-        raise UnknownObjectError(unknown_message(name, sorted(_REGISTRY), "content object classes"))
-    return _REGISTRY[name]
+from canvasdata.content.registry import ObjectClass, UnknownObjectError, get_object, list_objects, register_object
+from canvasdata.content.scene import draw_background, finish
 
 
 def render_one(name: str, seed: int, size: int, device: torch.device | str = "cpu", *,

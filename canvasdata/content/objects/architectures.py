@@ -3,9 +3,9 @@ with doors, windows and rooflines."""
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import Frame, pick
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import OUTDOOR
 
 WALLS = [(0.72, 0.35, 0.25), (0.9, 0.88, 0.82), (0.85, 0.78, 0.6), (0.6, 0.6, 0.62), (0.55, 0.4, 0.28)]

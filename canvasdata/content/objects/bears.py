@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import eye, pick, place
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import LAND
 
 COATS = [(0.38, 0.24, 0.14), (0.08, 0.07, 0.07), (0.93, 0.92, 0.86), (0.55, 0.4, 0.25), (0.6, 0.45, 0.3)]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import Frame, eye, pick
 from canvasdata.content.raster import darker, jitter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import OUTDOOR
 
 # (body, breast, wing)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import Frame, pick
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import OUTDOOR
 
 # (wing, border, spots)

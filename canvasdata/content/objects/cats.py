@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import Frame, eye, pick, place
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import LAND
 
 COATS = [(0.85, 0.52, 0.22), (0.15, 0.14, 0.14), (0.55, 0.55, 0.57), (0.93, 0.91, 0.87), (0.45, 0.32, 0.22),

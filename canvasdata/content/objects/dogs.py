@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import Frame, eye, pick, place
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import LAND
 
 COATS = [(0.82, 0.62, 0.3), (0.45, 0.28, 0.15), (0.12, 0.1, 0.1), (0.92, 0.9, 0.85), (0.7, 0.5, 0.35),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import Frame, eye, pick
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 
 # (body, fins, stripes or None)
 KINDS = [((0.95, 0.45, 0.1), (0.95, 0.45, 0.1), (0.97, 0.97, 0.95)),

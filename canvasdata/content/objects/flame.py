@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import place
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import LAND
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import pick
 from canvasdata.content.raster import darker, hsv, jitter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import LAND
 
 PETALS = [(0.92, 0.15, 0.2), (0.98, 0.6, 0.75), (0.98, 0.85, 0.15), (0.97, 0.97, 0.95), (0.6, 0.3, 0.8),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import eye, pick, place
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import LAND
 
 SKINS = [(0.3, 0.6, 0.2), (0.45, 0.5, 0.2), (0.5, 0.38, 0.22), (0.2, 0.55, 0.35), (0.75, 0.25, 0.15)]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import eye, pick, place
 from canvasdata.content.raster import darker, jitter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import OUTDOOR
 
 COATS = [(0.45, 0.25, 0.12), (0.62, 0.33, 0.15), (0.1, 0.08, 0.08), (0.88, 0.87, 0.84), (0.82, 0.65, 0.38),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._figure import Palette, draw_figure
 from canvasdata.content.objects._kit import Frame, pick
 from canvasdata.content.raster import hsv, jitter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import LAND
 
 SKINS = [(0.96, 0.8, 0.68), (0.87, 0.66, 0.5), (0.7, 0.5, 0.35), (0.5, 0.34, 0.22), (0.35, 0.24, 0.17)]

@@ -6,9 +6,9 @@ import math
 
 import torch
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import Frame, pick
 from canvasdata.content.raster import hsv, lighter
+from canvasdata.content.registry import register_object
 
 HUES = (0.9, 0.8, 0.6, 0.08, 0.95)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import eye, pick, place
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import LAND
 
 COATS = [(0.93, 0.92, 0.9), (0.6, 0.45, 0.32), (0.5, 0.48, 0.46), (0.25, 0.2, 0.18), (0.78, 0.65, 0.5)]

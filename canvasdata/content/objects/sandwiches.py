@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import Frame, pick
 from canvasdata.content.raster import darker, jitter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import LAND
 
 FILLINGS = {"lettuce": (0.35, 0.7, 0.2), "tomato": (0.85, 0.15, 0.1), "cheese": (0.98, 0.8, 0.2),

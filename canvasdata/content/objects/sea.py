@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from canvasdata.content import register_object
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 
 
 @register_object("Sea", backgrounds=("sky", "night", "beach", "grass"))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._figure import Palette, draw_figure
 from canvasdata.content.objects._kit import Frame, pick
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import OUTDOOR
 
 MATERIALS = [((0.92, 0.91, 0.88), 0.15), ((0.35, 0.5, 0.42), 0.35), ((0.55, 0.4, 0.22), 0.45),

@@ -3,9 +3,9 @@ a clock tower or a lattice tower."""
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import Frame, pick
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import OUTDOOR
 
 

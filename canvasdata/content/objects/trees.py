@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from canvasdata.content import register_object
 from canvasdata.content.objects._kit import Frame, pick
 from canvasdata.content.raster import darker, jitter, lighter
+from canvasdata.content.registry import register_object
 from canvasdata.content.scene import OUTDOOR
 
 CROWNS = [(0.2, 0.48, 0.18), (0.35, 0.55, 0.2), (0.85, 0.45, 0.1), (0.75, 0.2, 0.1), (0.95, 0.75, 0.8),

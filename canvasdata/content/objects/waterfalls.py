@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from canvasdata.content import register_object
 from canvasdata.content.raster import darker, jitter
+from canvasdata.content.registry import register_object
 
 
 @register_object("Waterfalls", backgrounds=("sky", "forest", "night", "grass"))
