@@ -10,20 +10,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from canvasdata import __version__
-from canvasdata.cliargs import CommandParser, add_device_arg, add_hub_args
+from canvasdata.cliargs import CommandParser, add_device_arg, add_hub_args, add_partial_arg
 from canvasdata.content.preview import content_sheet
 from canvasdata.dataset import build
-from canvasdata.errors import CanvasdataError
+from canvasdata.errors import CanvasdataError, UsageError
 from canvasdata.evaluate.cli import add_evaluate_commands
 from canvasdata.formats import FORMATS
 from canvasdata.formats.folder import LAYOUTS, METADATA, export_folder
 from canvasdata.hub import push_folder
 from canvasdata.judges.cli import add_judge_commands
-from canvasdata.manifest import info, read_manifest, verify
+from canvasdata.manifest import checked_shards, info, open_build
 from canvasdata.recipes import Recipe, load_recipe
 from canvasdata.shipped import builtin_dir
 from canvasdata.styles.preview import style_sheet
 from canvasdata.taxonomy import label_space
+from canvasdata.verify import verify
 
 Handler = Callable[[argparse.Namespace], int]
 log = logging.getLogger("canvasdata")
@@ -65,7 +66,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a build to a folder layout (the unlearncanvas layout with its metadata.jsonl captions)."""
     root = Path(args.dir)
-    n = export_folder(root, Path(args.out), read_manifest(root), args.layout, progress=not args.quiet)
+    manifest = open_build(root, allow_partial=args.allow_partial)
+    if manifest is None:
+        raise UsageError(f"{root}: export needs a finished build (its manifest names the classes); rerun the build")
+    listed = manifest.to_dict()
+    listed["shards"] = [dataclasses.asdict(s) for s in
+                        checked_shards(root, manifest, manifest.shards, allow_partial=args.allow_partial)]
+    n = export_folder(root, Path(args.out), listed, args.layout, progress=not args.quiet)
     captions = f", captions in {Path(args.out) / METADATA}" if args.layout == "unlearncanvas" else ""
     print(f"exported {n:,} images to {args.out} ({args.layout} layout{captions})")
     return 0
@@ -76,6 +83,9 @@ def cmd_push(args: argparse.Namespace) -> int:
     report = verify(args.dir)
     if not report.ok:
         print(report.summary(), file=sys.stderr)
+        if report.unexpected:
+            print(f"refusing to push: {len(report.unexpected)} file(s) in {args.dir} were not written by the build "
+                  "(listed above); move them out", file=sys.stderr)
         return 1
     url = push_folder(args.dir, args.repo_id, private=args.private, token=args.token)
     print(f"pushed {args.dir} -> {url}")
@@ -123,7 +133,8 @@ def _build_parsers(sub: argparse._SubParsersAction) -> None:
                    help="replace a build of another recipe in --out (default: refuse)")
     b.set_defaults(func=cmd_build)
 
-    v = sub.add_parser("verify", help="recompute checksums and counts of a build")
+    v = sub.add_parser("verify", help="check a build against its manifest: every file's checksum, the counts, "
+                       "the recipe, and files the build did not write")
     v.add_argument("dir", help="the build directory")
     v.add_argument("--decode", action="store_true", help="also decode every image (default: checksums and counts)")
     v.set_defaults(func=cmd_verify)
@@ -169,6 +180,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="unlearncanvas ({style}/{object}/{k}.jpg plus metadata.jsonl captions for diffusers' "
                         "--train_data_dir) for grids, imagefolder for concept sets")
     e.add_argument("--out", required=True, help="folder to write")
+    add_partial_arg(e)
     e.set_defaults(func=cmd_export)
 
     _share_parsers(sub)

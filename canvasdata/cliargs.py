@@ -59,3 +59,10 @@ def add_hub_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--private", action="store_true", help="create the repository private (default: public)")
     p.add_argument("--token", default=os.environ.get("HF_TOKEN"),
                    help="Hub token (default: $HF_TOKEN or the saved login)")
+
+
+def add_partial_arg(p: argparse.ArgumentParser) -> None:
+    """--allow-partial of the commands that read a build: use an unfinished or damaged build's good shards."""
+    p.add_argument("--allow-partial", action="store_true",
+                   help="use an unfinished build, or a build with damaged shards, skipping what fails its checksum "
+                        "with a warning (default: refuse, naming the first bad shard)")

@@ -24,7 +24,7 @@ from canvasdata.dataset.kinds import kind_named
 from canvasdata.encode import decode_image, image_tensor
 from canvasdata.errors import UsageError
 from canvasdata.formats import read_shard
-from canvasdata.manifest import MANIFEST, Manifest
+from canvasdata.manifest import MANIFEST, STATE, Manifest, checked_shards, open_build
 
 BINARY = ["negative", "positive"]        # the binary task's classes (a concept set's `label`)
 COLUMNS = {"style": "style", "object": "object", "binary": "label"}  # task -> class-label column
@@ -48,11 +48,12 @@ def _labelled(images: list[bytes], labels: dict[str, list[int]], names: dict[str
     return LabelledImages(images, {t: np.asarray(v, dtype=np.int64) for t, v in labels.items()}, names, spaces)
 
 
-def _manifest_split(root: Path, m: Manifest, split: str, tasks: Sequence[str]) -> LabelledImages:
+def _manifest_split(root: Path, m: Manifest, split: str, tasks: Sequence[str], allow_partial: bool) -> LabelledImages:
     """One split of a canvasdata build: labels from the shards, class names and spaces from the manifest."""
     shards = m.shards_of(split)
     if not shards:
         raise UsageError(f"{root}: no shards of split {split!r}; splits: {', '.join(m.splits)}")
+    shards = checked_shards(root, m, shards, allow_partial=allow_partial)
     images, labels = [], {t: [] for t in tasks}
     for shard in shards:
         for row in read_shard(root / shard.path):
@@ -64,11 +65,12 @@ def _manifest_split(root: Path, m: Manifest, split: str, tasks: Sequence[str]) -
                      {t: spaces.get(COLUMNS[t], "binary") for t in tasks})
 
 
-def _concept_split(root: Path, m: Manifest, split: str, concept: str) -> LabelledImages:
+def _concept_split(root: Path, m: Manifest, split: str, concept: str, allow_partial: bool) -> LabelledImages:
     """The binary task of one concept of a concept set (its config `data/{concept}/`)."""
     shards = m.shards_of(split, config=concept)
     if not shards:
         raise UsageError(f"{root}: no shards of concept {concept!r} in split {split!r}")
+    shards = checked_shards(root, m, shards, allow_partial=allow_partial)
     images, labels = [], []
     for shard in shards:
         for row in read_shard(root / shard.path):
@@ -94,18 +96,20 @@ def _hf_split(source: str, split: str, tasks: Sequence[str], concept: str | None
 
 
 def load_split(source: str | Path, split: str, tasks: Sequence[str], concept: str | None = None, *,
-               manifest: Manifest | None = None) -> LabelledImages:
+               manifest: Manifest | None = None, allow_partial: bool = False) -> LabelledImages:
     """One split of a canvasdata build directory, or of any `datasets` dataset (local or Hub id) with
     image and style/object columns. For the binary task of a concept set, `concept` picks the config.
-    A caller that has read the build's `manifest` already passes it."""
+    A build is checked first: an unfinished one, or a shard that fails its checksum, is refused with one
+    line unless `allow_partial` (then the good shards are used, with a warning). A caller that has opened
+    the build already passes its `manifest`."""
     path = Path(source)
-    if manifest is None and (path / MANIFEST).exists():
-        manifest = Manifest.read(path)
+    if manifest is None and ((path / MANIFEST).exists() or (path / STATE).is_dir()):
+        manifest = open_build(path, allow_partial=allow_partial)
     if manifest is None:
         return _hf_split(str(source), split, tasks, concept)
     if concept is not None:
-        return _concept_split(path, manifest, split, concept)
-    return _manifest_split(path, manifest, split, tasks)
+        return _concept_split(path, manifest, split, concept, allow_partial)
+    return _manifest_split(path, manifest, split, tasks, allow_partial)
 
 
 def decode(data: bytes, size: int | None) -> torch.Tensor:

@@ -1,8 +1,11 @@
-"""A build's manifest (`manifest.json`): the one typed `Manifest`, read and written here only; `verify`
-checks the shards against it and `info` summarises it."""
+"""A build's manifest (`manifest.json`): the one typed `Manifest`, read and written here only. The manifest
+seals the build directory: it lists every file the build wrote (shards and the card, recipe, preview and
+prompt files) with its size and sha256. `open_build` and `checked_shards` are what every reader calls
+before it uses a build; `canvasdata.dataset.verify` checks a whole directory; `info` summarises it."""
 
 from __future__ import annotations
 
+import logging
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -10,17 +13,37 @@ from typing import Any
 
 import datasets
 
-from canvasdata.encode import decode_image
 from canvasdata.errors import CanvasdataError
-from canvasdata.formats import FormatError, read_shard, sha256_file
-from canvasdata.formats.common import LabelCounter, read_json, write_json
+from canvasdata.formats import sha256_file
+from canvasdata.formats.common import read_json, write_json
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2      # 2: `files` lists the build's other files
+STATE = ".canvasdata"     # a build directory's own state: build.json, shard records, the lock
+log = logging.getLogger(__name__)
 
 
 class ManifestError(CanvasdataError, RuntimeError):
     """A directory without a readable canvasdata manifest."""
+
+
+class DamagedBuildError(CanvasdataError, RuntimeError):
+    """A build whose files no longer match its manifest (or that never finished), refused by a reader."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file of the build other than a shard (card, recipe, preview, prompt files), as the manifest lists it."""
+
+    path: str
+    bytes: int
+    sha256: str
+
+    @classmethod
+    def of(cls, root: Path, rel: str) -> FileEntry:
+        """The entry of `root/rel` as it is now."""
+        path = root / rel
+        return cls(rel, path.stat().st_size, sha256_file(path))
 
 
 @dataclass(frozen=True)
@@ -79,6 +102,8 @@ class Manifest:
     counts: dict[str, dict[str, int]]
     shards: list[ShardEntry]
     prompt_files: list[str] | None = None   # concept sets: prompts/{concept}/*.json
+    files: list[FileEntry] | None = None     # every other file the build wrote (None: a version-1 manifest)
+    inputs: dict[str, Any] | None = None     # fingerprints of the source's inputs (photos), when it has any
     manifest_version: int = MANIFEST_VERSION
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # keys this version does not know, kept
 
@@ -105,6 +130,10 @@ class Manifest:
         }
         if self.prompt_files is not None:
             out["prompt_files"] = self.prompt_files
+        if self.files is not None:
+            out["files"] = [asdict(f) for f in self.files]
+        if self.inputs is not None:
+            out["inputs"] = self.inputs
         return {**out, **self.extra}
 
     @classmethod
@@ -120,13 +149,14 @@ class Manifest:
                 num_rows=d["num_rows"], num_bytes=d["num_bytes"],
                 splits={name: SplitStats(**s) for name, s in d["splits"].items()}, counts=d["counts"],
                 shards=[ShardEntry(**s) for s in d["shards"]], prompt_files=d.get("prompt_files"),
-                manifest_version=d.get("manifest_version", MANIFEST_VERSION),
+                files=[FileEntry(**f) for f in d["files"]] if "files" in d else None, inputs=d.get("inputs"),
+                manifest_version=d.get("manifest_version", 1),
                 extra={k: v for k, v in d.items() if k not in known},
             )
         except KeyError as e:
             raise ManifestError(f"{where}: not a canvasdata manifest (no {e.args[0]!r})") from None
         except (TypeError, ValueError, AttributeError) as e:
-            raise ManifestError(f"{where}: malformed manifest ({e})") from None
+            raise ManifestError(f"{where}: malformed manifest ({type(e).__name__}: {e})") from None
 
     @classmethod
     def read(cls, root: Path | str) -> Manifest:
@@ -174,80 +204,48 @@ def class_names(manifest: dict, column: str) -> list[str]:
     return list(manifest["features"][column]["names"])
 
 
-@dataclass
-class VerifyReport:
-    """What `verify` found: one problem per bad shard (or other damage)."""
-
-    root: Path
-    shards: int = 0
-    rows: int = 0
-    problems: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def summary(self) -> str:
-        """One line when all is well, else one line per problem."""
-        if self.ok:
-            return f"OK: {self.shards} shards, {self.rows} rows verified in {self.root}"
-        lines = [f"FAILED: {len(self.problems)} problem(s) in {self.root}"]
-        lines += [f"  {path}: {msg}" for path, msg in self.problems]
-        return "\n".join(lines)
-
-
-def _file_problem(path: Path, shard: ShardEntry) -> str:
-    """Why a shard file does not match its manifest entry ("" when it does)."""
+def shard_problem(path: Path, shard: ShardEntry | FileEntry) -> str:
+    """Why a file does not match its manifest entry ("" when it does)."""
     if not path.exists():
         return "missing"
     if path.stat().st_size != shard.bytes:
         return f"size {path.stat().st_size} != {shard.bytes} in the manifest (truncated or replaced)"
     if sha256_file(path) != shard.sha256:
-        return "sha256 does not match the manifest (corrupt)"
+        return "sha256 does not match the manifest (corrupt or edited)"
     return ""
 
 
-def _unlisted(root: Path, manifest: Manifest) -> list[str]:
-    """Files under `data/` that the manifest does not list."""
-    if not (root / "data").exists():
-        return []
-    listed = {s.path for s in manifest.shards}
-    found = (p.relative_to(root).as_posix() for p in sorted((root / "data").rglob("*")) if p.is_file())
-    return [rel for rel in found if rel not in listed]
-
-
-def verify(root: Path | str, decode: bool = False) -> VerifyReport:
-    """Recompute every shard's sha256, row count and label counts; with `decode`, decode every image."""
+def open_build(root: Path | str, *, allow_partial: bool = False) -> Manifest | None:
+    """The manifest of the finished build in `root`, for a reader about to use it. A build that never
+    finished (build state but no manifest) is refused; with `allow_partial` it gives None (the caller
+    reads what is there) and a warning."""
     root = Path(root)
-    manifest = Manifest.read(root)
-    report = VerifyReport(root)
-    total = LabelCounter(manifest.features)
-    columns = None if decode else [*total.names, *(["split"] if "split" in manifest.features else [])]
-    for shard in manifest.shards:
-        report.shards += 1
-        problem = _file_problem(root / shard.path, shard)
-        if problem:
-            report.problems.append((shard.path, problem))
-            continue
-        n = 0
-        try:
-            for row in read_shard(root / shard.path, columns):
-                n += 1
-                total.add(row)
-                if decode:
-                    decode_image(row["image"])
-        except (FormatError, OSError, ValueError) as e:
-            report.problems.append((shard.path, f"unreadable: {e}"))
-            continue
-        if n != shard.rows:
-            report.problems.append((shard.path, f"{n} rows, manifest says {shard.rows}"))
-        report.rows += n
-    if report.ok:
-        counts = total.result()
-        report.problems += [(MANIFEST, f"{key} counts differ from the shards")
-                            for key, expected in manifest.counts.items() if counts.get(key, {}) != expected]
-    report.problems += [(rel, "not listed in the manifest") for rel in _unlisted(root, manifest)]
-    return report
+    if not (root / MANIFEST).exists() and (root / STATE).is_dir():
+        if not allow_partial:
+            raise DamagedBuildError(f"{root}: the build did not finish (no {MANIFEST}); rerun its `canvasdata build` "
+                                    "command to complete it, or pass --allow-partial to use the shards there")
+        log.warning("%s: unfinished build (no %s): using whatever shards are there", root, MANIFEST)
+        return None
+    return Manifest.read(root)
+
+
+def checked_shards(root: Path | str, manifest: Manifest, shards: list[ShardEntry], *,
+                   allow_partial: bool = False) -> list[ShardEntry]:
+    """`shards` after checking each file's size and sha256 against the manifest: a damaged one is refused
+    with one line naming it, or with `allow_partial` left out with a warning."""
+    root = Path(root)
+    good = []
+    for shard in shards:
+        problem = shard_problem(root / shard.path, shard)
+        if not problem:
+            good.append(shard)
+        elif allow_partial:
+            log.warning("%s: skipping %s (%s)", root, shard.path, problem)
+        else:
+            raise DamagedBuildError(f"{root}: shard {shard.path}: {problem}; rerun the build to repair it "
+                                    f"(`canvasdata verify {root}` lists every problem), or pass --allow-partial "
+                                    "to use the other shards")
+    return good
 
 
 def rebuild_command(root: Path | str, fmt: str, device: str) -> str:

@@ -13,7 +13,8 @@ from canvasdata.data import load_split
 from canvasdata.dataset import build
 from canvasdata.dataset.concepts import concept_samples, seeds_of
 from canvasdata.formats.folder import export_folder
-from canvasdata.manifest import Manifest, read_manifest, verify
+from canvasdata.manifest import Manifest, read_manifest
+from canvasdata.verify import verify
 from canvasdata.recipes import RecipeError, load_recipe, parse_recipe
 
 RECIPE = {

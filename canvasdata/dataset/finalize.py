@@ -4,7 +4,6 @@ preview.jpg."""
 from __future__ import annotations
 
 import platform
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,8 +15,9 @@ from canvasdata.card import write_dataset_card
 from canvasdata.dataset.kinds import dataset_kind
 from canvasdata.dataset.plan import ShardPlan
 from canvasdata.dataset.preview import write_preview
-from canvasdata.dataset.state import read_record
-from canvasdata.manifest import Manifest, ShardEntry, SplitStats
+from canvasdata.dataset.state import owned_files, read_record
+from canvasdata.formats.common import atomic_writer
+from canvasdata.manifest import MANIFEST, FileEntry, Manifest, ShardEntry, SplitStats
 from canvasdata.sources import make_painter, make_source
 
 if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
@@ -47,20 +47,26 @@ def _totals(records: list[dict], shards: list[ShardPlan]
     return entries, splits, {k: dict(sorted(v.items())) for k, v in counts.items()}
 
 
-def _copy_recipe(recipe: Recipe, out: Path) -> None:
-    """Ship the recipe file beside the data (what the regenerate command reads)."""
-    src = Path(recipe.source)
-    if src.is_file():
-        shutil.copyfile(src, out / "recipe.toml.tmp")
-        (out / "recipe.toml.tmp").replace(out / "recipe.toml")
+def _copy_recipe(recipe: Recipe, out: Path) -> list[str]:
+    """Ship the recipe file beside the data (what the regenerate command reads); a build from
+    `out/recipe.toml` itself keeps it as it is. Returns the file's path in `out` (none: no recipe file)."""
+    src, dst = Path(recipe.source), out / "recipe.toml"
+    if not src.is_file():
+        return []
+    if not (dst.exists() and dst.samefile(src)):
+        data = src.read_bytes()
+        with atomic_writer(dst) as f:
+            f.write(data)
+    return [dst.name]
 
 
 def finalize(recipe: Recipe, out: Path, shards: list[ShardPlan], device: torch.device | str,
-             preview: bool = True) -> Manifest:
-    """Collect the shard records into manifest.json, then write the kind's extra files, card and preview."""
+             preview: bool = True, inputs: dict | None = None) -> Manifest:
+    """Collect the shard records, write the recipe copy, the kind's extra files, the preview and the card,
+    then seal them all in manifest.json (written last: a directory with a manifest is a finished build)."""
     records = [read_record(out, s.name) for s in shards]
     entries, splits, counts = _totals(records, shards)
-    _copy_recipe(recipe, out)
+    written = _copy_recipe(recipe, out)
     kind = dataset_kind(recipe)
     manifest = Manifest(
         canvasdata_version=canvasdata.__version__, torch_version=torch.__version__,
@@ -69,10 +75,16 @@ def finalize(recipe: Recipe, out: Path, shards: list[ShardPlan], device: torch.d
         format=recipe.output.format, backends={**make_source(recipe).describe(), **make_painter(recipe).describe()},
         features=kind.features(recipe), num_rows=sum(e.rows for e in entries),
         num_bytes=sum(e.bytes for e in entries), splits=splits, counts=counts, shards=entries,
-        prompt_files=kind.write_prompts(recipe, out) if kind.write_prompts else None,
+        prompt_files=kind.write_prompts(recipe, out) if kind.write_prompts else None, inputs=inputs,
     )
-    manifest.write(out)
+    kept_preview = "preview.jpg" in owned_files(out)  # a rerun without preview keeps this recipe's old one
+    (out / MANIFEST).unlink(missing_ok=True)  # a stale manifest must not seal the new files
+    written += manifest.prompt_files or []
     if preview:
         write_preview(kind.preview(recipe), out / "preview.jpg")
-    write_dataset_card(kind.card(recipe, manifest), out)
+    if preview or kept_preview:
+        written.append("preview.jpg")
+    written.append(write_dataset_card(kind.card(recipe, manifest), out).name)
+    manifest.files = [FileEntry.of(out, rel) for rel in written]
+    manifest.write(out)
     return manifest

@@ -14,6 +14,7 @@ import torch
 from canvasdata.dataset.concepts import concept_samples, render_group
 from canvasdata.dataset.plan import Sample, sample_seeds
 from canvasdata.encode import decode_image, encode_batch, image_tensor
+from canvasdata.formats.common import atomic_writer
 from canvasdata.sheet import contact_sheet
 from canvasdata.sources import make_painter, make_source
 
@@ -73,6 +74,5 @@ def write_preview(grid: PreviewGrid, path: Path) -> None:
     """Lay the grid out as a labelled contact sheet and write it as JPEG (atomically)."""
     cols = grid.tiles.shape[1]
     sheet = contact_sheet(grid.tiles.flatten(0, 1), cols, row_labels=grid.row_labels, col_labels=grid.col_labels)
-    tmp = path.with_name(path.name + ".tmp")
-    sheet.save(tmp, format="JPEG", quality=88)
-    tmp.replace(path)
+    with atomic_writer(path) as f:
+        sheet.save(f, format="JPEG", quality=88)

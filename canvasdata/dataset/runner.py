@@ -8,10 +8,17 @@ costs only that shard.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing as mp
+import multiprocessing.queues
 import os
 import queue
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +29,7 @@ from tqdm.auto import tqdm
 from canvasdata.dataset.finalize import finalize
 from canvasdata.dataset.kinds import dataset_kind
 from canvasdata.dataset.plan import ShardPlan
-from canvasdata.dataset.state import BuildError, prepare_output, shard_is_complete, write_record
+from canvasdata.dataset.state import BuildError, build_lock, prepare_output, shard_is_complete, write_record
 from canvasdata.devices import Rank, Session, join_ranks, resolve_device
 from canvasdata.fields import RecipeError
 from canvasdata.formats import ShardRecord, write_shard
@@ -30,6 +37,7 @@ from canvasdata.manifest import Manifest
 from canvasdata.sources import make_painter, make_source
 
 log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
     from canvasdata.recipes import Recipe
@@ -52,11 +60,28 @@ def build_shard(recipe: Recipe, out: Path, shard: ShardPlan, device: str,
 _progress_queue = None  # set in each worker process by _worker_init: where it reports rendered images
 
 
-def _worker_init(threads: int, progress: queue.Queue | None) -> None:
-    """In each worker process: its thread count, and where it reports rendered images."""
+def _exit_with(parent: int) -> None:
+    """Watch the parent process; exit at once when it is gone (killed: its pool cannot stop us)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_init(threads: int, progress: mp.queues.Queue | None, parent: int) -> None:
+    """In each worker process: its thread count, where it reports rendered images, no Ctrl-C of its own
+    (the parent handles it and stops the pool), and death with the parent: PR_SET_PDEATHSIG on Linux,
+    a watcher thread everywhere."""
     global _progress_queue
     torch.set_num_threads(threads)
     _progress_queue = progress
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
 
 def _worker_build(args: tuple[Recipe, str, ShardPlan, str]) -> int:
@@ -68,33 +93,34 @@ def _worker_build(args: tuple[Recipe, str, ShardPlan, str]) -> int:
 
 def _run_pool(jobs: list, workers: int, threads: int, bar: tqdm, shards_done: int, shards_total: int) -> None:
     """Run shard jobs in `workers` spawned processes, advancing `bar` as each batch of images is
-    rendered (not only when a shard is written), and propagating the first worker error."""
+    rendered (not only when a shard is written), and propagating the first worker error. No manager
+    process: the progress queue is handed to the workers when they start."""
     ctx = mp.get_context("spawn")
     reported = expected = 0
-    with ctx.Manager() as manager:
-        progress = manager.Queue()
+    progress = ctx.Queue()
 
-        def drain(wait: float) -> None:
-            nonlocal reported
-            try:
-                while True:
-                    n = progress.get(timeout=wait) if wait else progress.get_nowait()
-                    bar.update(n)
-                    reported += n
-                    wait = 0
-            except queue.Empty:
-                return
+    def drain(wait: float) -> None:
+        nonlocal reported
+        try:
+            while True:
+                n = progress.get(timeout=wait) if wait else progress.get_nowait()
+                bar.update(n)
+                reported += n
+                wait = 0
+        except queue.Empty:
+            return
 
-        with ctx.Pool(workers, initializer=_worker_init, initargs=(threads, progress)) as pool:
-            pending = [pool.apply_async(_worker_build, (job,)) for job in jobs]
-            while pending:
-                drain(0.5)
-                for res in [r for r in pending if r.ready()]:
-                    pending.remove(res)
-                    expected += res.get()
-                    shards_done += 1
-                    bar.set_postfix(shards=f"{shards_done}/{shards_total}")
-        drain(0)
+    with ctx.Pool(workers, initializer=_worker_init, initargs=(threads, progress, os.getpid())) as pool:
+        pending = [pool.apply_async(_worker_build, (job,)) for job in jobs]
+        while pending:
+            drain(0.5)
+            for res in [r for r in pending if r.ready()]:
+                pending.remove(res)
+                expected += res.get()
+                shards_done += 1
+                bar.set_postfix(shards=f"{shards_done}/{shards_total}")
+    drain(0)
+    progress.close()
     if expected > reported:
         bar.update(expected - reported)
 
@@ -141,24 +167,27 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
     """Build (or resume) a dataset from `recipe` into `out`; returns the manifest (None on ranks > 0).
 
     `workers` processes split this rank's shards; under torchrun, ranks split the shards the same
-    way and rank 0 writes the manifest and card once every rank is done.
+    way and rank 0 writes the manifest and card once every rank is done. Rank 0 holds the directory's
+    lock for the whole build, so a second build of the same directory fails at once.
     """
     out = Path(out)
     dev = resolve_device(device)
     _check_painters(recipe)
     session = join_ranks(dev, rank=rank, backend="gloo", independent=True)
-    if session.main:
-        prepare_output(recipe, out, overwrite)
-    session.barrier()
-    shards = dataset_kind(recipe).plan(recipe)
-    _render_shards(recipe, out, shards, session, workers, progress)
-    session.barrier()
-    if not session.main:
-        return None
-    if not session.distributed and session.world > 1:
-        missing = [s.name for s in shards if not shard_is_complete(out, s.name)]
-        if missing:
-            log.warning("rank 0 done; %d shard(s) of other ranks pending: rerun rank 0 when they finish "
-                        "to write the manifest", len(missing))
+    with build_lock(out) if session.main else contextlib.nullcontext():
+        inputs = make_source(recipe).fingerprint()
+        if session.main:
+            prepare_output(recipe, out, overwrite, inputs)
+        session.barrier()
+        shards = dataset_kind(recipe).plan(recipe)
+        _render_shards(recipe, out, shards, session, workers, progress)
+        session.barrier()
+        if not session.main:
             return None
-    return finalize(recipe, out, shards, session.device, preview=preview)
+        if not session.distributed and session.world > 1:
+            missing = [s.name for s in shards if not shard_is_complete(out, s.name)]
+            if missing:
+                log.warning("rank 0 done; %d shard(s) of other ranks pending: rerun rank 0 when they finish "
+                            "to write the manifest", len(missing))
+                return None
+        return finalize(recipe, out, shards, session.device, preview=preview, inputs=inputs)

@@ -1,26 +1,37 @@
 """A build directory's own state, shared by the shard runner and the finishing step.
 
-`.canvasdata/build.json` names the recipe a directory was started with; `.canvasdata/shards/` holds
-one record per finished shard (sha256, rows, bytes, label counts). A shard counts as built while its
-file still matches its record.
+`.canvasdata/build.json` names the recipe (and the source's input fingerprints) a directory was started
+with; `.canvasdata/shards/` holds one record per finished shard (sha256, rows, bytes, label counts); a
+shard counts as built while its file still matches its record. `.canvasdata/lock` names the process that
+is building the directory: one build at a time. Before a build starts, `prepare_output` decides what may
+be kept, resumed or removed: it never removes a file that no canvasdata build wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
+import logging
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from canvasdata.errors import CanvasdataError
 from canvasdata.formats import ShardRecord, sha256_file, write_json
-from canvasdata.manifest import MANIFEST
+from canvasdata.manifest import MANIFEST, STATE, Manifest, ManifestError
 
 if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
     from canvasdata.recipes import Recipe
 
-STATE = ".canvasdata"
-BUILD_OUTPUTS = ("data", STATE, MANIFEST, "README.md", "preview.jpg", "recipe.toml")
+LOCK = "lock"
+LEGACY_OUTPUTS = ("README.md", "preview.jpg", "recipe.toml")  # written beside a version-1 manifest, unlisted
+TEMP = re.compile(r"^\.(?P<name>.+?)(\.(?P<pid>\d+))?\.tmp$|^(recipe\.toml|preview\.jpg)\.tmp$")  # our temp names
+SHOWN = 8  # file names an error lists before "and N more"
+log = logging.getLogger(__name__)
 
 
 class BuildError(CanvasdataError, RuntimeError):
@@ -57,24 +68,157 @@ def shard_is_complete(out: Path, shard_name: str) -> bool:
     return path.stat().st_size == rec.get("bytes") and sha256_file(path) == rec.get("sha256")
 
 
-def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> None:
-    """Refuse to mix builds: an output directory of another recipe is kept unless `overwrite`."""
+def _alive(pid: int) -> bool:
+    """Whether a process `pid` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _listing(paths: list[str]) -> str:
+    """At most SHOWN names, then how many more."""
+    more = f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else ""
+    return ", ".join(paths[:SHOWN]) + more
+
+
+def _read_holder(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+@contextlib.contextmanager
+def build_lock(out: Path) -> Iterator[None]:
+    """Hold `out/.canvasdata/lock` (pid, host, start time) while building: a second build of the same
+    directory fails with one line naming the holder. A lock left by a process of this host that is gone
+    is stale and taken over. Folders this call creates are removed again if nothing else was written."""
+    created = [d for d in (out, out / STATE) if not d.exists()]
+    (out / STATE).mkdir(parents=True, exist_ok=True)
+    path = out / STATE / LOCK
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for attempt in (1, 2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            other = _read_holder(path)
+            stale = other.get("host") == me["host"] and not _alive(int(other.get("pid", 0)) or -1)
+            if attempt == 2 or not stale:
+                raise BuildError(f"{out} is being built by pid {other.get('pid', '?')} on {other.get('host', '?')} "
+                                 f"(since {other.get('since', '?')}); wait for it to finish, or delete {path} if "
+                                 "that process is gone") from None
+            log.warning("%s: taking over the stale lock of pid %s (no longer running)", out, other.get("pid"))
+            path.unlink(missing_ok=True)
+    with os.fdopen(fd, "w") as f:
+        json.dump(me, f)
+    try:
+        yield
+    finally:
+        if _read_holder(path).get("pid") == me["pid"]:
+            path.unlink(missing_ok=True)
+        for d in reversed(created):
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when empty: nothing was built
+
+
+def _files(out: Path) -> list[str]:
+    """Every file under `out` (relative, sorted), the build state folder left out."""
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                  if p.is_file() and not p.relative_to(out).as_posix().startswith(f"{STATE}/"))
+
+
+def is_temp(rel: str) -> bool:
+    """A temporary file name of canvasdata's atomic writers (`.NAME.PID.tmp`; older versions also wrote
+    `recipe.toml.tmp` and `preview.jpg.tmp`)."""
+    return bool(TEMP.match(Path(rel).name))
+
+
+def owned_files(out: Path) -> set[str]:
+    """The files of `out` that a canvasdata build wrote: what its manifest lists (or, for a version-1
+    manifest, its shards and the card, recipe and preview beside it), the shards its records name, and
+    temporary files of interrupted writes."""
+    owned: set[str] = set()
+    with contextlib.suppress(ManifestError):
+        if (out / MANIFEST).exists():
+            m = Manifest.read(out)
+            owned |= {MANIFEST, *(s.path for s in m.shards), *(m.prompt_files or [])}
+            owned |= {f.path for f in m.files} if m.files is not None else set(LEGACY_OUTPUTS)
+    for rec in (out / STATE / "shards").glob("*.json") if (out / STATE / "shards").is_dir() else ():
+        with contextlib.suppress(OSError, json.JSONDecodeError, KeyError, TypeError):
+            owned.add(json.loads(rec.read_text())["path"])
+    return owned | {rel for rel in _files(out) if is_temp(rel)}
+
+
+def _previous(out: Path) -> dict[str, Any] | None:
+    """What the directory says it holds: build.json, else a manifest's recipe (a copied build), else None."""
     state = out / STATE / "build.json"
-    if out.exists() and any(out.iterdir()):
-        if state.exists():
-            other = json.loads(state.read_text())
-            if other.get("recipe_hash") != recipe.hash() and not overwrite:
-                raise BuildError(
-                    f"{out} holds a build of another recipe ({other.get('recipe_name')!r}, hash "
-                    f"{other.get('recipe_hash', '')[:12]}); use another --out, or --overwrite to replace it")
-        elif not overwrite:
-            raise BuildError(f"{out} is not empty and holds no canvasdata build; use an empty directory "
-                             "or --overwrite")
-        if overwrite and (not state.exists() or json.loads(state.read_text()).get("recipe_hash") != recipe.hash()):
-            for name in BUILD_OUTPUTS:
-                target = out / name
-                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / "data").rglob(".*.tmp") if (out / "data").exists() else ():
-        stale.unlink(missing_ok=True)
-    write_json(state, {"recipe_name": recipe.name, "recipe_hash": recipe.hash(), "recipe": recipe.to_dict()})
+    if state.exists():
+        return _read_holder(state)
+    with contextlib.suppress(ManifestError):
+        if (out / MANIFEST).exists():
+            m = Manifest.read(out)
+            return {"recipe_name": m.recipe_name, "recipe_hash": m.recipe_hash, "inputs": m.inputs}
+    return None
+
+
+def _remove(out: Path, rels: set[str]) -> None:
+    """Remove these files of `out`, the shard records, and the folders left empty."""
+    for rel in sorted(rels):
+        (out / rel).unlink(missing_ok=True)
+    for rec in (out / STATE / "shards").glob("*.json") if (out / STATE / "shards").is_dir() else ():
+        rec.unlink()
+    for d in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if d != out / STATE and not any(d.iterdir()):
+            d.rmdir()
+
+
+def _inside(path: str, out: Path) -> str | None:
+    """`path` relative to `out` when it is a file inside it (a recipe kept in its own output directory)."""
+    with contextlib.suppress(ValueError, OSError):
+        return Path(path).resolve().relative_to(out.resolve()).as_posix()
+    return None
+
+
+def _clear_for(recipe: Recipe, out: Path, previous: dict[str, Any] | None) -> None:
+    """--overwrite: remove what earlier builds wrote, after checking nothing else is there."""
+    keep = {rel for rel in (_inside(recipe.source, out),) if rel}
+    owned = owned_files(out) - keep
+    others = [rel for rel in _files(out) if rel not in owned and rel not in keep]
+    if others:
+        what = "no canvasdata build" if previous is None else "a build"
+        raise BuildError(f"{out} holds {what} and {len(others)} file(s) no build wrote ({_listing(others)}); "
+                         "--overwrite removes only a build's own files: move those, or use another --out")
+    _remove(out, owned)
+
+
+def prepare_output(recipe: Recipe, out: Path, overwrite: bool, inputs: dict | None = None) -> None:
+    """Decide what happens to what `out` holds (call it with the build lock held): the same recipe resumes;
+    another recipe, or a folder that holds no build, is refused unless `overwrite`, which removes only the
+    files earlier builds wrote (refusing, with their names, when others are there). Shards built from other
+    inputs than `inputs` (the source's fingerprint) are rebuilt. Temporary files of interrupted writes go."""
+    previous = _previous(out)
+    present = _files(out)
+    if present and (previous is None or previous.get("recipe_hash") != recipe.hash()):
+        if not overwrite:
+            if previous is None:
+                raise BuildError(f"{out} is not empty and holds no canvasdata build ({len(present)} file(s): "
+                                 f"{_listing(present)}); use an empty or new --out")
+            raise BuildError(f"{out} holds a build of another recipe ({previous.get('recipe_name')!r}, hash "
+                             f"{str(previous.get('recipe_hash', ''))[:12]}); use another --out, or --overwrite to "
+                             "replace it (only that build's files are removed)")
+        _clear_for(recipe, out, previous)
+    elif previous is not None and previous.get("inputs") != inputs:
+        stale = owned_files(out) - {MANIFEST} - {rel for rel in (_inside(recipe.source, out),) if rel}
+        log.warning("%s: the source's inputs changed since the shards were built: rebuilding them", out)
+        _remove(out, {rel for rel in stale if rel.startswith("data/")} | ({MANIFEST} & set(present)))
+    for rel in _files(out):
+        m = TEMP.match(Path(rel).name)
+        if m and not (m.group("pid") and int(m.group("pid")) != os.getpid() and _alive(int(m.group("pid")))):
+            (out / rel).unlink(missing_ok=True)
+    write_json(out / STATE / "build.json", {"recipe_name": recipe.name, "recipe_hash": recipe.hash(),
+                                            "recipe": recipe.to_dict(), "inputs": inputs})

@@ -41,6 +41,11 @@ class ContentSource(Protocol):
         """Settings recorded in the manifest and card."""
         ...
 
+    def fingerprint(self) -> dict | None:
+        """Checksums of the inputs the source reads from outside the recipe (files), or None when it has
+        none: a build records them, and a change invalidates the shards built from the old inputs."""
+        ...
+
 
 class Painter(Protocol):
     """Paints content in a style."""

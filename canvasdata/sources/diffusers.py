@@ -179,6 +179,11 @@ class DiffusersContent:
                 "guidance": self.guidance, "scheduler": self.pipes.scheduler or "pipeline default",
                 "dtype": self.pipes.dtype_name, "gen_size": self.gen_size or "resolution"}
 
+    def fingerprint(self) -> None:
+        """The pipeline's weights are not fingerprinted (gigabytes): the model id or path in `describe`
+        stands for them."""
+        return None
+
 
 class Img2ImgPainter:
     """Paint content with `style_prompt` at `strength` (Seed_Images stays unpainted)."""

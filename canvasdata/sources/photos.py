@@ -9,6 +9,7 @@ sets with object targets cannot use this source.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from PIL import Image, ImageOps
 
 from canvasdata.encode import decode_image
 from canvasdata.fields import RecipeError
+from canvasdata.formats.common import sha256_file
 
 if TYPE_CHECKING:  # the recipe is only a type here: recipes import the source registry to validate names
     from canvasdata.recipes import Recipe
@@ -94,6 +96,15 @@ class PhotoContent:
         arr = np.stack([load_photo(self.files[obj][k - 1], size) for k in indices])
         images = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(255).to(device)
         return images, torch.ones(len(indices), 1, size, size, device=device)
+
+    def fingerprint(self) -> dict:
+        """sha256 over every photo used (its path under the folder and its own sha256), so an edited, added or
+        removed photo changes it."""
+        h = hashlib.sha256()
+        for obj, files in sorted(self.files.items()):
+            for p in files:
+                h.update(f"{obj}/{p.name}\0{sha256_file(p)}\n".encode())
+        return {"photos_sha256": h.hexdigest(), "photos": sum(map(len, self.files.values()))}
 
     def describe(self) -> dict:
         """Settings recorded in the manifest and card."""

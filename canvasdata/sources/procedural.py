@@ -37,6 +37,10 @@ class ProceduralContent:
         """Settings recorded in the manifest and card."""
         return {"source": self.name}
 
+    def fingerprint(self) -> None:
+        """Procedural content reads nothing but the recipe."""
+        return None
+
 
 class ProceduralPainter:
     """Named styles from `canvasdata.styles`, plus the recipe's own `custom_styles`."""
