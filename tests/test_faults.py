@@ -4,6 +4,7 @@ that the answer is one line, that nothing of the user's is deleted and that read
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -19,13 +20,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from canvasdata import card
 from canvasdata.cli import main
 from canvasdata.data import load_split
-from canvasdata.dataset import build
+from canvasdata.dataset import build, finalize
 from canvasdata.dataset.state import build_lock
+from canvasdata.formats import FormatError, common
+from canvasdata.judges import Judge, JudgeInfo, create_backbone, save_judge
 from canvasdata.manifest import DamagedBuildError
 from canvasdata.recipes import load_recipe
+from canvasdata.taxonomy import OBJECTS
 from canvasdata.verify import verify
 
 RECIPE = """\
@@ -199,6 +202,16 @@ def test_readers_refuse_an_unfinished_build(copy: Path, tmp_path: Path, capsys):
     assert len(partial) == 12
 
 
+def test_judge_eval_refuses_an_unfinished_build(copy: Path, tmp_path: Path, capsys):
+    kw = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
+    info = JudgeInfo(model="vit_tiny_patch16_224", tasks=["object"], class_names={"object": list(OBJECTS)},
+                     label_space={"object": "objects"}, image_size=32, model_kwargs=kw)
+    judge = save_judge(Judge(create_backbone("vit_tiny_patch16_224", 20, 32, kw), info), tmp_path / "judge")
+    (copy / "manifest.json").unlink()
+    assert main(["judge", "eval", str(judge), "--data", str(copy), "--workers", "0"]) == 2
+    assert "did not finish" in one_line_error(capsys) and not (judge / "eval").exists()
+
+
 def test_readers_refuse_a_shard_that_fails_its_checksum(copy: Path, tmp_path: Path, capsys):
     shard = sorted((copy / "data").glob("train-*"))[0]
     shard.write_bytes(shard.read_bytes()[:-10])
@@ -247,20 +260,23 @@ def test_changed_photos_invalidate_the_shards_built_from_them(tmp_path: Path):
 # --- crashes and full disks --------------------------------------------------------------------------------
 
 def test_a_full_disk_while_finalising_names_the_file_and_the_rerun_completes(copy: Path, recipe_file: Path,
-                                                                             monkeypatch, capsys):
-    shutil.rmtree(copy)
-    real = card.atomic_writer
+                                                                             monkeypatch):
+    (copy / "manifest.json").unlink()  # the shards are built; finalising is what is left
 
-    def full(path):
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    @contextlib.contextmanager
+    def full(path: Path):
+        with common.atomic_writer(path) as f:  # the real writer, which meets a full disk half way
+            f.write(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        yield f
 
-    monkeypatch.setattr(card, "atomic_writer", full)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(finalize, "atomic_writer", full)
+    with pytest.raises(FormatError, match=r"recipe.toml: disk full while writing; the partial file was removed"):
         build(load_recipe(recipe_file), copy, progress=False, preview=False)
     assert not (copy / "manifest.json").exists() and not list(copy.rglob("*.tmp"))
-    with pytest.raises(DamagedBuildError):
+    with pytest.raises(DamagedBuildError, match="did not finish"):
         load_split(copy, "train", ["style"])
-    monkeypatch.setattr(card, "atomic_writer", real)
+    monkeypatch.undo()
     build(load_recipe(recipe_file), copy, progress=False, preview=False)
     assert verify(copy).ok
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-
     from canvasdata.recipes import Recipe
 
 LOCK = "lock"
-LEGACY_OUTPUTS = ("README.md", "preview.jpg", "recipe.toml")  # written beside a version-1 manifest, unlisted
+FINAL_OUTPUTS = ("README.md", "preview.jpg", "recipe.toml")  # what finishing a build writes besides the manifest
 TEMP = re.compile(r"^\.(?P<name>.+?)(\.(?P<pid>\d+))?\.tmp$|^(recipe\.toml|preview\.jpg)\.tmp$")  # our temp names
 SHOWN = 8  # file names an error lists before "and N more"
 log = logging.getLogger(__name__)
@@ -140,14 +140,18 @@ def is_temp(rel: str) -> bool:
 
 def owned_files(out: Path) -> set[str]:
     """The files of `out` that a canvasdata build wrote: what its manifest lists (or, for a version-1
-    manifest, its shards and the card, recipe and preview beside it), the shards its records name, and
-    temporary files of interrupted writes."""
+    manifest, its shards and the card, recipe and preview beside it); in a directory with build state
+    (a build that did not finish, or one interrupted while finishing), the shards its records name and the
+    card, recipe, preview and prompt files; and temporary files of interrupted writes."""
     owned: set[str] = set()
     with contextlib.suppress(ManifestError):
         if (out / MANIFEST).exists():
             m = Manifest.read(out)
             owned |= {MANIFEST, *(s.path for s in m.shards), *(m.prompt_files or [])}
-            owned |= {f.path for f in m.files} if m.files is not None else set(LEGACY_OUTPUTS)
+            owned |= {f.path for f in m.files} if m.files is not None else set(FINAL_OUTPUTS)
+    if (out / STATE / "build.json").exists():
+        owned |= {rel for rel in _files(out) if rel in FINAL_OUTPUTS or (rel.startswith("prompts/")
+                                                                      and rel.endswith(".json"))}
     for rec in (out / STATE / "shards").glob("*.json") if (out / STATE / "shards").is_dir() else ():
         with contextlib.suppress(OSError, json.JSONDecodeError, KeyError, TypeError):
             owned.add(json.loads(rec.read_text())["path"])

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from canvasdata.cliargs import add_device_arg, add_device_args, add_hub_args
+from canvasdata.cliargs import add_device_arg, add_device_args, add_hub_args, add_partial_arg
 from canvasdata.data import load_split
 from canvasdata.judges.card import judge_card
 from canvasdata.judges.evaluate import evaluate_judge, worst
@@ -40,11 +40,11 @@ def _eval(a: argparse.Namespace) -> int:
     data = None
     if a.concept is None and set(judge.tasks) <= {"style", "object"}:
         try:  # both factors, to group each task's accuracy by the other (grid builds have both)
-            data = load_split(a.data, a.split, ["style", "object"])
+            data = load_split(a.data, a.split, ["style", "object"], allow_partial=a.allow_partial)
         except KeyError:
             data = None
     if data is None:
-        data = load_split(a.data, a.split, judge.tasks, a.concept)
+        data = load_split(a.data, a.split, judge.tasks, a.concept, allow_partial=a.allow_partial)
     root = Path(a.judge)
     out = Path(a.out or root / "eval")
     about = {"source": str(a.data), "split": a.split, **({"concept": a.concept} if a.concept else {})}
@@ -125,6 +125,7 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test", help="the split to evaluate on")
     e.add_argument("--concept", help="concept-set config, for binary judges (default: none)")
     e.add_argument("--out", help="report directory (default: JUDGE/eval)")
+    add_partial_arg(e)
     add_device_args(e)
     e.set_defaults(func=_eval)
 
