@@ -126,18 +126,24 @@ def _scoring_flags(p: argparse.ArgumentParser) -> None:
                         "the paper's 'other 49 styles')")
 
 
+def _judging_flags(p: argparse.ArgumentParser, out_help: str) -> None:
+    """What scoring answer sets takes: the judges, the FD/KID reference and features, the protocol, the
+    report directory, the device and batch flags."""
+    p.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
+    p.add_argument("--reference", help="real images for FD/KID: a canvasdata build or a {style}/{object}/{k}.jpg "
+                   "folder (default: no FD/KID)")
+    p.add_argument("--inception", help="Inception v3 weights file for FD/KID (pytorch-fid's pt_inception-2015-12-05-"
+                   "6726825d.pth or torchvision's; default: the style judge's penultimate features)")
+    _scoring_flags(p)
+    p.add_argument("--out", help=out_help)
+    add_device_args(p)
+
+
 def _score_parser(es: argparse._SubParsersAction) -> None:
     e = es.add_parser("score", help="score one unlearning request's answer set with judges (UA, IRA, CRA, FD)")
     e.add_argument("--answers", required=True, help="folder of {style}_{object}_seed{N}.jpg, or a canvasdata build")
     e.add_argument("--forget", required=True, help="style:NAME or object:NAME")
-    e.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
-    e.add_argument("--reference", help="real images for FD/KID: a canvasdata build or a {style}/{object}/{k}.jpg "
-                   "folder (default: no FD/KID)")
-    e.add_argument("--inception", help="Inception v3 weights file for FD/KID (pytorch-fid's pt_inception-2015-12-05-"
-                   "6726825d.pth or torchvision's; default: the style judge's penultimate features)")
-    _scoring_flags(e)
-    e.add_argument("--out", help="report directory (default: ANSWERS/report)")
-    add_device_args(e)
+    _judging_flags(e, "report directory (default: ANSWERS/report)")
     e.set_defaults(func=_score)
 
 
@@ -165,13 +171,7 @@ def _generate_parser(es: argparse._SubParsersAction) -> None:
 def _suite_parser(es: argparse._SubParsersAction) -> None:
     s = es.add_parser("suite", help="score runs/{method}/{style|object}_{target}/ and print a Table-2-shaped table")
     s.add_argument("runs", help="folder of {method}/{style|object}_{target}/ answer sets")
-    s.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
-    s.add_argument("--reference", help="real images for FD/KID, as for `evaluate score` (default: no FD/KID)")
-    s.add_argument("--inception", help="Inception v3 weights file for FD/KID, as for `evaluate score` (default: the "
-                   "style judge's penultimate features)")
-    _scoring_flags(s)
-    s.add_argument("--out", help="where the reports, suite.md and suite.csv go (default: RUNS/suite)")
-    add_device_args(s)
+    _judging_flags(s, "where the reports, suite.md and suite.csv go (default: RUNS/suite)")
     s.set_defaults(func=_suite)
 
 
