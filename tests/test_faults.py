@@ -329,3 +329,16 @@ def test_ctrl_c_exits_130_with_one_line(slow_recipe: Path, tmp_path: Path):
     assert proc.returncode == 130 and err.count("\n") == 1 and err.startswith("interrupted"), err
     _wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), timeout=10)
     assert not (out / ".canvasdata" / "lock").exists()
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_ctrl_c_while_the_command_line_loads_is_one_line_too(delay: float):
+    proc = subprocess.Popen([sys.executable, "-c", "from canvasdata.launch import run; run()", "list", "objects"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:  # this machine loaded it before the signal came: the command simply ran
+        assert "Cats" in out
+        return
+    assert proc.returncode == 130 and err == "interrupted while loading; nothing was done\n", err
