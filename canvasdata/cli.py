@@ -28,6 +28,7 @@ from canvasdata.verify import verify
 
 Handler = Callable[[argparse.Namespace], int]
 log = logging.getLogger("canvasdata")
+DEFAULT_SPACES = {"styles": "uc60", "objects": "objects"}  # `list styles|objects` without --space
 
 
 def _load(args: argparse.Namespace) -> Recipe:
@@ -99,10 +100,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             names = sorted(p.stem for p in builtin_dir(kind).glob("*.toml"))
             print(f"{kind}: {', '.join(names)}")
         return 0
-    if args.what == "styles" and args.space in (None, "uc60", "uc50"):
-        space = label_space(args.space or "uc60")
-    else:
-        space = label_space(args.space or "objects")
+    space = label_space(args.space or DEFAULT_SPACES[args.what])
     for i, name in enumerate(space.names):
         print(f"{i:3d}  {name}")
     return 0
@@ -151,7 +149,7 @@ def _share_parsers(sub: argparse._SubParsersAction) -> None:
     h.set_defaults(func=cmd_push)
 
     ls = sub.add_parser("list", help="list label spaces' classes, or the shipped recipes")
-    ls.add_argument("what", choices=["styles", "objects", "recipes"], help="what to list")
+    ls.add_argument("what", choices=[*DEFAULT_SPACES, "recipes"], help="what to list")
     ls.add_argument("--space", help="label space (default: uc60 for styles, objects for objects)")
     ls.set_defaults(func=cmd_list)
 

@@ -14,6 +14,7 @@ from canvasdata.judges.io import import_unlearncanvas, judge_files, load_judge, 
 from canvasdata.judges.predict import predict_paths, write_csv
 from canvasdata.judges.recipe import load_judge_recipe, parse_judge_recipe
 from canvasdata.judges.train import train_judge
+from canvasdata.taxonomy import BUILTIN_SPACES
 
 
 def _train(a: argparse.Namespace) -> int:
@@ -119,6 +120,12 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
                    "(default: the recipe's tasks)")
     t.set_defaults(func=_train)
 
+    _use_parsers(js)
+    _share_parsers(js)
+
+
+def _use_parsers(js: argparse._SubParsersAction) -> None:
+    """judge eval and judge predict."""
     e = js.add_parser("eval", help="accuracy, confusion matrices, ECE and robustness on a split")
     e.add_argument("judge", help="judge directory or Hub id")
     e.add_argument("--data", required=True, help="a canvasdata build directory")
@@ -136,9 +143,12 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     add_device_args(p, workers=False)
     p.set_defaults(func=_predict)
 
+
+def _share_parsers(js: argparse._SubParsersAction) -> None:
+    """judge import and judge push."""
     i = js.add_parser("import", help="convert an original UnlearnCanvas checkpoint (style50.pth, ...)")
     i.add_argument("checkpoint", help="the original checkpoint file")
-    i.add_argument("--space", required=True, choices=["uc50", "uc60", "objects"], help="its label space")
+    i.add_argument("--space", required=True, choices=list(BUILTIN_SPACES), help="its label space")
     i.add_argument("--out", required=True, help="judge directory to write")
     i.add_argument("--arch", default="vit_large_patch16_224", help="timm architecture of the checkpoint")
     i.add_argument("--image-size", type=int, default=224, help="input size in px")
