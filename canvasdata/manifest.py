@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,7 @@ class Manifest:
         """Parse the JSON form; a missing or malformed entry is a ManifestError naming it."""
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         try:
-            return cls(
+            m = cls(
                 canvasdata_version=d["canvasdata_version"], torch_version=d["torch_version"],
                 python_version=d["python_version"], device=d["device"], recipe_name=d["recipe_name"],
                 recipe_hash=d["recipe_hash"], recipe=d["recipe"], command=d["command"], format=d["format"],
@@ -157,6 +157,28 @@ class Manifest:
             raise ManifestError(f"{where}: not a canvasdata manifest (no {e.args[0]!r})") from None
         except (TypeError, ValueError, AttributeError) as e:
             raise ManifestError(f"{where}: malformed manifest ({type(e).__name__}: {e})") from None
+        m._check_types(where)
+        return m
+
+    def _check_types(self, where: str) -> None:
+        """Every entry of the types the dataclasses declare, and the recipe facts readable: a malformed
+        manifest fails here, in one line naming the entry, not later in a reader."""
+        scalars = {"str": str, "int": int}
+        entries = [(f"shards[{i}]", s) for i, s in enumerate(self.shards)]
+        entries += [(f"files[{i}]", f) for i, f in enumerate(self.files or [])]
+        entries += [(f"splits[{k!r}]", v) for k, v in self.splits.items()]
+        entries.append(("", self))
+        for name, obj in entries:
+            for f in fields(obj):
+                value, want = getattr(obj, f.name), scalars.get(str(f.type))
+                if want is not None and (not isinstance(value, want) or isinstance(value, bool)):
+                    raise ManifestError(f"{where}: malformed manifest: {name + '.' if name else ''}{f.name} is "
+                                        f"{type(value).__name__} {value!r:.40}, not {f.type}")
+        try:
+            self.facts  # noqa: B018  (reading it is the check)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ManifestError(f"{where}: malformed manifest: its recipe lacks the facts readers need "
+                                f"({type(e).__name__}: {e})") from None
 
     @classmethod
     def read(cls, root: Path | str) -> Manifest:

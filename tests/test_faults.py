@@ -123,6 +123,25 @@ def test_verify_catches_an_edited_recipe_and_stray_files_and_push_refuses_them(c
     assert "refusing to push: 3 file(s)" in err and ".env" in err
 
 
+@pytest.mark.parametrize("edit, named", [
+    (lambda m: m.update(shards="x"), "ShardEntry"),
+    (lambda m: m.update(recipe=[1]), "its recipe lacks the facts readers need"),
+    (lambda m: m["recipe"].pop("style_space"), "'style_space'"),
+    (lambda m: m.update(num_rows="12"), "num_rows is str '12', not int"),
+    (lambda m: m["shards"][0].update(rows=None), "shards[0].rows is NoneType None, not int"),
+    (lambda m: m["splits"].update(train={"rows": 1, "bogus": 2}), "bogus"),
+    (lambda m: m.update(features={"style": 3}), "malformed manifest"),
+])
+def test_a_malformed_manifest_is_one_line_for_every_reader(copy: Path, tmp_path: Path, edit, named: str, capsys):
+    manifest = json.loads((copy / "manifest.json").read_text())
+    edit(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    for command in (["info", str(copy)], ["verify", str(copy)], ["export", str(copy), "--out", str(tmp_path / "e")]):
+        assert main(command) == 2
+        err = one_line_error(capsys)
+        assert "malformed manifest" in err and named in err, err
+
+
 # --- nothing of the user's is deleted ----------------------------------------------------------------------
 
 def test_overwrite_refuses_a_folder_that_holds_no_build(recipe_file: Path, tmp_path: Path, capsys):
