@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from canvasdata.errors import UsageError
-from canvasdata.evaluate.generate import PROTOCOL_SEEDS, generate_answers
+from canvasdata.evaluate.generate import (
+    GENERATE_BATCH,
+    PROTOCOL_GUIDANCE,
+    PROTOCOL_SEEDS,
+    PROTOCOL_SIZE,
+    PROTOCOL_STEPS,
+    generate_answers,
+)
 from canvasdata.evaluate.protocol import Protocol
 from canvasdata.evaluate.score import Report, score_answers
 from canvasdata.evaluate.suite import Suite, score_suite
@@ -36,8 +43,9 @@ def evaluate_command(answers: str | Path, forget: str, judges: Sequence[str | Pa
 
 def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
                      styles: Sequence[str] | None = None, objects: Sequence[str] | None = None,
-                     seeds: Sequence[int] = PROTOCOL_SEEDS, size: int = 512, steps: int = 100,
-                     guidance: float = 9.0, batch_size: int = 4, device: str = "auto",
+                     seeds: Sequence[int] = PROTOCOL_SEEDS, size: int = PROTOCOL_SIZE,
+                     steps: int = PROTOCOL_STEPS, guidance: float = PROTOCOL_GUIDANCE,
+                     batch_size: int = GENERATE_BATCH, device: str = "auto",
                      generator_device: str = "cpu", protocol: str | Protocol | None = None,
                      options: PipelineOptions | None = None, progress: bool = True) -> Path:
     """`canvasdata evaluate generate`: the answer set of a diffusers pipeline (directory or Hub id)

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from canvasdata.devices import resolve_device
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer
-from canvasdata.evaluate.generate import load_pipeline
+from canvasdata.evaluate.generate import GENERATE_BATCH, PROTOCOL_SIZE, load_pipeline
 from canvasdata.evaluate.protocol import CANVASDATA
 from canvasdata.evaluate.score import judge_name, run_judge
 from canvasdata.judges.model import Judge
@@ -23,10 +23,13 @@ from canvasdata.metrics import frechet_distance, kid
 from canvasdata.sources.diffusers import PipelineOptions
 
 NAME_RE = re.compile(r"^(\d+)_seed(\d+)\.(jpg|jpeg|png)$")
+CONCEPT_STEPS = 50         # concept sets' generation (the DataIGM shape): 50 steps, guidance 7.5
+CONCEPT_GUIDANCE = 7.5
 
 
-def generate_prompt_images(model: str | object, prompts: Path | str, out: Path | str, size: int = 512,
-                           steps: int = 50, guidance: float = 7.5, batch_size: int = 4, device: str = "auto",
+def generate_prompt_images(model: str | object, prompts: Path | str, out: Path | str, size: int = PROTOCOL_SIZE,
+                           steps: int = CONCEPT_STEPS, guidance: float = CONCEPT_GUIDANCE,
+                           batch_size: int = GENERATE_BATCH, device: str = "auto",
                            options: PipelineOptions | None = None, progress: bool = True) -> Path:
     """Images `{id:05d}_seed{seed}.jpg` for every prompt of a prompts JSON (forget_prompts.json or
     retain_prompts.json of a concept set) and each of its seeds, the pipeline loaded as `options` say

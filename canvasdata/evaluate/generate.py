@@ -24,6 +24,10 @@ from canvasdata.taxonomy import OBJECTS, PROMPT_TEMPLATE, SEED_STYLE, SEED_WORDS
 
 PROTOCOL_SEEDS = (188, 288, 588, 688, 888)
 PROTOCOL_SCHEDULER = "DDIMScheduler"
+PROTOCOL_SIZE = 512        # the unlearned models' samplers: 512 px, DDIM 100 steps, guidance 9
+PROTOCOL_STEPS = 100
+PROTOCOL_GUIDANCE = 9.0
+GENERATE_BATCH = 4         # prompts a pipeline call
 # settings that change the pixels: a resume must use the same values
 IMAGE_SETTINGS = ("model", "size", "steps", "guidance", "scheduler", "eta", "template", "seed_images_words", "dtype",
                   "attention_slicing", "jpeg_quality", "generator")  # cpu_offload only moves weights: not here
@@ -75,8 +79,9 @@ def model_name(model: str | Path | Any) -> str:
 
 
 def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[str] = UC50,
-                     objects: Sequence[str] = OBJECTS, seeds: Sequence[int] = PROTOCOL_SEEDS, size: int = 512,
-                     steps: int = 100, guidance: float = 9.0, batch_size: int = 4, device: str = "auto",
+                     objects: Sequence[str] = OBJECTS, seeds: Sequence[int] = PROTOCOL_SEEDS,
+                     size: int = PROTOCOL_SIZE, steps: int = PROTOCOL_STEPS, guidance: float = PROTOCOL_GUIDANCE,
+                     batch_size: int = GENERATE_BATCH, device: str = "auto",
                      options: PipelineOptions | None = None, template: str = PROMPT_TEMPLATE, quality: int = 95,
                      generator_device: str = "cpu", protocol: str | Protocol | None = None,
                      progress: bool = True) -> Path:
