@@ -18,6 +18,7 @@ from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.generate import GENERATE_BATCH, PROTOCOL_SIZE, load_pipeline
 from canvasdata.evaluate.protocol import CANVASDATA
 from canvasdata.evaluate.score import judge_name, run_judge
+from canvasdata.formats.common import write_json
 from canvasdata.judges.model import Judge
 from canvasdata.metrics import frechet_distance, kid
 from canvasdata.sources.diffusers import PipelineOptions
@@ -40,8 +41,8 @@ def generate_prompt_images(model: str | object, prompts: Path | str, out: Path |
     pipe = load_pipeline(model, device, options) if isinstance(model, (str, Path)) else model
     jobs = [(r["id"], r["prompt"], s) for r in records for s in r["seeds"]
             if not (out / f"{r['id']:05d}_seed{s}.jpg").exists()]
-    (out / "generation.json").write_text(json.dumps({"model": str(model), "prompts": str(prompts), "size": size,
-                                                     "steps": steps, "guidance": guidance}, indent=2))
+    write_json(out / "generation.json", {"model": str(model), "prompts": str(prompts), "size": size, "steps": steps,
+                                         "guidance": guidance})
     gen_device = resolve_device(device)
     for i in tqdm(range(0, len(jobs), batch_size), desc="generate", disable=not progress):
         chunk = jobs[i:i + batch_size]
@@ -94,5 +95,5 @@ def score_concept(unlearned: Path | str, original: Path | str, detector: Judge, 
               "feature_extractor": f"detector penultimate layer ({judge_name(detector)})"}
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "concept_report.json").write_text(json.dumps(report, indent=2))
+        write_json(Path(out) / "concept_report.json", report)
     return report

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.protocol import Protocol, get_protocol
+from canvasdata.formats.common import write_json
 from canvasdata.sources.diffusers import PipelineOptions, diffusers_version, load_text2image
 from canvasdata.taxonomy import OBJECTS, PROMPT_TEMPLATE, SEED_STYLE, SEED_WORDS_CAPTION, UC50, prompt
 
@@ -109,7 +110,7 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
                 "generator": f"one torch.Generator('{generator_device}') per image, seeded with the protocol seed",
                 "device": str(device), "versions": {"torch": torch.__version__, "diffusers": diffusers_version()}}
     settings = _check_resume(out / "generation.json", settings)
-    (out / "generation.json").write_text(json.dumps(settings, indent=2) + "\n")
+    write_json(out / "generation.json", settings)
     total = [(s, o, seed) for seed in seeds for s in styles for o in objects]
     jobs = [j for j in total if not (out / answer_name(*j)).exists()]
     with tqdm(total=len(total), initial=len(total) - len(jobs), unit="img", desc="generate",

@@ -26,6 +26,7 @@ from canvasdata.evaluate.generate import recorded_setting
 from canvasdata.evaluate.inception import load_inception, require_weights_file
 from canvasdata.evaluate.preprocess import InceptionInputs, JudgeInputs
 from canvasdata.evaluate.protocol import UNLEARNCANVAS, Protocol, get_protocol
+from canvasdata.formats.common import write_json, write_text
 from canvasdata.metrics import frechet_distance, kid, request_scores
 from canvasdata.taxonomy import OBJECTS, SEED_STYLE, UC60, unknown_message
 
@@ -195,8 +196,8 @@ class Report:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         self.paths = {"json": str(out / "report.json"), "markdown": str(out / "report.md")}
-        (out / "report.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        (out / "report.md").write_text(self.to_markdown())
+        write_json(out / "report.json", self.to_dict())
+        write_text(out / "report.md", self.to_markdown())
         return self.paths
 
 

@@ -101,7 +101,12 @@ def read_json(path: Path, error: type[Exception], missing: str) -> Any:
         raise error(f"{path}: unreadable ({e})") from None
 
 
+def write_text(path: Path, text: str) -> None:
+    """Atomically write UTF-8 text (reports, cards): a reader never sees half a file."""
+    with atomic_writer(path) as f:
+        f.write(text.encode("utf-8"))
+
+
 def write_json(path: Path, data: object) -> None:
     """Atomically write pretty JSON (two-space indent, keys in insertion order, a final newline)."""
-    with atomic_writer(path) as f:
-        f.write((json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")

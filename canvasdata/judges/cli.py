@@ -8,6 +8,7 @@ from pathlib import Path
 
 from canvasdata.cliargs import add_device_arg, add_device_args, add_hub_args, add_partial_arg
 from canvasdata.data import load_split
+from canvasdata.formats.common import write_text
 from canvasdata.judges.card import judge_card
 from canvasdata.judges.evaluate import evaluate_judge, worst
 from canvasdata.judges.io import import_unlearncanvas, judge_files, load_judge, push_judge
@@ -68,7 +69,7 @@ def _eval(a: argparse.Namespace) -> int:
         except ValueError:
             eval_dir = None
         history = json.loads((root / "history.json").read_text()) if (root / "history.json").exists() else None
-        (root / "README.md").write_text(judge_card(judge.info, history, report, eval_dir), encoding="utf-8")
+        write_text(root / "README.md", judge_card(judge.info, history, report, eval_dir))
         print(f"updated {root / 'README.md'} with the evaluation"
               + ("" if eval_dir is not None else f" (figures not linked: {out} is outside the judge directory)"))
     return 0

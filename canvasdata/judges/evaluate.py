@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from tqdm.auto import tqdm
 
 from canvasdata.data import ImageLabels, LabelledImages, make_loader
 from canvasdata.errors import UsageError
+from canvasdata.formats.common import write_json
 from canvasdata.judges.model import Judge
 
 DEGRADATIONS = ("downscale2x", "jpeg50", "blur")
@@ -302,5 +302,5 @@ def evaluate_judge(judge: Judge, data: LabelledImages, out: Path | str | None = 
         if out is not None:
             r["figures"] = _task_figures(t, names, y, correct, p, data, crossed, r["top1"], Path(out))
     if out is not None:
-        (Path(out) / "eval.json").write_text(json.dumps(report, indent=2))
+        write_json(Path(out) / "eval.json", report)
     return report
