@@ -38,6 +38,27 @@ class CommandParser(argparse.ArgumentParser):
                           help="no progress bars; log warnings and errors only (default: off)")
 
 
+def _int_at_least(text: str, lowest: int, what: str) -> int:
+    """`text` as an integer >= `lowest`; anything else is argparse's one-line usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts and sizes (batch size, workers of a build, steps, px): an integer >= 1."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type of counts where 0 means none (image-decoding workers: 0 decodes in the main process)."""
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
 def add_device_arg(p: argparse.ArgumentParser) -> None:
     """--device, the same everywhere: `auto` is CUDA when available, else the CPU."""
     p.add_argument("--device", default="auto", help=f"where to run: {DEVICES}")
@@ -47,9 +68,10 @@ def add_device_args(p: argparse.ArgumentParser, *, batch_size: int = 64, workers
     """--device, --batch-size and (optionally) --workers of the commands that run a model over images
     (judges, diffusers pipelines)."""
     add_device_arg(p)
-    p.add_argument("--batch-size", type=int, default=batch_size, help="images a batch")
+    p.add_argument("--batch-size", type=positive_int, default=batch_size, help="images a batch")
     if workers:
-        p.add_argument("--workers", type=int, default=2, help="image-decoding worker processes")
+        p.add_argument("--workers", type=non_negative_int, default=2,
+                       help="image-decoding worker processes (0: decode in the main process)")
 
 
 def add_hub_args(p: argparse.ArgumentParser) -> None:

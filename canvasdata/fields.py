@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import string
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from canvasdata.errors import CanvasdataError
-from canvasdata.taxonomy import unknown_message
+from canvasdata.taxonomy import closest_names
 
 
 class RecipeError(CanvasdataError, ValueError):
@@ -50,9 +51,42 @@ class Fields:
         sub = self.get(key, dict, {})
         return Fields(sub, self.source, f"{self.prefix}{key}.")
 
-    def check_unknown(self) -> None:
-        """Refuse a field that no `get` asked for, suggesting the closest known ones."""
-        extra = sorted(set(self.table) - self.seen)
+    def template(self, key: str, placeholders: Sequence[str], default: Any = ..., *, required: bool = False) -> Any:
+        """A format template (field `key`, a string) whose placeholders are among `placeholders`, each
+        of them present when `required`; checked when the recipe is read, before anything renders."""
+        value = self.get(key, str, default)
+        if not isinstance(value, str):
+            return value
+        allowed = ", ".join(f"{{{p}}}" for p in placeholders)
+        try:
+            used = list(_placeholders(value))
+        except ValueError as e:
+            raise self.fail(key, f"malformed template {value!r} ({e}); placeholders allowed: {allowed}, "
+                                 "and {{ }} for literal braces") from None
+        bad = [p for p in used if p not in placeholders]
+        if bad:
+            raise self.fail(key, f"unknown placeholder {{{bad[0]}}} in {value!r}; allowed: {allowed} "
+                                 "(and {{ }} for literal braces)")
+        missing = [p for p in placeholders if required and p not in used]
+        if missing:
+            raise self.fail(key, f"{value!r} lacks {{{missing[0]}}}; the template must use each of {allowed}")
+        return value
+
+    def check_unknown(self, also: Iterable[str] = ()) -> None:
+        """Refuse a field that no `get` asked for (nor `also` names: fields that others read), naming the
+        table, the closest known fields and all of them."""
+        known = sorted(self.seen | set(also))
+        extra = sorted(set(self.table) - set(known))
         if extra:
-            where = f"the fields of [{self.prefix.rstrip('.')}]" if self.prefix else "the top-level fields"
-            raise self.fail(extra[0], f"is not a known field ({unknown_message(extra[0], sorted(self.seen), where)})")
+            where = f"[{self.prefix.rstrip('.')}]" if self.prefix else "the top level"
+            hint = closest_names(extra[0], known, list_allowed=True)
+            raise self.fail(extra[0], f"is not a known field of {where}{hint}")
+
+
+def _placeholders(template: str) -> Iterator[str]:
+    """The field names of a `str.format` template, nested format specs included ("" for `{}`)."""
+    for _, name, spec, _ in string.Formatter().parse(template):
+        if name is not None:
+            yield name
+        if spec:
+            yield from _placeholders(spec)

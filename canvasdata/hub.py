@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from huggingface_hub import HfApi
-from huggingface_hub.errors import HfHubHTTPError, HTTPError
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError, HTTPError
+from huggingface_hub.utils import validate_repo_id
 
 from canvasdata.errors import CanvasdataError
 
 IGNORE = [".canvasdata/*", ".canvasdata/**", "**/.*.tmp"]
+# Errors of a Hub that cannot be reached, by class name: builtins' and huggingface_hub's (offline mode),
+# requests' (huggingface_hub < 1.0) and httpx's (connect, read and write failures and timeouts).
+UNREACHABLE = ("ConnectionError", "Timeout", "TimeoutError", "TransportError")
 
 
 class HubError(CanvasdataError, ValueError):
@@ -22,6 +26,10 @@ def push_folder(folder: Path | str, repo_id: str, *, repo_type: str = "dataset",
     """Create `repo_id` if needed and upload `folder` (resumable, multi-commit for large folders);
     returns the repo URL. Build state (`.canvasdata/`) and temporary files stay local; with
     `allow_patterns`, only the files matching one of them go up. Network and Hub failures raise HubError."""
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise HubError(f"{repo_id!r} is not a Hub repo id (user/name): {e}") from None
     api = api or HfApi(token=token)
     try:
         url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
@@ -41,7 +49,7 @@ def _reason(e: BaseException) -> str:
         return f"{text} (check the token: --token, $HF_TOKEN or `hf auth login`)"
     if isinstance(e, HfHubHTTPError):
         return text
-    if isinstance(e, (ConnectionError, HTTPError)):
+    if any(cls.__name__ in UNREACHABLE for cls in type(e).__mro__):
         return (f"{type(e).__name__}: {text} (the Hub could not be reached: check the network, a proxy or "
                 "HF_HUB_OFFLINE)")
     return f"{type(e).__name__}: {text}"

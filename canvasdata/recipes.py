@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import tomllib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +21,29 @@ from canvasdata.dataset.kinds import DEFAULT_KIND, KINDS
 from canvasdata.fields import Fields, RecipeError
 from canvasdata.formats import DEFAULT_FORMAT, FORMATS
 from canvasdata.shipped import builtin_dir
-from canvasdata.sources import DEFAULT_SOURCE, SOURCES
+from canvasdata.sources import DEFAULT_PAINTER, DEFAULT_SOURCE, PAINTERS, SOURCES
+from canvasdata.sources.diffusers import DiffusersContent, Img2ImgPainter
+from canvasdata.sources.photos import PhotoContent
+from canvasdata.sources.procedural import ProceduralContent, ProceduralPainter
+from canvasdata.styles import styles_from_toml
 from canvasdata.taxonomy import PROMPT_TEMPLATE, SEED_STYLE, LabelError, LabelSpace, label_space, unknown_message
 
 PAIRINGS = ("paired", "unpaired")
+PROMPT_FIELDS = ("object", "style")  # the placeholders `taxonomy.prompt` fills in
+RANGE_RE = re.compile(r"(\d+)(?:-(\d+))?")  # a split's "A" or "A-B"
+# The `[content]` fields each backend reads besides source, seed, pairing and painter (keep in step with
+# canvasdata/sources); a backend registered from outside declares its own as an `options` attribute.
+PIPELINE_OPTIONS = ("model", "dtype", "scheduler", "guidance")
+SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {
+    ProceduralContent.name: (),
+    PhotoContent.name: ("path", "min_size", "skip_bad"),
+    DiffusersContent.name: (*PIPELINE_OPTIONS, "prompt", "steps", "gen_size"),
+}
+PAINTER_OPTIONS: dict[str, tuple[str, ...]] = {
+    ProceduralPainter.name: (),
+    Img2ImgPainter.name: (*PIPELINE_OPTIONS, "painter_model", "style_prompt", "strength", "img2img_steps"),
+}
+CONTENT_TEMPLATES = {"prompt": ("object",), "style_prompt": PROMPT_FIELDS}  # template options: their placeholders
 DOMAINS = ("style", "object")
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
@@ -182,21 +203,29 @@ def _names(f: Fields, key: str, space: LabelSpace) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _index_range(f: Fields, split: str, spec: Any, n: int) -> tuple[int, ...]:
-    """'1-18', 19, [19, 20] -> indices; all within 1..n."""
+def _index_range(f: Fields, split: str, spec: Any, n: int, count_field: str) -> tuple[int, ...]:
+    """'1-18', 19, "19", [19, "20-21"] -> indices: ranges "A-B" with A <= B, each index within 1..n
+    and listed once, and at least one."""
     items = spec if isinstance(spec, list) else [spec]
+    if not items:
+        raise f.fail(split, f"is empty: give it indices within 1..{n} ({count_field}), or leave the split out")
     out: list[int] = []
     for item in items:
+        m = RANGE_RE.fullmatch(item) if isinstance(item, str) else None
         if isinstance(item, int) and not isinstance(item, bool):
-            out.append(item)
-        elif isinstance(item, str) and item.replace("-", "").isdigit() and item.count("-") <= 1:
-            a, _, b = item.partition("-")
-            out.extend(range(int(a), int(b or a) + 1))
+            a = b = item
+        elif m:
+            a, b = int(m.group(1)), int(m.group(2) or m.group(1))
         else:
-            raise f.fail(split, f"expected an index, a range \"A-B\" or a list of them, got {item!r}")
-    bad = [i for i in out if not 1 <= i <= n]
-    if bad:
-        raise f.fail(split, f"index {bad[0]} is out of range: allowed 1..{n} (images_per_cell)")
+            raise f.fail(split, f"expected an index, a range \"A-B\" (\"1-18\") or a list of them, got {item!r}")
+        if a > b:
+            raise f.fail(split, f"range {item!r} runs backwards: write \"{b}-{a}\"")
+        if a < 1 or b > n:
+            raise f.fail(split, f"index {a if a < 1 else b} is out of range: allowed 1..{n} ({count_field})")
+        out.extend(range(a, b + 1))
+    twice = [i for i, times in Counter(out).items() if times > 1]
+    if twice:
+        raise f.fail(split, f"index {twice[0]} is listed twice")
     return tuple(out)
 
 
@@ -213,7 +242,7 @@ def _label_spaces(f: Fields) -> tuple[LabelSpace, LabelSpace]:
         raise RecipeError(f"{f.source}: {e}") from None
 
 
-def _splits(f: Fields, n: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
+def _splits(f: Fields, n: int, count_field: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
     """`[splits]`: every content index 1..n in exactly one split (default: all in `train`)."""
     splits_f = f.table_of("splits")
     raw_splits = splits_f.table or {"train": f"1-{n}"}
@@ -222,7 +251,7 @@ def _splits(f: Fields, n: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
         splits_f.seen.add(split)
         if not split.replace("_", "").isalnum():
             raise splits_f.fail(split, "split names are letters, digits and underscores")
-        idx = _index_range(splits_f, split, spec, n)
+        idx = _index_range(splits_f, split, spec, n, count_field)
         for i in idx:
             if i in owner:
                 raise splits_f.fail(split, f"index {i} is already in split {owner[i]!r}")
@@ -254,7 +283,27 @@ def _content(f: Fields, seed: int) -> ContentConfig:
     content_seed = c_f.get("seed", int, seed, lo=0, hi=2**62)
     pairing = c_f.get("pairing", str, d.pairing, allowed=PAIRINGS)
     options = tuple(sorted((k, v) for k, v in c_f.table.items() if k not in c_f.seen))
+    known = _backend_options(source, c_f.table.get("painter", DEFAULT_PAINTER))
+    if known is not None:
+        c_f.check_unknown(("painter", *known))
+    for key, placeholders in CONTENT_TEMPLATES.items():
+        c_f.template(key, placeholders, None)
     return ContentConfig(source, content_seed, pairing, options)
+
+
+def _backend_options(source: str, painter: Any) -> tuple[str, ...] | None:
+    """The `[content]` fields that the source and the painter read (`SOURCE_OPTIONS`, `PAINTER_OPTIONS`, or
+    a backend's own `options`); None when one of them declares none (or the painter is unknown: building
+    names the registered ones)."""
+    found: list[str] = []
+    for registry, declared, name in ((SOURCES, SOURCE_OPTIONS, source), (PAINTERS, PAINTER_OPTIONS, painter)):
+        if not isinstance(name, str):
+            return None
+        options = declared.get(name, getattr(registry.get(name), "options", None))
+        if options is None:
+            return None
+        found += options
+    return tuple(found)
 
 
 def _card(f: Fields) -> CardConfig:
@@ -294,15 +343,14 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
     kind = KINDS[f.get("kind", str, DEFAULT_KIND, allowed=tuple(KINDS))]
     style_space, object_space = _label_spaces(f)
     n = f.get(kind.count_field, int, lo=1, hi=100_000)
-    splits = _splits(f, n)
+    splits = _splits(f, n, kind.count_field)
     output = _output(f)
     seed = f.get("seed", int, lo=0, hi=2**62)
     content = _content(f, seed)
     card = _card(f)
-    template = f.get("prompt_template", str, PROMPT_TEMPLATE)
-    if "{object}" not in template or "{style}" not in template:
-        raise f.fail("prompt_template", "must contain {object} and {style}")
+    template = f.template("prompt_template", PROMPT_FIELDS, PROMPT_TEMPLATE, required=True)
     custom_styles = f.get("custom_styles", dict, {})
+    styles_from_toml(custom_styles, source)
     styles, objects, concepts, images_per_prompt = _subjects(f, kind.targets, style_space, object_space)
     recipe = Recipe(
         name=f.get("name", str),

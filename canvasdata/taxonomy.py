@@ -87,17 +87,19 @@ BUILTIN_SPACES: dict[str, LabelSpace] = {
 }
 
 
-def closest_names(name: str, allowed: Sequence[str], shown: int = MAX_LISTED) -> str:
+def closest_names(name: str, allowed: Sequence[str], shown: int = MAX_LISTED, *, list_allowed: bool = False) -> str:
     """'; did you mean A, B?' with difflib's closest names (case-insensitive as a second try); without a
-    close name, '; allowed: ...' listing at most `shown` names, then how many more."""
+    close name, '; allowed: ...' listing at most `shown` names, then how many more. `list_allowed`
+    lists the allowed names after the closest ones too."""
     close = difflib.get_close_matches(name, list(allowed), n=3, cutoff=0.5)
     if not close:
         lowered = {a.lower(): a for a in allowed}
         close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)]
-    if close:
-        return f"; did you mean {', '.join(close)}?"
     more = f", ... ({len(allowed) - shown} more)" if len(allowed) > shown else ""
-    return f"; allowed: {', '.join(list(allowed)[:shown])}{more}"
+    listed = f"allowed: {', '.join(list(allowed)[:shown]) or '(none)'}{more}"
+    if close:
+        return f"; did you mean {', '.join(close)}?" + (f" ({listed})" if list_allowed else "")
+    return f"; {listed}"
 
 
 def unknown_message(name: str, allowed: Sequence[str], what: str, shown: int = MAX_LISTED) -> str:

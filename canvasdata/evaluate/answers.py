@@ -1,22 +1,32 @@
 """Answer sets: the images an (unlearned) model generated for the protocol's prompts, with the style
 and object each prompt named. Read from the original's folder layout, or from canvasdata builds
-(a manifest, or any `data/*.parquet` carrying the `datasets` feature metadata)."""
+(a manifest, or any `data/*.parquet` carrying the `datasets` feature metadata).
+
+An answer set holds one image per (style, object, seed): the same answer twice (`.jpg` and `.png`) is
+an error naming both, and so is an answer-named file in a format not read (`.bmp`, `.gif`, ...); other
+files (reports, JSON) are left alone. Every image's header is read up front: an unreadable image or a
+decompression bomb is an error naming it, and images that are not RGB are named by mode in one warning
+(they are converted to RGB when judged)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from canvasdata.encode import image_mode
 from canvasdata.errors import UsageError
 from canvasdata.formats import read_shard
 from canvasdata.manifest import class_names, read_manifest
-from canvasdata.taxonomy import OBJECTS, UC60
+from canvasdata.taxonomy import MAX_LISTED, OBJECTS, UC60
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 SEED_RE = re.compile(r"_seed(\d+)$")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,40 @@ class Answer:
     def name(self) -> str:
         """How errors name this image."""
         return str(self.path) if self.path is not None else f"{self.style}/{self.object}/{self.seed}"
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """What makes an answer one of a kind: (style, object, seed)."""
+        return self.style, self.object, self.seed
+
+
+def listed(names: Sequence[str], shown: int = MAX_LISTED) -> str:
+    """'a, b, c' with at most `shown` names, then how many more."""
+    more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def check_unique(answers: Sequence[Answer], where: Path | str) -> None:
+    """One answer per (style, object, seed): a second one is an error naming both images."""
+    first: dict[tuple[str, str, int], Answer] = {}
+    twice = []
+    for a in answers:
+        if a.key in first:
+            twice.append(f"{first[a.key].name} and {a.name}")
+        first.setdefault(a.key, a)
+    if twice:
+        raise UsageError(f"{where}: {len(twice)} answer(s) given twice (one image per style, object and seed; "
+                         f"keep one of each): {listed(twice)}")
+
+
+def check_images(answers: Sequence[Answer], where: Path | str) -> None:
+    """Read every image's header: unreadable images and decompression bombs are errors naming them;
+    images that are not RGB are counted by mode in one warning (judging converts them to RGB)."""
+    modes = Counter(image_mode(a.data if a.data is not None else a.path, a.name) for a in answers)
+    other = {mode: n for mode, n in sorted(modes.items()) if mode != "RGB"}
+    if other:
+        log.warning("%s: %d of %d images are not RGB and are converted to RGB (%s)", where, sum(other.values()),
+                    len(answers), ", ".join(f"{mode}: {n}" for mode, n in other.items()))
 
 
 def parse_answer_name(name: str, styles: Sequence[str] = UC60,
@@ -55,13 +99,19 @@ def parse_answer_name(name: str, styles: Sequence[str] = UC60,
 def read_answer_folder(folder: Path | str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS,
                        strict: bool = True) -> list[Answer]:
     """Every `{style}_{object}_seed{seed}.*` image of a folder, sorted by name; an image file of any
-    other name is an error unless `strict` is False (then it is skipped)."""
+    other name is an error unless `strict` is False (then it is skipped). An answer given twice (any
+    extensions) and answer-named files in a format not read (`IMAGE_SUFFIXES`) are errors naming them;
+    images are checked as `check_images` says."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such answer folder")
-    out = []
+    out, unsupported = [], []
     for p in sorted(folder.iterdir()):
-        if p.suffix.lower() not in IMAGE_SUFFIXES or p.name.startswith("."):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            if SEED_RE.search(p.stem):
+                unsupported.append(p.name)
             continue
         try:
             s, o, seed = parse_answer_name(p.name, styles, objects)
@@ -70,8 +120,13 @@ def read_answer_folder(folder: Path | str, styles: Sequence[str] = UC60, objects
                 raise
             continue
         out.append(Answer(s, o, seed, path=p))
+    if unsupported:
+        raise UsageError(f"{folder}: {len(unsupported)} answer file(s) in a format not read (allowed: "
+                         f"{', '.join(IMAGE_SUFFIXES)}; convert them to PNG): {listed(unsupported)}")
     if not out:
         raise UsageError(f"{folder}: no answer images named {{style}}_{{object}}_seed{{N}}.jpg")
+    check_unique(out, folder)
+    check_images(out, folder)
     return out
 
 
@@ -158,27 +213,43 @@ def is_build(path: Path | str) -> bool:
 
 def read_answers(source: Path | str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS) -> list[Answer]:
     """A folder of `{style}_{object}_seed{seed}` images, or a build directory (see `read_answer_shards`)."""
-    if is_build(source):
-        return read_answer_shards(source)
-    return read_answer_folder(source, styles, objects)
+    if not is_build(source):
+        return read_answer_folder(source, styles, objects)
+    answers = read_answer_shards(source)
+    check_unique(answers, source)
+    check_images(answers, source)
+    return answers
+
+
+def _reference_folder(root: Path, keep: Keep) -> list[Answer]:
+    """The kept images of an UnlearnCanvas-layout folder `{style}/{object}/{k}.jpg`; an image named
+    `{k}` in a format not read is an error naming it."""
+    items, unsupported = [], []
+    for style_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for obj_dir in sorted(p for p in style_dir.iterdir() if p.is_dir()):
+            for p in sorted(obj_dir.iterdir()):
+                if not p.stem.isdigit() or p.name.startswith("."):
+                    continue
+                if p.suffix.lower() not in IMAGE_SUFFIXES:
+                    unsupported.append(str(p.relative_to(root)))
+                elif keep(style_dir.name, obj_dir.name, int(p.stem)):
+                    items.append(Answer(style_dir.name, obj_dir.name, int(p.stem), path=p))
+    if unsupported:
+        raise UsageError(f"{root}: {len(unsupported)} reference image(s) in a format not read (allowed: "
+                         f"{', '.join(IMAGE_SUFFIXES)}): {listed(unsupported)}")
+    return items
 
 
 def read_reference(root: Path | str, keep: Keep) -> list[Answer]:
     """Real images for Frechet distance and KID, selected by `keep(style, object, index)`: from an
-    UnlearnCanvas-layout folder `{style}/{object}/{k}.jpg`, or from a build."""
+    UnlearnCanvas-layout folder `{style}/{object}/{k}.jpg`, or from a build; checked as answers are
+    (`check_unique`, `check_images`)."""
     root = Path(root)
     if not root.is_dir():
         raise UsageError(f"{root}: no such reference directory")
-    if is_build(root):
-        items = read_answer_shards(root, keep=keep)
-    else:
-        items = []
-        for style_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-            for obj_dir in sorted(p for p in style_dir.iterdir() if p.is_dir()):
-                for p in sorted(obj_dir.iterdir()):
-                    if p.suffix.lower() in IMAGE_SUFFIXES and p.stem.isdigit() \
-                            and keep(style_dir.name, obj_dir.name, int(p.stem)):
-                        items.append(Answer(style_dir.name, obj_dir.name, int(p.stem), path=p))
+    items = read_answer_shards(root, keep=keep) if is_build(root) else _reference_folder(root, keep)
     if not items:
         raise UsageError(f"{root}: no reference images selected (expected {{style}}/{{object}}/{{k}}.jpg or a build)")
+    check_unique(items, root)
+    check_images(items, root)
     return items

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from canvasdata.cliargs import add_device_arg, add_device_args
+from canvasdata.cliargs import add_device_arg, add_device_args, positive_int
 from canvasdata.evaluate.commands import evaluate_command, generate_command, load_judges, suite_command
 from canvasdata.evaluate.concepts import CONCEPT_GUIDANCE, CONCEPT_STEPS, generate_prompt_images, score_concept
 from canvasdata.evaluate.generate import (
@@ -162,8 +162,8 @@ def _generate_parser(es: argparse._SubParsersAction) -> None:
     g.add_argument("--styles", nargs="*", help="styles to prompt (default: all of --space)")
     g.add_argument("--objects", nargs="*", help="objects to prompt (default: all)")
     g.add_argument("--seeds", nargs="*", type=int, default=list(PROTOCOL_SEEDS), help="the seeds of every prompt")
-    g.add_argument("--size", type=int, default=PROTOCOL_SIZE, help="image size in px")
-    g.add_argument("--steps", type=int, default=PROTOCOL_STEPS, help="denoising steps")
+    g.add_argument("--size", type=positive_int, default=PROTOCOL_SIZE, help="image size in px")
+    g.add_argument("--steps", type=positive_int, default=PROTOCOL_STEPS, help="denoising steps")
     g.add_argument("--guidance", type=float, default=PROTOCOL_GUIDANCE, help="classifier-free guidance scale")
     add_device_args(g, batch_size=GENERATE_BATCH, workers=False)
     g.add_argument("--generator-device", default="cpu",
@@ -187,8 +187,8 @@ def _concept_parsers(es: argparse._SubParsersAction) -> None:
     gp.add_argument("--model", required=True, help="a local diffusers pipeline directory or a Hub id")
     gp.add_argument("--prompts", required=True, help="prompts/{concept}/forget_prompts.json or retain_prompts.json")
     gp.add_argument("--out", required=True, help="image folder to write")
-    gp.add_argument("--size", type=int, default=PROTOCOL_SIZE, help="image size in px")
-    gp.add_argument("--steps", type=int, default=CONCEPT_STEPS, help="denoising steps")
+    gp.add_argument("--size", type=positive_int, default=PROTOCOL_SIZE, help="image size in px")
+    gp.add_argument("--steps", type=positive_int, default=CONCEPT_STEPS, help="denoising steps")
     gp.add_argument("--guidance", type=float, default=CONCEPT_GUIDANCE, help="classifier-free guidance scale")
     add_device_args(gp, batch_size=GENERATE_BATCH, workers=False)
     _pipeline_flags(gp)
