@@ -158,8 +158,8 @@ def _share_parsers(sub: argparse._SubParsersAction) -> None:
     pv.add_argument("--out", required=True, help="PNG file to write")
     pv.add_argument("--objects", nargs="*", help="objects to show (default: all)")
     pv.add_argument("--styles", nargs="*", help="styles to show (default: all)")
-    pv.add_argument("--seeds", type=int, default=8, help="content: seeds per object")
-    pv.add_argument("--size", type=int, default=128, help="tile size in px")
+    pv.add_argument("--seeds", type=positive_int, default=8, help="content: seeds per object")
+    pv.add_argument("--size", type=positive_int, default=128, help="tile size in px")
     pv.set_defaults(func=cmd_preview)
 
 

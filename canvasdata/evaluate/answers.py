@@ -21,7 +21,7 @@ from pathlib import Path
 from canvasdata.encode import image_mode
 from canvasdata.errors import UsageError
 from canvasdata.formats import read_shard
-from canvasdata.manifest import class_names, read_manifest
+from canvasdata.manifest import MANIFEST, STATE, checked_shards, open_build
 from canvasdata.taxonomy import MAX_LISTED, OBJECTS, UC60
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -176,17 +176,15 @@ def _read_parquet(path: Path, names: dict[str, list[str]] | None, keep: Keep | N
 
 def read_answer_shards(root: Path | str, split: str | None = None, keep: Keep | None = None) -> list[Answer]:
     """A canvasdata build (or any directory of `data/*.parquet` with the `datasets` metadata) used as
-    an answer or reference set; `keep(style, object, index)` selects rows before images are loaded."""
-
+    an answer or reference set; `keep(style, object, index)` selects rows before images are loaded. A build
+    is checked first: an unfinished one, or a shard that fails its checksum, is refused in one line."""
     root = Path(root)
     out: list[Answer] = []
-    if (root / "manifest.json").exists():
-        m = read_manifest(root)
-        names = {c: class_names(m, c) for c in ("style", "object")}
-        for shard in m["shards"]:
-            if split and shard["split"] != split:
-                continue
-            path = root / shard["path"]
+    m = open_build(root) if (root / MANIFEST).exists() or (root / STATE).is_dir() else None
+    if m is not None:
+        names = {c: m.class_names(c) for c in ("style", "object")}
+        for shard in checked_shards(root, m, m.shards_of(split)):
+            path = root / shard.path
             if path.suffix == ".parquet":
                 out += _read_parquet(path, names, keep)
                 continue
@@ -208,7 +206,7 @@ def read_answer_shards(root: Path | str, split: str | None = None, keep: Keep | 
 def is_build(path: Path | str) -> bool:
     """True for a canvasdata build or a directory of `data/*.parquet` shards."""
     path = Path(path)
-    return (path / "manifest.json").exists() or ((path / "data").is_dir() and any((path / "data").rglob("*.parquet")))
+    return (path / MANIFEST).exists() or ((path / "data").is_dir() and any((path / "data").rglob("*.parquet")))
 
 
 def read_answers(source: Path | str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS) -> list[Answer]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from canvasdata.cliargs import add_device_arg, add_device_args, positive_int
+from canvasdata.cliargs import add_device_arg, add_device_args, non_negative_int, positive_int
 from canvasdata.evaluate.commands import evaluate_command, generate_command, load_judges, suite_command
 from canvasdata.evaluate.concepts import CONCEPT_GUIDANCE, CONCEPT_STEPS, generate_prompt_images, score_concept
 from canvasdata.evaluate.generate import (
@@ -161,7 +161,8 @@ def _generate_parser(es: argparse._SubParsersAction) -> None:
     g.add_argument("--space", default="uc50", help="style label space whose styles are prompted")
     g.add_argument("--styles", nargs="*", help="styles to prompt (default: all of --space)")
     g.add_argument("--objects", nargs="*", help="objects to prompt (default: all)")
-    g.add_argument("--seeds", nargs="*", type=int, default=list(PROTOCOL_SEEDS), help="the seeds of every prompt")
+    g.add_argument("--seeds", nargs="*", type=non_negative_int, default=list(PROTOCOL_SEEDS),
+                   help="the seeds of every prompt")
     g.add_argument("--size", type=positive_int, default=PROTOCOL_SIZE, help="image size in px")
     g.add_argument("--steps", type=positive_int, default=PROTOCOL_STEPS, help="denoising steps")
     g.add_argument("--guidance", type=float, default=PROTOCOL_GUIDANCE, help="classifier-free guidance scale")
@@ -200,7 +201,7 @@ def _concept_parsers(es: argparse._SubParsersAction) -> None:
     c.add_argument("--detector", required=True, help="a binary judge trained on the concept set")
     c.add_argument("--out", help="report directory (default: none written)")
     add_device_arg(c)
-    c.add_argument("--workers", type=int, default=2, help="image-decoding worker processes")
+    c.add_argument("--workers", type=non_negative_int, default=2, help="image-decoding worker processes")
     c.set_defaults(func=_score_concept)
 
 

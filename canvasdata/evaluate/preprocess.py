@@ -19,16 +19,15 @@ Inception inputs (`inception_pipeline`), float [3, 299, 299] in [0, 1]:
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms
 
+from canvasdata.encode import decode_image, image_tensor
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.protocol import INCEPTION_PIPELINES, JUDGE_RESIZES
@@ -38,35 +37,24 @@ ORIGINAL_LOAD_SIZE = 512  # fid.py resizes every image to 512 x 512 before its 2
 
 
 def open_image(answer: Answer, draft: int | None = None) -> Image.Image:
-    """The answer's image as RGB; with `draft`, JPEG decoding at the smallest scale of at least
-    draft x draft. A missing or unreadable image raises ValueError naming it."""
-    try:
-        img = Image.open(io.BytesIO(answer.data) if answer.data is not None else answer.path)
-        if draft is not None:
-            img.draft("RGB", (draft, draft))
-        return img.convert("RGB")
-    except FileNotFoundError:
-        raise UsageError(f"{answer.name}: missing answer image") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise UsageError(f"{answer.name}: unreadable image ({e})") from None
-
-
-def _to_tensor(img: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
+    """The answer's image as RGB (`encode.decode_image`); with `draft`, JPEG decoding at the smallest scale
+    of at least draft x draft. A missing, unreadable or oversized image is one error naming the answer."""
+    return decode_image(answer.data if answer.data is not None else answer.path, draft, draft=draft is not None,
+                        name=answer.name)
 
 
 def resize_for_judge(img: Image.Image, size: int, mode: str) -> torch.Tensor:
     """uint8 [3, size, size] from a decoded image, resized as `mode` says (see the module docstring)."""
     if mode == "torchvision-bilinear":
-        return _to_tensor(transforms.Resize((size, size))(img))
+        return image_tensor(transforms.Resize((size, size))(img))
     if mode == "pil-bicubic-draft":
-        return _to_tensor(img.resize((size, size), Image.BICUBIC))
+        return image_tensor(img.resize((size, size), Image.BICUBIC))
     raise UsageError(f"judge resize {mode!r}: allowed {', '.join(JUDGE_RESIZES)}")
 
 
 def original_inception_input(img: Image.Image) -> torch.Tensor:
     """float [3, 299, 299] in [0, 1] as the original `fid.py` prepares an image (module docstring)."""
-    x = _to_tensor(img).float().unsqueeze(0)
+    x = image_tensor(img).float().unsqueeze(0)
     if x.shape[-2:] != (ORIGINAL_LOAD_SIZE, ORIGINAL_LOAD_SIZE):
         x = F.interpolate(x, size=(ORIGINAL_LOAD_SIZE, ORIGINAL_LOAD_SIZE), mode="bilinear", align_corners=False,
                           antialias=False).round().clamp(0, 255)
@@ -81,7 +69,7 @@ def inception_input(answer: Answer, pipeline: str) -> torch.Tensor:
         return original_inception_input(open_image(answer))
     if pipeline == "canvasdata":
         img = open_image(answer, draft=INCEPTION_SIZE).resize((INCEPTION_SIZE, INCEPTION_SIZE), Image.BICUBIC)
-        return _to_tensor(img).float() / 255
+        return image_tensor(img).float() / 255
     raise UsageError(f"Inception pipeline {pipeline!r}: allowed {', '.join(INCEPTION_PIPELINES)}")
 
 

@@ -8,23 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from canvasdata.errors import UsageError
+from canvasdata.encode import decode_image, image_tensor
 from canvasdata.judges.model import Judge
 
 
 def load_images(paths: Sequence[Path], size: int) -> torch.Tensor:
-    out = []
-    for p in paths:
-        try:
-            with Image.open(p) as img:
-                img.draft("RGB", (size, size))
-                arr = np.asarray(img.convert("RGB").resize((size, size), Image.BICUBIC))
-        except (OSError, ValueError) as e:
-            raise UsageError(f"{p}: unreadable image ({e})") from None
-        out.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
-    return torch.stack(out)
+    """Image files as a uint8 batch [B,3,size,size] (JPEG draft decoding, bicubic resize); a missing,
+    unreadable or oversized file is one error naming it."""
+    return torch.stack([image_tensor(decode_image(p, size, resize=True)) for p in paths])
 
 
 @torch.no_grad()

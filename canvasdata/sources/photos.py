@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from canvasdata.encode import decode_image
+from canvasdata.encode import ImageError, decode_image, opened_image
 from canvasdata.fields import RecipeError
 from canvasdata.formats.common import sha256_file
 
@@ -78,10 +78,12 @@ class PhotoContent:
         if p.suffix.lower() not in SUFFIXES:
             return f"not an image file (allowed: {', '.join(SUFFIXES)})"
         try:
-            with Image.open(p) as img:
+            with opened_image(p) as img:
                 img.verify()
-            with Image.open(p) as img:
+            with opened_image(p) as img:
                 w, h = ImageOps.exif_transpose(img).size
+        except ImageError as e:
+            return str(e).removeprefix(f"{p}: ")
         except (OSError, ValueError, SyntaxError) as e:
             return f"unreadable ({e})"
         if min(w, h) < self.min_size:
