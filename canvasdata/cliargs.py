@@ -8,7 +8,7 @@ import argparse
 import os
 from typing import Any
 
-from canvasdata.devices import DEVICES
+from canvasdata.devices import DECODE_WORKERS, DEVICES, JUDGE_BATCH
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
@@ -64,13 +64,13 @@ def add_device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help=f"where to run: {DEVICES}")
 
 
-def add_device_args(p: argparse.ArgumentParser, *, batch_size: int = 64, workers: bool = True) -> None:
+def add_device_args(p: argparse.ArgumentParser, *, batch_size: int = JUDGE_BATCH, workers: bool = True) -> None:
     """--device, --batch-size and (optionally) --workers of the commands that run a model over images
     (judges, diffusers pipelines)."""
     add_device_arg(p)
     p.add_argument("--batch-size", type=positive_int, default=batch_size, help="images a batch")
     if workers:
-        p.add_argument("--workers", type=non_negative_int, default=2,
+        p.add_argument("--workers", type=non_negative_int, default=DECODE_WORKERS,
                        help="image-decoding worker processes (0: decode in the main process)")
 
 

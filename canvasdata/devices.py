@@ -17,6 +17,8 @@ import torch.distributed as dist
 from canvasdata.errors import CanvasdataError
 
 DEVICES = "cpu, cuda, cuda:N, mps or auto"
+JUDGE_BATCH = 64       # images a judge forward pass takes, by default (evaluation, scoring, prediction)
+DECODE_WORKERS = 2     # image-decoding worker processes, by default
 
 
 class DeviceError(CanvasdataError, ValueError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from canvasdata.cliargs import add_device_arg, add_device_args, non_negative_int, positive_int
+from canvasdata.devices import DECODE_WORKERS
 from canvasdata.evaluate.commands import evaluate_command, generate_command, load_judges, suite_command
 from canvasdata.evaluate.concepts import CONCEPT_GUIDANCE, CONCEPT_STEPS, generate_prompt_images, score_concept
 from canvasdata.evaluate.generate import (
@@ -201,7 +202,7 @@ def _concept_parsers(es: argparse._SubParsersAction) -> None:
     c.add_argument("--detector", required=True, help="a binary judge trained on the concept set")
     c.add_argument("--out", help="report directory (default: none written)")
     add_device_arg(c)
-    c.add_argument("--workers", type=non_negative_int, default=2, help="image-decoding worker processes")
+    c.add_argument("--workers", type=non_negative_int, default=DECODE_WORKERS, help="image-decoding worker processes")
     c.set_defaults(func=_score_concept)
 
 

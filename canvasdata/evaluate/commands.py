@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.generate import (
     GENERATE_BATCH,
@@ -33,7 +34,7 @@ def load_judges(paths: Sequence[str | Path], device: str = "auto") -> list:
 def evaluate_command(answers: str | Path, forget: str, judges: Sequence[str | Path], *,
                      protocol: str | Protocol | None = None, reference: str | Path | None = None,
                      inception: str | Path | None = None, out: str | Path | None = None, device: str = "auto",
-                     batch_size: int = 64, workers: int = 2, progress: bool = True) -> Report:
+                     batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS, progress: bool = True) -> Report:
     """`canvasdata evaluate score`: score one answer set under `protocol` (default `unlearncanvas`);
     report.json and report.md go to `out` (default ANSWERS/report); their paths are in `report.paths`."""
     out = Path(out) if out is not None else Path(answers) / "report"
@@ -65,8 +66,8 @@ def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
 
 def suite_command(runs: str | Path, judges: Sequence[str | Path], *, protocol: str | Protocol | None = None,
                   reference: str | Path | None = None, inception: str | Path | None = None,
-                  out: str | Path | None = None, device: str = "auto", batch_size: int = 64,
-                  workers: int = 2, progress: bool = True) -> Suite:
+                  out: str | Path | None = None, device: str = "auto", batch_size: int = JUDGE_BATCH,
+                  workers: int = DECODE_WORKERS, progress: bool = True) -> Suite:
     """`canvasdata evaluate suite`: score `runs/{method}/{domain}_{target}/` under `protocol`
     (default `unlearncanvas`); the table and every request's report go to `out` (default
     RUNS/suite); paths in `suite.paths`."""

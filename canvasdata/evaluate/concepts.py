@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from canvasdata.devices import resolve_device
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, resolve_device
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.generate import GENERATE_BATCH, PROTOCOL_SIZE, load_pipeline
@@ -69,8 +69,8 @@ def read_prompt_images(folder: Path | str) -> dict[tuple[int, int], Path]:
     return found
 
 
-def score_concept(unlearned: Path | str, original: Path | str, detector: Judge, *, batch_size: int = 64,
-                  workers: int = 2, out: Path | str | None = None) -> dict:
+def score_concept(unlearned: Path | str, original: Path | str, detector: Judge, *, batch_size: int = JUDGE_BATCH,
+                  workers: int = DECODE_WORKERS, out: Path | str | None = None) -> dict:
     """Forgetting rate of the unlearned model's forget-prompt images, and FD/KID against the original
     model's images for the paired concept-removed prompts (features: the detector's pre-logits)."""
     task = detector.tasks[0]

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer, read_answers, read_reference
 from canvasdata.evaluate.generate import recorded_setting
@@ -75,8 +76,9 @@ def check_answers_exist(answers: Sequence[Answer]) -> None:
 
 
 @torch.no_grad()
-def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int = 64, workers: int = 2,
-               features_of: Any | None = None, resize: str = UNLEARNCANVAS.judge_resize, progress: bool = False
+def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int = JUDGE_BATCH,
+               workers: int = DECODE_WORKERS, features_of: Any | None = None,
+               resize: str = UNLEARNCANVAS.judge_resize, progress: bool = False
                ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Predicted class ids per task of every judge (and `features_of`'s penultimate features) for all
     answer images. Each image is decoded once, in `workers` processes, and resized to every judge
@@ -106,7 +108,7 @@ def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int
     return {t: np.concatenate(v) for t, v in preds.items()}, features
 
 
-def run_judge(judge: Any, answers: Sequence[Answer], batch_size: int = 64, workers: int = 2,
+def run_judge(judge: Any, answers: Sequence[Answer], batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS,
               features: bool = False, resize: str = UNLEARNCANVAS.judge_resize
               ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """`run_judges` for one judge."""
@@ -114,7 +116,8 @@ def run_judge(judge: Any, answers: Sequence[Answer], batch_size: int = 64, worke
 
 
 @torch.no_grad()
-def inception_features(answers: Sequence[Answer], net: Any, batch_size: int = 32, workers: int = 2) -> np.ndarray:
+def inception_features(answers: Sequence[Answer], net: Any, batch_size: int = 32,
+                       workers: int = DECODE_WORKERS) -> np.ndarray:
     """Pool features of an Inception network from `canvasdata.evaluate.inception.load_inception`,
     its inputs prepared by the pipeline it was loaded for (`net.pipeline`)."""
     check_answers_exist(answers)
@@ -221,8 +224,8 @@ def _class_ids(answers: list[Answer], styles: list[str], objects: list[str]) -> 
 def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: Sequence[Any], *,
                   protocol: str | Protocol | None = None, reference: Path | str | None = None,
                   reference_indices: Sequence[int] = REFERENCE_INDICES, inception: Path | str | None = None,
-                  batch_size: int = 64, workers: int = 2, kid_subsets: int = 100, kid_subset_size: int = 1000,
-                  out: Path | str | None = None, progress: bool = False) -> Report:
+                  batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS, kid_subsets: int = 100,
+                  kid_subset_size: int = 1000, out: Path | str | None = None, progress: bool = False) -> Report:
     """Score one unlearning request (`forget` = 'style:NAME' or 'object:NAME').
 
     `answers`: a folder of `{style}_{object}_seed{N}.jpg`, a build directory, or a list of Answers.

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 
 from canvasdata.data import ImageLabels, LabelledImages, make_loader
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
 from canvasdata.formats.common import write_json
 from canvasdata.judges.model import Judge
@@ -60,7 +61,7 @@ def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
 
 
 @torch.no_grad()
-def predict(judge: Judge, data: LabelledImages, batch_size: int = 64, workers: int = 2,
+def predict(judge: Judge, data: LabelledImages, batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS,
             degradation: str | None = None, progress: bool = True) -> dict[str, np.ndarray]:
     """Softmax probabilities per task over a split, with a progress bar over batches (a large split
     takes minutes on a CPU)."""
@@ -272,8 +273,8 @@ def _task_figures(t: str, names: list[str], y: np.ndarray, correct: np.ndarray, 
     return figures
 
 
-def evaluate_judge(judge: Judge, data: LabelledImages, out: Path | str | None = None, batch_size: int = 64,
-                   workers: int = 2, degradations: bool = True, progress: bool = True,
+def evaluate_judge(judge: Judge, data: LabelledImages, out: Path | str | None = None, batch_size: int = JUDGE_BATCH,
+                   workers: int = DECODE_WORKERS, degradations: bool = True, progress: bool = True,
                    about: dict | None = None) -> dict:
     """Accuracy, per-class accuracy and counts, top confusions, ECE and robustness of each of the judge's
     tasks; where `data` also has the other factor's labels (style for the object task, object for the

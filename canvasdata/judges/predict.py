@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from canvasdata.devices import JUDGE_BATCH
 from canvasdata.encode import decode_image, image_tensor
 from canvasdata.judges.model import Judge
 
@@ -20,7 +21,7 @@ def load_images(paths: Sequence[Path], size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_paths(judge: Judge, paths: Iterable[str | Path], batch_size: int = 64) -> list[dict]:
+def predict_paths(judge: Judge, paths: Iterable[str | Path], batch_size: int = JUDGE_BATCH) -> list[dict]:
     """One row per image and task: predicted class, its probability and the top-5."""
     paths = [Path(p) for p in paths]
     dev = next(judge.parameters()).device
