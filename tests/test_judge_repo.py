@@ -25,7 +25,8 @@ from canvasdata.judges.io import judge_files
 TINY = {"embed_dim": 32, "depth": 2, "num_heads": 2, "patch_size": 8}
 STYLES, OBJECTS = ["Van_Gogh", "Pop_Art", "Seed_Images"], ["Cats", "Towers"]
 CARD = "---\nlicense: apache-2.0\n---\n# judge\n![confusion (style)](confusion_style.png)\n"
-MODEL_FILES = {"config.json", "model.safetensors", "heads.safetensors", "README.md", "confusion_style.png"}
+MODEL_FILES = {"config.json", "model.safetensors", "heads.safetensors", "judge.json", "README.md",
+               "confusion_style.png"}
 INHERITED = ("tag", "hf_hub_id", "hf_hub_filename", "url", "file", "source", "origin_url", "paper_ids",
              "paper_name", "notes", "description", "label_names", "test_input_size")
 

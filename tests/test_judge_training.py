@@ -104,7 +104,7 @@ def test_ema_judge_is_exported_with_truthful_facts(dataset: Path, tmp_path: Path
     out = tmp_path / "judge"
     hist = train_judge(effnet_recipe(ema_decay=0.5), dataset, out, device="cpu", progress=False)
     assert [e["epoch"] for e in hist["epochs"]] == [1, 2] and len(hist["loss"]) == 2 * 2
-    ckpt = safetensors.torch.load_file(str(out / "checkpoint" / "judge.safetensors"))
+    ckpt = safetensors.torch.load_file(str(out / "checkpoint" / "last.safetensors"))
     exported = safetensors.torch.load_file(str(out / "model.safetensors"))
     assert torch.equal(exported["classifier.weight"], ckpt["ema.backbone.classifier.weight"])
     assert not torch.equal(exported["classifier.weight"], ckpt["model.backbone.classifier.weight"])

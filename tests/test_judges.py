@@ -136,6 +136,9 @@ def test_corrupt_truncated_and_mismatched_weights(trained, tmp_path: Path):
     cfg = json.loads((mism / "config.json").read_text())
     cfg["canvasdata"]["class_names"]["style"] = cfg["canvasdata"]["class_names"]["style"][:51]
     (mism / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(JudgeError, match=r"config\.json: \d+ bytes, but judge\.json lists \d+"):
+        load_judge(mism)
+    (mism / "judge.json").unlink()
     with pytest.raises(JudgeError, match="61 classes but label space 'uc60' lists 51"):
         load_judge(mism)
     with pytest.raises(JudgeError, match="did you mean"):

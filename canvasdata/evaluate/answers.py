@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from canvasdata.encode import image_mode
 from canvasdata.errors import UsageError
 from canvasdata.formats import read_shard
@@ -145,8 +147,6 @@ def _feature_names(schema, path: Path) -> dict[str, list[str]]:
 
 def _read_parquet(path: Path, names: dict[str, list[str]] | None, keep: Keep | None) -> list[Answer]:
     """Rows of one Parquet file; the labels are read first and only the kept rows' images loaded."""
-    import pyarrow.parquet as pq
-
     try:
         pf = pq.ParquetFile(path)
         names = names or _feature_names(pf.schema_arrow, path)

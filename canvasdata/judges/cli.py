@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from canvasdata.cliargs import add_device_arg, add_device_args, add_hub_args, add_partial_arg
+from canvasdata.cliargs import add_device_arg, add_device_args, add_hub_args, add_partial_arg, positive_int
 from canvasdata.data import load_split
 from canvasdata.formats.common import write_text
 from canvasdata.judges.card import judge_card
@@ -28,10 +28,12 @@ def _train(a: argparse.Namespace) -> int:
     recipe = parse_judge_recipe({**recipe.to_dict(), **overrides, "freeze": list(recipe.freeze),
                                  "mean": list(recipe.mean), "std": list(recipe.std), "model_kwargs": recipe.kwargs},
                                 f"{recipe.source} (with command-line overrides)") if overrides else recipe
-    hist = train_judge(recipe, a.data, a.out, device=a.device, max_steps=a.max_steps, progress=not a.quiet)
-    acc = hist["epochs"][-1]["test_accuracy"] if hist["epochs"] else {}
+    hist = train_judge(recipe, a.data, a.out, device=a.device, max_steps=a.max_steps, overwrite=a.overwrite,
+                       allow_partial=a.allow_partial, progress=not a.quiet)
+    acc = hist.get("test_accuracy") or {}
+    resumed = f"; resumed at step {hist['resumed_at'][-1]}" if hist.get("resumed_at") else ""
     print(f"trained {recipe.name} -> {a.out} in {hist['seconds']:.0f} s "
-          f"({hist['train_images_per_s']:.1f} images/s); held-out top-1: "
+          f"({hist['train_images_per_s']:.1f} images/s{resumed}); held-out top-1: "
           + (", ".join(f"{t} {v * 100:.2f}%" for t, v in acc.items()) or "n/a"))
     return 0
 
@@ -108,10 +110,14 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     t = js.add_parser("train", help="train a judge from a recipe in classifiers/")
     t.add_argument("recipe", help="recipe file or shipped name (effnet-lite0-cpu, vit-base, vit-large-uc)")
     t.add_argument("--data", required=True, help="a canvasdata build directory or a datasets dataset / Hub id")
-    t.add_argument("--out", required=True, help="judge directory to write")
+    t.add_argument("--out", required=True, help="judge directory to write: new or empty, or this training run's "
+                   "own (same recipe and data: resumed exactly from its checkpoint)")
+    t.add_argument("--overwrite", action="store_true", help="replace the judge in --out trained with another recipe "
+                   "or data: deletes only the judge's own files, refused when --out holds others (default: off)")
+    add_partial_arg(t)
     add_device_arg(t)
-    t.add_argument("--max-steps", type=int, help="stop after this many steps, for smoke tests (default: the recipe's "
-                   "epochs)")
+    t.add_argument("--max-steps", type=positive_int,
+                   help="stop after this many steps, for smoke tests (default: the recipe's epochs)")
     t.add_argument("--epochs", type=int, help="override the recipe's epochs (default: the recipe's)")
     t.add_argument("--lr", type=float, help="override the recipe's peak learning rate (default: the recipe's)")
     t.add_argument("--batch-size", type=int, help="override the recipe's batch size (default: the recipe's)")

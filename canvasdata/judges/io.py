@@ -5,10 +5,15 @@ UnlearnCanvas checkpoints; push to the Hub."""
 from __future__ import annotations
 
 import argparse
+import errno
+import fnmatch
 import glob
 import json
+import os
 import pickle
 import re
+import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,16 +21,26 @@ import numpy as np
 import safetensors.torch
 import timm
 import torch
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, snapshot_download
 
 from canvasdata.devices import resolve_device
-from canvasdata.formats.common import read_json
+from canvasdata.formats.common import read_json, sha256_file
 from canvasdata.hub import HubError, push_folder
 from canvasdata.judges.backbone import create_backbone
-from canvasdata.judges.model import Judge, JudgeError, JudgeInfo
+from canvasdata.judges.model import Judge, JudgeError, JudgeInfo, parse_info
 from canvasdata.taxonomy import label_space
 
 WEIGHTS, HEADS, CONFIG, CARD = "model.safetensors", "heads.safetensors", "config.json", "README.md"
+# the seal: judge.json lists the model files (size and sha256); load_judge checks them against it
+SEAL, SEAL_FORMAT, SEALED = "judge.json", "canvasdata-judge/1", (CONFIG, WEIGHTS, HEADS)
+STAGING = ".tmp-export"                      # where an export is written before its files are swapped in
+CHECKPOINT = "checkpoint/last.safetensors"   # the training state (weights, optimizer, RNG, data position)
+LEGACY_CHECKPOINT = ("checkpoint/judge.safetensors", "checkpoint/state.pt", "checkpoint/history.json")
+# every file that canvasdata's judge writers (export, training, evaluation) write into a judge directory;
+# `judge train --overwrite` removes these and nothing else
+JUDGE_WRITTEN = (*SEALED, CARD, SEAL, "history.json", CHECKPOINT, *LEGACY_CHECKPOINT, "eval/eval.json",
+                 "eval/confusion_*.png", "eval/cross_*.png")
+TEMP = re.compile(r"\.(.+)\.\d+\.tmp")   # write_atomically's temporary files: .NAME.PID.tmp
 # pretrained_cfg fields that describe the exported weights' input pipeline and head; timm also copies
 # the source checkpoint's tag, Hub id, URL, licence, paper and notes, which say nothing true of a judge
 INPUT_CFG = ("input_size", "min_input_size", "fixed_input_size", "interpolation", "crop_pct", "crop_mode", "mean",
@@ -39,31 +54,76 @@ FIGURE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?[^)]*\)|<img\s[^>]*?src=[\"'
 def save_judge(judge: Judge, out: Path | str, card: str | None = None) -> Path:
     """Write the judge so that `timm.create_model("local-dir:OUT", pretrained=True)` and
     `transformers.pipeline("image-classification", model=OUT)` rebuild the backbone with its first
-    task's head (class names included), and `load_judge(OUT)` rebuilds every head."""
+    task's head (class names included), and `load_judge(OUT)` rebuilds every head. The files are written
+    to a staging folder with their seal (judge.json), then swapped in, the seal first: an export cut
+    short leaves files that fail the seal, never a judge that loads with mixed files."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    stage = out / STAGING
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        _export(judge, stage)
+        if card is not None:
+            (stage / CARD).write_text(card, encoding="utf-8")
+        names = [n for n in SEALED if (stage / n).exists()]
+        seal = {"format": SEAL_FORMAT, "files": {n: {"bytes": (stage / n).stat().st_size,
+                                                     "sha256": sha256_file(stage / n)} for n in names}}
+        (stage / SEAL).write_text(json.dumps(seal, indent=2) + "\n")
+    except OSError as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise JudgeError(f"{out}: disk full while exporting the judge; nothing was replaced. Free some space "
+                             "and rerun the same command.") from None
+        raise
+    for name in (SEAL, *SEALED, CARD):
+        if (stage / name).exists():
+            _fsync(stage / name)
+            os.replace(stage / name, out / name)
+        elif name == HEADS:
+            (out / name).unlink(missing_ok=True)
+    shutil.rmtree(stage)
+    return out
+
+
+def _export(judge: Judge, folder: Path) -> None:
+    """timm's Hub files (weights, truthful config.json) and the extra heads, into `folder`."""
     info = judge.info
     first = info.tasks[0]
-    tmp = out / ".tmp-export"
-    tmp.mkdir(exist_ok=True)
     timm.models.save_for_hf(
-        judge.backbone, str(tmp), safe_serialization=True,
+        judge.backbone, str(folder), safe_serialization=True,
         model_config={"label_names": info.class_names[first], "canvasdata": asdict(info)},
         data_config={"input_size": (3, info.image_size, info.image_size), "mean": tuple(info.mean),
                      "std": tuple(info.std), "interpolation": "bicubic", "crop_pct": 1.0})
-    _truthful_config(tmp / CONFIG, info)
+    _truthful_config(folder / CONFIG, info)
     if judge.extra:
         safetensors.torch.save_file({k: v.contiguous() for k, v in judge.extra.state_dict().items()},
-                                    str(tmp / HEADS))
-    for name in (WEIGHTS, CONFIG, HEADS):
-        if (tmp / name).exists():
-            (tmp / name).replace(out / name)
-        elif name == HEADS:
-            (out / name).unlink(missing_ok=True)
-    tmp.rmdir()
-    if card is not None:
-        (out / "README.md").write_text(card, encoding="utf-8")
-    return out
+                                    str(folder / HEADS))
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)` to a hidden sibling of `path` (.NAME.PID.tmp), fsync it and rename it to `path`: a
+    kill leaves the old file or the new one, never a mix (and at most a temporary file, which the next
+    training run removes). A full disk is a one-line JudgeError naming the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        write(tmp)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise JudgeError(f"{path}: disk full while writing; the partial file was removed. Free some space "
+                             "and rerun the same command to resume.") from None
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _truthful_config(path: Path, info: JudgeInfo) -> None:
@@ -86,19 +146,48 @@ def _truthful_config(path: Path, info: JudgeInfo) -> None:
 
 
 def read_info(root: Path) -> JudgeInfo:
+    """The judge's facts from root/config.json, every field checked (one-line JudgeError naming it)."""
     cfg_path = root / CONFIG
     cfg = read_json(cfg_path, JudgeError, f"{root}: no config.json; is this a judge directory?")
-    if "canvasdata" not in cfg:
+    if not isinstance(cfg, dict) or "canvasdata" not in cfg:
         raise JudgeError(f"{cfg_path}: a timm model without canvasdata's class names; import it with "
                          "`canvasdata judge import` or train one with `canvasdata judge train`")
-    d = cfg["canvasdata"]
-    d["mean"], d["std"] = tuple(d["mean"]), tuple(d["std"])
-    info = JudgeInfo(**d)
+    info = parse_info(cfg["canvasdata"], str(cfg_path))
     head = len(info.class_names[info.tasks[0]])
     if cfg.get("num_classes") != head:
         raise JudgeError(f"{cfg_path}: the head has {cfg.get('num_classes')} classes but label space "
                          f"{info.label_space[info.tasks[0]]!r} lists {head}")
     return info
+
+
+def verify_seal(root: Path) -> None:
+    """When `root` holds judge.json, check that each model file it lists is there with its size and
+    sha256, and that no model file is there unlisted; a judge without judge.json is not checked."""
+    path = root / SEAL
+    if not path.exists():
+        return
+    seal = read_json(path, JudgeError, "")
+    files = seal.get("files") if isinstance(seal, dict) else None
+    if not isinstance(files, dict) or not {CONFIG, WEIGHTS} <= set(files) or not set(files) <= set(SEALED) or not all(
+            isinstance(r, dict) and isinstance(r.get("sha256"), str) for r in files.values()):
+        raise JudgeError(f"{path}: malformed; expected {{\"files\": {{NAME: {{\"bytes\": N, \"sha256\": HEX}}}}}} "
+                         f"for {', '.join(SEALED)} (config.json and model.safetensors at least)")
+    again = "re-export the judge (rerun the `canvasdata judge train` that wrote it) or download it again"
+    for name in SEALED:
+        file = root / name
+        if name not in files:
+            if file.exists():
+                raise JudgeError(f"{file}: not listed in {SEAL}, so it is not this judge's; remove it or {again}")
+            continue
+        if not file.is_file():
+            raise JudgeError(f"{file}: missing, but {SEAL} lists it; {again}")
+        size, want = file.stat().st_size, files[name].get("bytes")
+        if size != want:
+            raise JudgeError(f"{file}: {size} bytes, but {SEAL} lists {want}: corrupt or truncated, or changed since "
+                             f"the judge was written; {again}")
+        if sha256_file(file) != files[name]["sha256"]:
+            raise JudgeError(f"{file}: its sha256 does not match {SEAL}: corrupt, changed since the judge was "
+                             f"written, or its export was cut short; {again}")
 
 
 def load_judge(path_or_id: str | Path, device: str | torch.device = "cpu") -> Judge:
@@ -108,9 +197,8 @@ def load_judge(path_or_id: str | Path, device: str | torch.device = "cpu") -> Ju
     if not root.exists():
         if str(path_or_id).count("/") != 1:
             raise JudgeError(f"{path_or_id}: no such judge directory (nor a Hub id 'user/name')")
-        from huggingface_hub import snapshot_download
-
         root = Path(snapshot_download(str(path_or_id), repo_type="model"))
+    verify_seal(root)
     info = read_info(root)
     weights = root / WEIGHTS
     if not weights.exists():
@@ -135,6 +223,46 @@ def load_judge(path_or_id: str | Path, device: str | torch.device = "cpu") -> Ju
         except Exception as e:
             raise JudgeError(f"{heads} is corrupt or truncated ({e})") from None
     return judge.to(resolve_device(device)).eval()
+
+
+def is_judge_dir(root: Path) -> bool:
+    """Whether `root` holds a judge or a judge's training checkpoint (canvasdata's, of any version)."""
+    if (root / SEAL).is_file() or any((root / c).is_file() for c in (CHECKPOINT, *LEGACY_CHECKPOINT)):
+        return True
+    try:
+        cfg = json.loads((root / CONFIG).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(cfg, dict) and "canvasdata" in cfg
+
+
+def sort_files(root: Path) -> tuple[list[str], list[str], list[str]]:
+    """The files under `root` (relative POSIX paths, hidden ones included) in three lists: those a judge
+    writer writes (JUDGE_WRITTEN), leftovers of interrupted judge writes (the staging folder, temporary
+    .NAME.PID.tmp files of those names), and everything else."""
+    ours: list[str] = []
+    left: list[str] = []
+    others: list[str] = []
+    for rel in sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()):
+        folder, _, name = rel.rpartition("/")
+        temp = TEMP.fullmatch(name)
+        named = f"{folder}/{temp.group(1)}" if temp and folder else temp.group(1) if temp else rel
+        own = any(fnmatch.fnmatchcase(named, p) and named.count("/") == p.count("/") for p in JUDGE_WRITTEN)
+        if rel.split("/")[0] == STAGING or (temp and own):
+            left.append(rel)
+        else:
+            (ours if own else others).append(rel)
+    return ours, left, others
+
+
+def remove_files(root: Path, files: list[str]) -> None:
+    """Delete `files` (relative to `root`), then the folders they leave empty (not `root` itself)."""
+    for rel in files:
+        (root / rel).unlink(missing_ok=True)
+    for folder in sorted({(root / rel).parent for rel in files}, key=lambda p: len(p.parts), reverse=True):
+        while folder != root and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
 
 
 # What the original UnlearnCanvas judge checkpoints may hold next to `model_state_dict`, allow-listed
@@ -224,14 +352,15 @@ def judge_files(root: Path | str, include_eval: bool = False, include_checkpoint
     """The files of `root` (relative POSIX paths) that make a model repo: config.json,
     model.safetensors, heads.safetensors, README.md and the figures the card shows; with
     `include_eval` the eval/ reports (JSON, PNG), with `include_checkpoint` the training state
-    (checkpoint/, history.json). Hidden files never go up."""
+    (checkpoint/, history.json). Hidden files never go up; a judge that fails its seal is refused."""
     root = Path(root)
+    verify_seal(root)
     info = read_info(root)
     if not (root / WEIGHTS).is_file():
         raise JudgeError(f"{root / WEIGHTS}: missing")
     if info.tasks[1:] and not (root / HEADS).is_file():
         raise JudgeError(f"{root / HEADS}: missing (needed for tasks {info.tasks[1:]})")
-    files = [n for n in (CONFIG, WEIGHTS, HEADS, CARD) if (root / n).is_file()] + card_figures(root)
+    files = [n for n in (CONFIG, WEIGHTS, HEADS, SEAL, CARD) if (root / n).is_file()] + card_figures(root)
     if include_eval:
         files += _tree(root, "eval", (".json", ".png"))
     if include_checkpoint:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -10,6 +11,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from canvasdata.errors import CanvasdataError
+from canvasdata.fields import Fields, RecipeError
+
+TASK_NAMES = ("style", "object", "binary")
 
 
 class JudgeError(CanvasdataError, ValueError):
@@ -30,6 +34,60 @@ class JudgeInfo:
     model_kwargs: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)        # data recipe name and hash it was trained on
     metrics: dict = field(default_factory=dict)     # held-out accuracy etc.
+
+
+def parse_info(facts: object, source: str) -> JudgeInfo:
+    """JudgeInfo from the `canvasdata` block of a judge's config.json, every field checked: an error
+    names the file, the field and what is allowed (one line)."""
+    if not isinstance(facts, dict):
+        raise JudgeError(f"{source}: field 'canvasdata': expected an object with the judge's facts, "
+                         f"got {type(facts).__name__}")
+    f = Fields(facts, source, "canvasdata.")
+    try:
+        tasks = _tasks(f)
+        info = JudgeInfo(model=f.get("model", str), tasks=tasks, class_names=_per_task(f, "class_names", tasks),
+                         label_space=_per_task(f, "label_space", tasks),
+                         image_size=f.get("image_size", int, lo=1, hi=8192),
+                         mean=_triple(f, "mean", positive=False), std=_triple(f, "std", positive=True),
+                         model_kwargs=f.get("model_kwargs", dict, {}), data=f.get("data", dict, {}),
+                         metrics=f.get("metrics", dict, {}))
+        f.check_unknown()
+    except RecipeError as e:
+        raise JudgeError(str(e)) from None
+    if not info.model:
+        raise JudgeError(f"{source}: field 'canvasdata.model': expected a timm architecture name, got ''")
+    return info
+
+
+def _tasks(f: Fields) -> list[str]:
+    tasks = f.get("tasks", list)
+    if not tasks or len(set(map(str, tasks))) != len(tasks) or not all(t in TASK_NAMES for t in tasks):
+        raise f.fail("tasks", f"expected a non-empty list of distinct tasks among {', '.join(TASK_NAMES)}, "
+                              f"got {tasks!r}")
+    return tasks
+
+
+def _per_task(f: Fields, key: str, tasks: list[str]) -> dict:
+    """class_names (a list of names per task) or label_space (a name per task)."""
+    value = f.get(key, dict)
+    for t in tasks:
+        v = value.get(t)
+        if key == "class_names" and not (isinstance(v, list) and v and all(isinstance(n, str) and n for n in v)):
+            raise f.fail(f"{key}.{t}", f"expected a non-empty list of class names (strings), got {v!r}")
+        if key == "label_space" and not (isinstance(v, str) and v):
+            raise f.fail(f"{key}.{t}", f"expected the name of a label space (a string), got {v!r}")
+    return value
+
+
+def _triple(f: Fields, key: str, positive: bool) -> tuple[float, float, float]:
+    """mean or std: three finite numbers (per RGB channel), each > 0 for std."""
+    value = f.get(key, list, [0.5, 0.5, 0.5])
+    good = len(value) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                   and (v > 0 or not positive) for v in value)
+    if not good:
+        allowed = "numbers > 0" if positive else "finite numbers"
+        raise f.fail(key, f"expected three {allowed} (one per RGB channel), got {value!r}")
+    return tuple(float(v) for v in value)
 
 
 class Judge(nn.Module):
