@@ -21,8 +21,9 @@ from canvasdata.dataset import build
 from canvasdata.formats.common import sha256_file
 from canvasdata.judges import Judge, JudgeError, JudgeInfo, create_backbone, load_judge, parse_judge_recipe, save_judge
 from canvasdata.judges import train as training
-from canvasdata.judges.io import CHECKPOINT, judge_files, write_atomically
+from canvasdata.judges.io import CHECKPOINT, LOCK, judge_files, write_atomically
 from canvasdata.judges.train import EpochSampler, SeededSamples, checkpoint_meta, train_judge
+from canvasdata.locks import folder_lock
 from canvasdata.recipes import parse_recipe
 
 # drop path and augmentation make every step draw random numbers: resume must restore them exactly
@@ -373,3 +374,18 @@ def test_checkpoint_holds_a_consistent_single_file(full: Path):
     assert set(meta["rng"]) == {"python", "numpy"} and meta["scheduler"]["t_initial"] == STEPS
     assert meta["identity"]["data"]["recipe"] == "faults5" and len(meta["identity"]["recipe_hash"]) == 64
     assert training.run_identity(tiny(workers=3), "x", None)["recipe_hash"] == meta["identity"]["recipe_hash"]
+
+
+def test_a_second_training_into_the_same_folder_is_refused(full: Path, data: Path, recipe_file: Path,
+                                                          tmp_path: Path, capsys):
+    judge = tmp_path / "judge"
+    shutil.copytree(full, judge)
+    before = digests(judge)
+    with folder_lock(judge / LOCK, f"{judge} is being trained"):
+        assert cli_train(recipe_file, data, judge) == 2
+        one_line_error(capsys, "is being trained by pid", str(os.getpid()))
+    assert digests(judge) == before and not (judge / LOCK).exists()
+    fresh = tmp_path / "fresh"
+    with folder_lock(tmp_path / "elsewhere.lock", "x"):
+        assert cli_train(recipe_file, data, fresh, "--max-steps", "1") == 0
+    assert not (fresh / LOCK).exists() and (fresh / "judge.json").exists()

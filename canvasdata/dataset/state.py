@@ -14,14 +14,13 @@ import json
 import logging
 import os
 import re
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from canvasdata.errors import CanvasdataError
 from canvasdata.formats import ShardRecord, sha256_file, write_json
+from canvasdata.locks import folder_lock, pid_alive
 from canvasdata.manifest import MANIFEST, STATE, Manifest, ManifestError
 
 if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
@@ -68,59 +67,23 @@ def shard_is_complete(out: Path, shard_name: str) -> bool:
     return path.stat().st_size == rec.get("bytes") and sha256_file(path) == rec.get("sha256")
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process `pid` exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _listing(paths: list[str]) -> str:
     """At most SHOWN names, then how many more."""
     more = f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else ""
     return ", ".join(paths[:SHOWN]) + more
 
 
-def _read_holder(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 @contextlib.contextmanager
 def build_lock(out: Path) -> Iterator[None]:
-    """Hold `out/.canvasdata/lock` (pid, host, start time) while building: a second build of the same
-    directory fails with one line naming the holder. A lock left by a process of this host that is gone
-    is stale and taken over. Folders this call creates are removed again if nothing else was written."""
+    """Hold `out/.canvasdata/lock` while building (`locks.folder_lock`): a second build of the same
+    directory fails at once naming the holder. Folders this call creates are removed again if nothing
+    else was written."""
     created = [d for d in (out, out / STATE) if not d.exists()]
     (out / STATE).mkdir(parents=True, exist_ok=True)
-    path = out / STATE / LOCK
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-    for attempt in (1, 2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileExistsError:
-            other = _read_holder(path)
-            stale = other.get("host") == me["host"] and not _alive(int(other.get("pid", 0)) or -1)
-            if attempt == 2 or not stale:
-                raise BuildError(f"{out} is being built by pid {other.get('pid', '?')} on {other.get('host', '?')} "
-                                 f"(since {other.get('since', '?')}); wait for it to finish, or delete {path} if "
-                                 "that process is gone") from None
-            log.warning("%s: taking over the stale lock of pid %s (no longer running)", out, other.get("pid"))
-            path.unlink(missing_ok=True)
-    with os.fdopen(fd, "w") as f:
-        json.dump(me, f)
     try:
-        yield
+        with folder_lock(out / STATE / LOCK, f"{out} is being built"):
+            yield
     finally:
-        if _read_holder(path).get("pid") == me["pid"]:
-            path.unlink(missing_ok=True)
         for d in reversed(created):
             with contextlib.suppress(OSError):
                 d.rmdir()  # only when empty: nothing was built
@@ -162,7 +125,10 @@ def _previous(out: Path) -> dict[str, Any] | None:
     """What the directory says it holds: build.json, else a manifest's recipe (a copied build), else None."""
     state = out / STATE / "build.json"
     if state.exists():
-        return _read_holder(state)
+        try:
+            return json.loads(state.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {"recipe_name": "unknown (unreadable .canvasdata/build.json)"}
     with contextlib.suppress(ManifestError):
         if (out / MANIFEST).exists():
             m = Manifest.read(out)
@@ -222,7 +188,7 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, inputs: dict | No
         _remove(out, {rel for rel in stale if rel.startswith("data/")} | ({MANIFEST} & set(present)))
     for rel in _files(out):
         m = TEMP.match(Path(rel).name)
-        if m and not (m.group("pid") and int(m.group("pid")) != os.getpid() and _alive(int(m.group("pid")))):
+        if m and not (m.group("pid") and int(m.group("pid")) != os.getpid() and pid_alive(int(m.group("pid")))):
             (out / rel).unlink(missing_ok=True)
     write_json(out / STATE / "build.json", {"recipe_name": recipe.name, "recipe_hash": recipe.hash(),
                                             "recipe": recipe.to_dict(), "inputs": inputs})

@@ -34,6 +34,7 @@ WEIGHTS, HEADS, CONFIG, CARD = "model.safetensors", "heads.safetensors", "config
 # the seal: judge.json lists the model files (size and sha256); load_judge checks them against it
 SEAL, SEAL_FORMAT, SEALED = "judge.json", "canvasdata-judge/1", (CONFIG, WEIGHTS, HEADS)
 STAGING = ".tmp-export"                      # where an export is written before its files are swapped in
+LOCK = ".lock"                                # held while a judge is trained into the folder (locks.folder_lock)
 CHECKPOINT = "checkpoint/last.safetensors"   # the training state (weights, optimizer, RNG, data position)
 LEGACY_CHECKPOINT = ("checkpoint/judge.safetensors", "checkpoint/state.pt", "checkpoint/history.json")
 # every file that canvasdata's judge writers (export, training, evaluation) write into a judge directory;
@@ -243,7 +244,7 @@ def sort_files(root: Path) -> tuple[list[str], list[str], list[str]]:
     ours: list[str] = []
     left: list[str] = []
     others: list[str] = []
-    for rel in sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()):
+    for rel in sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir() and p.name != LOCK):
         folder, _, name = rel.rpartition("/")
         temp = TEMP.fullmatch(name)
         named = f"{folder}/{temp.group(1)}" if temp and folder else temp.group(1) if temp else rel

@@ -38,6 +38,7 @@ from canvasdata.judges.card import judge_card
 from canvasdata.judges.io import (
     CHECKPOINT,
     LEGACY_CHECKPOINT,
+    LOCK,
     STAGING,
     TEMP,
     is_judge_dir,
@@ -48,6 +49,7 @@ from canvasdata.judges.io import (
 )
 from canvasdata.judges.model import Judge, JudgeError, JudgeInfo
 from canvasdata.judges.recipe import JudgeRecipe
+from canvasdata.locks import folder_lock
 from canvasdata.manifest import MANIFEST, STATE, Manifest, open_build
 
 CHECKPOINT_FORMAT = "canvasdata-judge-checkpoint/1"
@@ -367,7 +369,7 @@ def plan_out(out: Path, identity: dict, overwrite: bool) -> tuple[bool, list[str
     if not out.exists():
         return False, []
     judge = is_judge_dir(out)
-    foreign = [] if judge else sorted(p.name for p in out.iterdir() if p.name not in (STAGING, "checkpoint")
+    foreign = [] if judge else sorted(p.name for p in out.iterdir() if p.name not in (STAGING, "checkpoint", LOCK)
                                       and not TEMP.fullmatch(p.name))
     ours, left, others = ([], [], foreign) if foreign else sort_files(out)   # no walk through a big folder
     if not ours and not others:
@@ -433,6 +435,23 @@ def train_judge(recipe: JudgeRecipe, data: str | Path, out: str | Path, *, devic
     with `overwrite`, a judge whose files are replaced; anything else is a JudgeError (see plan_out)."""
     out = Path(out)
     session = join_ranks(device)
+    if not session.main:
+        return _train(recipe, data, out, session, max_steps, overwrite, allow_partial, progress)
+    if out.exists() and not out.is_dir():
+        raise JudgeError(f"{out}: a file, not a folder; choose another --out")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with folder_lock(out / LOCK, f"{out} is being trained"):
+            return _train(recipe, data, out, session, max_steps, overwrite, allow_partial, progress)
+    finally:
+        if created and not any(out.iterdir()):
+            out.rmdir()
+
+
+def _train(recipe: JudgeRecipe, data: str | Path, out: Path, session: Session, max_steps: int | None,
+           overwrite: bool, allow_partial: bool, progress: bool) -> dict:
+    """train_judge's work, with the folder's lock held (on rank 0)."""
     identity = run_identity(recipe, data, read_manifest(data, allow_partial))
     resume, remove = plan_out(out, identity, overwrite)
     torch.manual_seed(recipe.seed)
