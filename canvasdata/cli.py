@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from canvasdata import __version__
+from canvasdata.attack.cli import add_attack_commands
 from canvasdata.cliargs import CommandParser, add_device_arg, add_hub_args, add_partial_arg, positive_int
 from canvasdata.content.preview import content_sheet
 from canvasdata.dataset import build
@@ -184,6 +185,7 @@ def make_parser() -> argparse.ArgumentParser:
     _share_parsers(sub)
     add_judge_commands(sub)
     add_evaluate_commands(sub)
+    add_attack_commands(sub)
     return p
 
 

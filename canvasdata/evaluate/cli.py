@@ -100,7 +100,7 @@ def _default(option: str) -> str:
     return "default: the protocol's; " + ", ".join(f"{name}: {getattr(p, option)}" for name, p in PROTOCOLS.items())
 
 
-def _pipeline_flags(p: argparse.ArgumentParser) -> None:
+def pipeline_flags(p: argparse.ArgumentParser) -> None:
     """How a diffusers pipeline is loaded: --dtype, --scheduler, --cpu-offload, --attention-slicing."""
     p.add_argument("--dtype", choices=["auto", *DTYPES], default="auto",
                    help="weights' dtype (auto: float16 on CUDA, float32 elsewhere)")
@@ -114,7 +114,7 @@ def _pipeline_flags(p: argparse.ArgumentParser) -> None:
                    help="enable_attention_slicing: less memory, a little slower (default: off)")
 
 
-def _protocol_flag(p: argparse.ArgumentParser) -> None:
+def protocol_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", choices=list(PROTOCOLS), default=DEFAULT_PROTOCOL,
                    help="evaluation protocol: unlearncanvas (default) makes the original benchmark code's choices, "
                         "canvasdata canvasdata's own; the flags below override single options")
@@ -122,7 +122,7 @@ def _protocol_flag(p: argparse.ArgumentParser) -> None:
 
 def _scoring_flags(p: argparse.ArgumentParser) -> None:
     """--protocol and one flag per scoring option (None: the protocol's value)."""
-    _protocol_flag(p)
+    protocol_flag(p)
     p.add_argument("--cra-includes-forgotten", action=argparse.BooleanOptionalAction, default=None,
                    help=f"{OPTION_HELP['cra_includes_forgotten']} ({_default('cra_includes_forgotten')})")
     p.add_argument("--judge-resize", choices=JUDGE_RESIZES,
@@ -170,8 +170,8 @@ def _generate_parser(es: argparse._SubParsersAction) -> None:
     add_device_args(g, batch_size=GENERATE_BATCH, workers=False)
     g.add_argument("--generator-device", default="cpu",
                    help="where the seeded initial noise is drawn (default: cpu, the same images on any machine)")
-    _pipeline_flags(g)
-    _protocol_flag(g)
+    pipeline_flags(g)
+    protocol_flag(g)
     g.add_argument("--seed-images-words", choices=SEED_IMAGES_WORDS,
                    help=f"{OPTION_HELP['seed_images_words']} ({_default('seed_images_words')})")
     g.set_defaults(func=_generate)
@@ -193,7 +193,7 @@ def _concept_parsers(es: argparse._SubParsersAction) -> None:
     gp.add_argument("--steps", type=positive_int, default=CONCEPT_STEPS, help="denoising steps")
     gp.add_argument("--guidance", type=float, default=CONCEPT_GUIDANCE, help="classifier-free guidance scale")
     add_device_args(gp, batch_size=GENERATE_BATCH, workers=False)
-    _pipeline_flags(gp)
+    pipeline_flags(gp)
     gp.set_defaults(func=_generate_concept)
 
     c = es.add_parser("score-concept", help="forgetting rate and paired FD for a concept (DataIGM shape)")
