@@ -47,7 +47,6 @@ CONTENT_TEMPLATES = {"prompt": ("object",), "style_prompt": PROMPT_FIELDS}  # te
 DOMAINS = ("style", "object")
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
-_Fields = Fields  # the name canvasdata.judges.recipe imports
 __all__ = ["CardConfig", "ConceptSpec", "ContentConfig", "OutputConfig", "Recipe", "RecipeError", "builtin_dir",
            "load_recipe", "load_toml", "parse_recipe", "resolve_recipe_path"]
 

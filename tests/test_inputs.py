@@ -23,6 +23,7 @@ from canvasdata.errors import CanvasdataError, MissingFileError
 from canvasdata.evaluate import read_answer_folder, read_answers, score_answers
 from canvasdata.evaluate.answers import read_reference
 from canvasdata.hub import HubError, push_folder
+from canvasdata.judges.recipe import parse_judge_recipe
 from canvasdata.recipes import RecipeError, load_recipe, parse_recipe
 from canvasdata.shipped import builtin_dir
 from canvasdata.taxonomy import OBJECTS, UC50, closest_names
@@ -348,3 +349,21 @@ def test_push_command_without_network(tmp_path: Path, monkeypatch, capsys):
     err = one_line_error(capsys)
     assert err == (f"error: could not push {tmp_path / 'b'} to the Hub dataset repo me/set: ConnectError: [Errno 111] "
                    f"Connection refused {UNREACHABLE}\n")
+
+
+JUDGE = {"name": "j", "model": "vit_tiny_patch16_224", "task": "both", "image_size": 32}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"std": [0.5, 0, 0.5]}, "field 'std': [0.5, 0.0, 0.5]: allowed positive numbers"),
+    ({"mean": [True, 0.5, 0.5]}, "field 'mean': expected three numbers"),
+    ({"lr": 1e-4, "min_lr": 1e-3}, "field 'min_lr': 0.001 is above lr 0.0001"),
+    ({"epochs": 2, "warmup_epochs": 3}, "field 'warmup_epochs': 3.0 is more than the 2 epochs"),
+    ({"concept": "Cats"}, "field 'concept': 'Cats' is only read by the binary task"),
+    ({"freeze": ["blocks.0", "blocks.0"]}, "field 'freeze': lists ['blocks.0'] more than once"),
+])
+def test_judge_recipes_are_checked_beyond_their_types(change: dict, message: str):
+    with pytest.raises(RecipeError) as e:
+        parse_judge_recipe({**JUDGE, **change}, "j.toml")
+    assert message in str(e.value) and str(e.value).startswith("j.toml: ")
+    assert parse_judge_recipe(JUDGE, "j.toml").std == (0.5, 0.5, 0.5)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import timm.optim
 
-from canvasdata.recipes import RecipeError, _Fields, load_toml, resolve_recipe_path
+from canvasdata.fields import Fields
+from canvasdata.recipes import load_toml, resolve_recipe_path
 
 TASKS = ("style", "object", "both", "binary")
 SCHEDULERS = ("cosine", "tanh", "poly", "step")
@@ -59,66 +60,87 @@ class JudgeRecipe:
         return d
 
 
+DEFAULTS = {f.name: f.default for f in fields(JudgeRecipe) if f.default is not MISSING}  # declared once, above
+
+
+def _triple(f: Fields, key: str) -> tuple[float, float, float]:
+    """Three numbers (an RGB mean or std)."""
+    v = f.get(key, list, list(DEFAULTS[key]))
+    if len(v) != 3 or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in v):
+        raise f.fail(key, "expected three numbers")
+    return tuple(float(t) for t in v)
+
+
+def _number(f: Fields, key: str) -> float:
+    return float(f.get(key, (float, int), DEFAULTS[key]))
+
+
 def parse_judge_recipe(data: dict, source: str = "<memory>") -> JudgeRecipe:
-    f = _Fields(data, source)
-    triple = lambda key: f.get(key, list, [0.5, 0.5, 0.5])  # noqa: E731
-    mean, std = triple("mean"), triple("std")
-    for key, v in (("mean", mean), ("std", std)):
-        if len(v) != 3 or not all(isinstance(t, (int, float)) for t in v):
-            raise f.fail(key, "expected three numbers")
+    """Validate a judge recipe's table; every error names the file, the field and what is allowed."""
+    f = Fields(data, source)
     kwargs = f.get("model_kwargs", dict, {})
     r = JudgeRecipe(
         name=f.get("name", str),
         model=f.get("model", str),
         task=f.get("task", str, allowed=TASKS),
         image_size=f.get("image_size", int, lo=16, hi=1024),
-        mean=tuple(float(t) for t in mean), std=tuple(float(t) for t in std),
-        pretrained=f.get("pretrained", str, ""),
+        mean=_triple(f, "mean"), std=_triple(f, "std"),
+        pretrained=f.get("pretrained", str, DEFAULTS["pretrained"]),
         freeze=tuple(_prefixes(f, "freeze")),
         model_kwargs=json.dumps(kwargs, sort_keys=True) if kwargs else "",
-        concept=f.get("concept", str, ""),
-        epochs=f.get("epochs", int, 10, lo=1, hi=10_000),
-        batch_size=f.get("batch_size", int, 64, lo=1, hi=65_536),
-        lr=float(f.get("lr", (float, int), 5e-4)),
-        weight_decay=float(f.get("weight_decay", (float, int), 0.05)),
-        optimizer=f.get("optimizer", str, "adamw", allowed=timm.optim.list_optimizers()),
-        scheduler=f.get("scheduler", str, "cosine", allowed=SCHEDULERS),
-        min_lr=float(f.get("min_lr", (float, int), 1e-6)),
-        warmup_epochs=float(f.get("warmup_epochs", (float, int), 1.0)),
-        ema_decay=float(f.get("ema_decay", (float, int), 0.0)),
-        label_smoothing=float(f.get("label_smoothing", (float, int), 0.1)),
-        crop_scale=float(f.get("crop_scale", (float, int), 0.8)),
-        hflip=f.get("hflip", bool, True),
-        workers=f.get("workers", int, 2, lo=0, hi=64),
-        seed=f.get("seed", int, 0, lo=0),
+        concept=f.get("concept", str, DEFAULTS["concept"]),
+        epochs=f.get("epochs", int, DEFAULTS["epochs"], lo=1, hi=10_000),
+        batch_size=f.get("batch_size", int, DEFAULTS["batch_size"], lo=1, hi=65_536),
+        lr=_number(f, "lr"), weight_decay=_number(f, "weight_decay"),
+        optimizer=f.get("optimizer", str, DEFAULTS["optimizer"], allowed=timm.optim.list_optimizers()),
+        scheduler=f.get("scheduler", str, DEFAULTS["scheduler"], allowed=SCHEDULERS),
+        min_lr=_number(f, "min_lr"), warmup_epochs=_number(f, "warmup_epochs"), ema_decay=_number(f, "ema_decay"),
+        label_smoothing=_number(f, "label_smoothing"), crop_scale=_number(f, "crop_scale"),
+        hflip=f.get("hflip", bool, DEFAULTS["hflip"]),
+        workers=f.get("workers", int, DEFAULTS["workers"], lo=0, hi=64),
+        seed=f.get("seed", int, DEFAULTS["seed"], lo=0),
         source=source,
     )
     f.get("description", str, "")
     f.get("note", str, "")
     f.check_unknown()
+    _check_ranges(f, r)
+    return r
+
+
+def _check_ranges(f: Fields, r: JudgeRecipe) -> None:
+    """What each field's type does not say: positive std, ordered learning rates, a warmup within the run,
+    a concept exactly for the binary task."""
     if not 0 < r.crop_scale <= 1:
         raise f.fail("crop_scale", f"{r.crop_scale} is out of range: allowed (0, 1]")
+    if min(r.std) <= 0:
+        raise f.fail("std", f"{list(r.std)}: allowed positive numbers (images are divided by them)")
     for key in ("lr", "min_lr", "weight_decay", "warmup_epochs", "label_smoothing"):
         if getattr(r, key) < 0 or (key == "lr" and r.lr == 0):
             raise f.fail(key, f"{getattr(r, key)} is out of range: allowed {'> 0' if key == 'lr' else '>= 0'}")
+    if r.min_lr > r.lr:
+        raise f.fail("min_lr", f"{r.min_lr} is above lr {r.lr}: allowed 0 <= min_lr <= lr")
+    if r.warmup_epochs > r.epochs:
+        raise f.fail("warmup_epochs", f"{r.warmup_epochs} is more than the {r.epochs} epochs: allowed <= epochs")
     if not 0 <= r.ema_decay < 1:
         raise f.fail("ema_decay", f"{r.ema_decay} is out of range: allowed [0, 1) (0 = no EMA)")
     if r.task == "binary" and not r.concept:
         raise f.fail("concept", "the binary task needs the concept to detect (a concept-set config name)")
-    return r
+    if r.concept and r.task != "binary":
+        raise f.fail("concept", f"{r.concept!r} is only read by the binary task (task is {r.task!r})")
 
 
-def _prefixes(f: _Fields, key: str) -> list[str]:
+def _prefixes(f: Fields, key: str) -> list[str]:
+    """Module-name prefixes, each non-empty and listed once."""
     value = f.get(key, list, [])
     if not all(isinstance(v, str) and v for v in value):
         raise f.fail(key, "expected a list of module-name prefixes such as \"blocks.0\"")
+    if len(set(value)) != len(value):
+        raise f.fail(key, f"lists {sorted({v for v in value if value.count(v) > 1})} more than once")
     return value
 
 
 def load_judge_recipe(name_or_path: str | Path) -> JudgeRecipe:
     """A judge recipe by shipped name (`effnet-lite0-cpu`, `vit-base`, `vit-large-uc`, ...) or path."""
     path = resolve_recipe_path(name_or_path, kind="classifiers")
-    try:
-        return parse_judge_recipe(load_toml(path), str(path))
-    except RecipeError:
-        raise
+    return parse_judge_recipe(load_toml(path), str(path))
