@@ -21,6 +21,7 @@ from torch.utils.data.distributed import DistributedSampler
 from torchvision.transforms import v2
 
 from canvasdata.dataset.kinds import kind_named
+from canvasdata.devices import DECODE_WORKERS
 from canvasdata.encode import decode_image, image_tensor
 from canvasdata.errors import UsageError
 from canvasdata.formats import read_shard
@@ -144,7 +145,7 @@ class ImageLabels(Dataset):
         return self.transform(decode(self.data.images[i], None)), labels
 
 
-def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, workers: int = 2, seed: int = 0,
+def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, workers: int = DECODE_WORKERS, seed: int = 0,
                 distributed: bool = False, drop_last: bool = False) -> DataLoader:
     """A DataLoader with worker processes and pinned memory on CUDA; DistributedSampler under DDP."""
     sampler = DistributedSampler(ds, shuffle=shuffle, seed=seed, drop_last=drop_last) if distributed else None

@@ -28,6 +28,7 @@ from canvasdata.attack.crs import LinearProbe, confidence_score, mean_over_psi, 
 from canvasdata.attack.io import save_image, write_json, write_text
 from canvasdata.attack.partial import PartialDiffusion, check_compatible, check_psi, original_steps
 from canvasdata.attack.plot import line_chart
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.generate import model_name
@@ -166,8 +167,9 @@ def _read_psi(psis: list[float], grid: list[float], sets: dict, feats: dict, pro
 def run_conceal(original: str | Path | Any, unlearned: str | Path | Any, forget: str, judges: Sequence[Any],
                 out: Path | str, *, psi: Sequence[float] = DEFAULT_PSI, styles: Sequence[str] | None = None,
                 objects: Sequence[str] | None = None, probe_seeds: Sequence[int] = DEFAULT_PROBE_SEEDS,
-                sampling: Sampling | None = None, protocol: str | Protocol | None = None, judge_batch_size: int = 64,
-                workers: int = 2, progress: bool = True) -> ConcealReport:
+                sampling: Sampling | None = None, protocol: str | Protocol | None = None,
+                judge_batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS,
+                progress: bool = True) -> ConcealReport:
     """Run the concealment probe of `forget` ('style:NAME' or 'object:NAME') on two pipelines (directories,
     Hub ids or loaded pipelines) over the ψ grid `psi`, score it with `judges` under `protocol` (default
     `unlearncanvas`) and write everything into `out` (resumable); returns the report."""

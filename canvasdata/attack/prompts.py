@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from canvasdata.attack.common import Request, Sampling, forget_request, judges_record, read_set
 from canvasdata.attack.io import check_settings, load_state, save_state, write_json, write_text
 from canvasdata.attack.tokens import POSITIONS, AdversarialPipeline, SoftPrompt, execution_device
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer, read_answers
 from canvasdata.evaluate.generate import answer_name, model_name
@@ -295,8 +296,8 @@ def _detected(judges: Sequence[Any], answers: list[Answer], request: Request, pr
 def run_prompt_attack(unlearned: str | Path | Any, forget: str, target_images: Path | str, judges: Sequence[Any],
                       out: Path | str, *, styles: Sequence[str] | None = None, objects: Sequence[str] | None = None,
                       config: AttackConfig = AttackConfig(), sampling: Sampling | None = None,
-                      protocol: str | Protocol | None = None, judge_batch_size: int = 64, workers: int = 2,
-                      progress: bool = True) -> PromptReport:
+                      protocol: str | Protocol | None = None, judge_batch_size: int = JUDGE_BATCH,
+                      workers: int = DECODE_WORKERS, progress: bool = True) -> PromptReport:
     """Attack every prompt of `forget` on the unlearned pipeline with images of the concept from
     `target_images` (an answer folder or a build), generate with the found prompts and with the plain ones
     over the sampling seeds, read ASR with `judges` under `protocol`, and write everything into `out`

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import REFERENCE_INDICES, Report, score_answers
@@ -160,7 +161,7 @@ def table_row(method: str, reports: Sequence[Report], attacks: Sequence[dict] | 
 
 def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Protocol | None = None,
                 reference: Path | str | None = None, reference_indices: Sequence[int] = REFERENCE_INDICES,
-                inception: Path | str | None = None, batch_size: int = 64, workers: int = 2,
+                inception: Path | str | None = None, batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS,
                 out: Path | str | None = None, progress: bool = True) -> Suite:
     """Score every `runs/{method}/{domain}_{target}/` answer set with the same judges, protocol
     (default `unlearncanvas`) and settings; writes the per-request reports and the table under `out`
