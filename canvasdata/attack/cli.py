@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import argparse
 
-from canvasdata.attack.common import Sampling
+from canvasdata.attack.common import Sampling, percent, score
 from canvasdata.attack.conceal import DEFAULT_PROBE_SEEDS, DEFAULT_PSI, run_conceal
 from canvasdata.attack.prompts import PROJECTIONS, AttackConfig, run_prompt_attack
 from canvasdata.attack.tokens import POSITIONS
-from canvasdata.cliargs import add_device_args, non_negative_int, positive_int
+from canvasdata.cliargs import non_negative_int, positive_int
 from canvasdata.devices import JUDGE_BATCH
-from canvasdata.evaluate.cli import pipeline_flags, protocol_flag
+from canvasdata.evaluate.cli import protocol_flag, sampling_flags
 from canvasdata.evaluate.commands import load_judges
 from canvasdata.evaluate.generate import (
-    GENERATE_BATCH,
-    PROTOCOL_GUIDANCE,
     PROTOCOL_SEEDS,
-    PROTOCOL_SIZE,
-    PROTOCOL_STEPS,
 )
 from canvasdata.sources.diffusers import PipelineOptions
 
@@ -33,11 +29,6 @@ def _sampling(a: argparse.Namespace) -> Sampling:
                     options=PipelineOptions(a.dtype, a.scheduler, a.cpu_offload, a.attention_slicing))
 
 
-def _shown(value: float | None, scale: float, spec: str) -> str:
-    """A number as printed (scaled, formatted), or a dash for none."""
-    return "—" if value is None else format(value * scale, spec)
-
-
 def _conceal(a: argparse.Namespace) -> int:
     """`attack conceal`: partial diffusion over the ψ grid, UA(ψ), CRS and CCS."""
     r = run_conceal(a.original, a.unlearned, a.forget, load_judges(a.judges, a.device), a.out, psi=a.psi,
@@ -45,8 +36,8 @@ def _conceal(a: argparse.Namespace) -> int:
                     protocol=a.protocol, judge_batch_size=a.judge_batch_size, workers=a.workers,
                     progress=not a.quiet)
     worst = "—" if r.psi_worst is None else f"{r.psi_worst:g}"
-    print(f"forget {a.forget}: UA {_shown(r.ua_plain, 100, '.2f')} plain, {_shown(r.ua_worst, 100, '.2f')} under "
-          f"concealment (worst psi {worst}); CRS {_shown(r.crs, 1, '.4f')}  CCS {_shown(r.ccs, 1, '.4f')} -> "
+    print(f"forget {a.forget}: UA {percent(r.ua_plain)} plain, {percent(r.ua_worst)} under "
+          f"concealment (worst psi {worst}); CRS {score(r.crs)}  CCS {score(r.ccs)} -> "
           f"{r.paths['markdown']}, {r.paths['plot']}")
     return 0
 
@@ -75,14 +66,8 @@ def _common_flags(p: argparse.ArgumentParser, out_name: str) -> None:
     p.add_argument("--objects", nargs="*", help="objects prompted for a style request (default: all 20)")
     p.add_argument("--seeds", nargs="+", type=non_negative_int, default=list(PROTOCOL_SEEDS),
                    help="the seeds of every prompt")
-    p.add_argument("--size", type=positive_int, default=PROTOCOL_SIZE, help="image size in px")
-    p.add_argument("--steps", type=positive_int, default=PROTOCOL_STEPS, help="denoising steps")
-    p.add_argument("--guidance", type=float, default=PROTOCOL_GUIDANCE, help="classifier-free guidance scale")
-    add_device_args(p, batch_size=GENERATE_BATCH)
+    sampling_flags(p, workers=True)
     p.add_argument("--judge-batch-size", type=positive_int, default=JUDGE_BATCH, help="images a judge batch")
-    p.add_argument("--generator-device", default="cpu",
-                   help="where the seeded initial noise is drawn (default: cpu, the same images on any machine)")
-    pipeline_flags(p)
     protocol_flag(p)
 
 

@@ -120,3 +120,13 @@ def read_set(folder: Path, request: Request, seeds: Sequence[int]) -> list[Answe
 def judges_record(judges: Sequence[Any]) -> dict[str, str]:
     """{task: judge model name} of the style and object judges."""
     return {t: judge_name(judge_for(judges, t)) for t in ("style", "object")}
+
+
+def percent(value: float | None) -> str:
+    """A fraction as a percentage with two decimals, or a dash for none (reports and the command line)."""
+    return "—" if value is None else f"{value * 100:.2f}"
+
+
+def score(value: float | None) -> str:
+    """A score with four decimals, or a dash for none."""
+    return "—" if value is None else f"{value:.4f}"

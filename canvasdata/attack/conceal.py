@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from canvasdata.attack.common import Request, Sampling, forget_request, judges_record, read_set
+from canvasdata.attack.common import Request, Sampling, forget_request, judges_record, percent, read_set, score
 from canvasdata.attack.crs import LinearProbe, confidence_score, mean_over_psi, retrieval_score
-from canvasdata.attack.io import save_image, write_json, write_text
+from canvasdata.attack.io import save_image
 from canvasdata.attack.partial import PartialDiffusion, check_compatible, check_psi, original_steps
 from canvasdata.attack.plot import line_chart
 from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
@@ -35,6 +35,7 @@ from canvasdata.evaluate.generate import model_name
 from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import judge_for, judge_name, run_judges, score_answers
 from canvasdata.evaluate.suite import ATTACK_REPORT
+from canvasdata.formats.common import write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -74,28 +75,27 @@ class ConcealReport:
 
     def to_markdown(self) -> str:
         """Headline numbers, the per-ψ table, then how they were obtained."""
-        pct = lambda v: "—" if v is None else f"{v * 100:.2f}"  # noqa: E731
-        num = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
         d, t, s = self.forget["domain"], self.forget["target"], self.sampling
         lines = [f"# Concealment probe: forget {d} `{t}`", "",
                  "| ψ | original steps | UA | CRS(ψ) | CCS(ψ) | images |", "|---|---|---|---|---|---|"]
         for r in self.per_psi:
             note = "" if r["in_grid"] else " (reference)"
-            lines.append(f"| {r['psi']:g}{note} | {r['original_steps']} of {s['steps']} | {pct(r['ua'])} | "
-                         f"{num(r['crs'])} | {num(r['ccs'])} | {r['images']} |")
+            lines.append(f"| {r['psi']:g}{note} | {r['original_steps']} of {s['steps']} | {percent(r['ua'])} | "
+                         f"{score(r['crs'])} | {score(r['ccs'])} | {r['images']} |")
         grid = ", ".join(f"{p:g}" for p in self.grid)
-        lines += ["", f"- **UA under concealment (worst ψ)**: {pct(self.ua_worst)}% at ψ = "
+        lines += ["", f"- **UA under concealment (worst ψ)**: {percent(self.ua_worst)}% at ψ = "
                   f"{'—' if self.psi_worst is None else f'{self.psi_worst:g}'}; plain UA (ψ = 0): "
-                  f"{pct(self.ua_plain)}%.",
-                  f"- **CRS** = {num(self.crs)}, **CCS** = {num(self.ccs)}: means over the ψ grid ({grid}), ψ = 1 "
+                  f"{percent(self.ua_plain)}%.",
+                  f"- **CRS** = {score(self.crs)}, **CCS** = {score(self.ccs)}: means over the ψ grid ({grid}), ψ = 1 "
                   "left out (the original model alone). High values: the concept was concealed, not removed.",
                   "- Partial diffusion: the original model takes the first round(ψ·T) denoising steps from the seed's "
                   "noise, the unlearned model (its denoiser, text conditioning and VAE) the rest, one scheduler "
                   "throughout.",
                   f"- Discriminator: {self.discriminator['kind']} of the {self.discriminator['judge']} judge "
                   f"({self.discriminator['features']}-d), trained on {self.discriminator['train_images']} images "
-                  f"(seeds {self.discriminator['seeds']}); accuracy {pct(self.discriminator['train_accuracy'])}% on "
-                  f"them, {pct(self.discriminator['heldout_accuracy'])}% held out (ψ = 0 and ψ = 1 sets).",
+                  f"(seeds {self.discriminator['seeds']}); accuracy "
+                  f"{percent(self.discriminator['train_accuracy'])}% on them, "
+                  f"{percent(self.discriminator['heldout_accuracy'])}% held out (ψ = 0 and ψ = 1 sets).",
                   f"- Models: original `{self.models['original']}`, unlearned `{self.models['unlearned']}`.",
                   f"- Sampling: {s['scheduler']} {s['steps']} steps (eta {s['eta']}), guidance {s['guidance']}, "
                   f"{s['size']} px, {s['dtype']}, seeds {s['seeds']}, {s['generator']}.",

@@ -1,56 +1,29 @@
-"""Atomic writes for the attacks' reports, figures and resumable state: every file is written to a
-temporary name beside it and renamed into place, so an interrupted run never leaves half a file."""
+"""The attacks' figures and resumable state, written atomically (`formats.common.atomic_path`: a temporary
+name beside the file, then a rename, so an interrupted run never leaves half a file), and their settings
+record, which a resumed run must match."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from PIL import Image
 
 from canvasdata.errors import UsageError
+from canvasdata.formats.common import atomic_path, write_json
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp")
-
-
-def write_text(path: Path | str, text: str) -> Path:
-    """Write `text` to `path` atomically (temporary file, then rename); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def write_json(path: Path | str, data: Any) -> Path:
-    """`data` as indented JSON, written atomically."""
-    return write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-def save_image(path: Path | str, image: Image.Image) -> Path:
+def save_image(path: Path | str, image: Image.Image) -> None:
     """A PNG written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(Path(path)) as tmp:
+        image.save(tmp, format="PNG")
 
 
-def save_state(path: Path | str, state: dict) -> Path:
+def save_state(path: Path | str, state: dict) -> None:
     """A resumable state (tensors, numbers, strings, lists, dicts) with torch.save, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(Path(path)) as tmp:
+        torch.save(state, tmp)
 
 
 def load_state(path: Path | str) -> dict | None:

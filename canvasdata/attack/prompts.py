@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from canvasdata.attack.common import Request, Sampling, forget_request, judges_record, read_set
-from canvasdata.attack.io import check_settings, load_state, save_state, write_json, write_text
+from canvasdata.attack.common import Request, Sampling, forget_request, judges_record, percent, read_set
+from canvasdata.attack.io import check_settings, load_state, save_state
 from canvasdata.attack.tokens import POSITIONS, AdversarialPipeline, SoftPrompt, execution_device
 from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
@@ -38,6 +38,7 @@ from canvasdata.evaluate.generate import answer_name, model_name
 from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import judge_for, run_judges, score_answers
 from canvasdata.evaluate.suite import ATTACK_REPORT
+from canvasdata.formats.common import write_json, write_text
 from canvasdata.seeds import derive_seed
 from canvasdata.taxonomy import OBJECTS, UC60, prompt
 
@@ -239,12 +240,11 @@ class PromptReport:
 
     def to_markdown(self) -> str:
         """Headline numbers, the found prompts, then how they were obtained."""
-        pct = lambda v: f"{v * 100:.2f}"  # noqa: E731
         d, t, s, a = self.forget["domain"], self.forget["target"], self.sampling, self.attack
         lines = [f"# Adversarial prompts: forget {d} `{t}`", "",
                  "| ASR (images) | ASR (prompts) | before the attack | prompts | images |", "|---|---|---|---|---|",
-                 f"| {pct(self.asr)} | {pct(self.asr_prompts)} | {pct(self.asr_plain)} | {len(self.prompts)} | "
-                 f"{len(self.prompts) * len(s['seeds'])} |", "",
+                 f"| {percent(self.asr)} | {percent(self.asr_prompts)} | {percent(self.asr_plain)} | "
+                 f"{len(self.prompts)} | {len(self.prompts) * len(s['seeds'])} |", "",
                  f"- ASR: the share of the images generated with the found prompts (seeds {s['seeds']}) in which the "
                  f"{d} judge finds `{t}`; by prompts: the share of prompts with at least one such image; before the "
                  "attack: the same share for the plain prompts.",

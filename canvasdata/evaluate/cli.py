@@ -114,6 +114,20 @@ def pipeline_flags(p: argparse.ArgumentParser) -> None:
                    help="enable_attention_slicing: less memory, a little slower (default: off)")
 
 
+def sampling_flags(p: argparse.ArgumentParser, *, steps: int = PROTOCOL_STEPS, guidance: float = PROTOCOL_GUIDANCE,
+                   generator_device: bool = True, workers: bool = False) -> None:
+    """How a diffusers pipeline generates: --size, --steps, --guidance, the device and batch flags (with
+    --workers when images are judged too), --generator-device and the pipeline-loading flags."""
+    p.add_argument("--size", type=positive_int, default=PROTOCOL_SIZE, help="image size in px")
+    p.add_argument("--steps", type=positive_int, default=steps, help="denoising steps")
+    p.add_argument("--guidance", type=float, default=guidance, help="classifier-free guidance scale")
+    add_device_args(p, batch_size=GENERATE_BATCH, workers=workers)
+    if generator_device:
+        p.add_argument("--generator-device", default="cpu",
+                       help="where the seeded initial noise is drawn (default: cpu, the same images on any machine)")
+    pipeline_flags(p)
+
+
 def protocol_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", choices=list(PROTOCOLS), default=DEFAULT_PROTOCOL,
                    help="evaluation protocol: unlearncanvas (default) makes the original benchmark code's choices, "
@@ -164,13 +178,7 @@ def _generate_parser(es: argparse._SubParsersAction) -> None:
     g.add_argument("--objects", nargs="*", help="objects to prompt (default: all)")
     g.add_argument("--seeds", nargs="*", type=non_negative_int, default=list(PROTOCOL_SEEDS),
                    help="the seeds of every prompt")
-    g.add_argument("--size", type=positive_int, default=PROTOCOL_SIZE, help="image size in px")
-    g.add_argument("--steps", type=positive_int, default=PROTOCOL_STEPS, help="denoising steps")
-    g.add_argument("--guidance", type=float, default=PROTOCOL_GUIDANCE, help="classifier-free guidance scale")
-    add_device_args(g, batch_size=GENERATE_BATCH, workers=False)
-    g.add_argument("--generator-device", default="cpu",
-                   help="where the seeded initial noise is drawn (default: cpu, the same images on any machine)")
-    pipeline_flags(g)
+    sampling_flags(g)
     protocol_flag(g)
     g.add_argument("--seed-images-words", choices=SEED_IMAGES_WORDS,
                    help=f"{OPTION_HELP['seed_images_words']} ({_default('seed_images_words')})")
@@ -189,11 +197,7 @@ def _concept_parsers(es: argparse._SubParsersAction) -> None:
     gp.add_argument("--model", required=True, help="a local diffusers pipeline directory or a Hub id")
     gp.add_argument("--prompts", required=True, help="prompts/{concept}/forget_prompts.json or retain_prompts.json")
     gp.add_argument("--out", required=True, help="image folder to write")
-    gp.add_argument("--size", type=positive_int, default=PROTOCOL_SIZE, help="image size in px")
-    gp.add_argument("--steps", type=positive_int, default=CONCEPT_STEPS, help="denoising steps")
-    gp.add_argument("--guidance", type=float, default=CONCEPT_GUIDANCE, help="classifier-free guidance scale")
-    add_device_args(gp, batch_size=GENERATE_BATCH, workers=False)
-    pipeline_flags(gp)
+    sampling_flags(gp, steps=CONCEPT_STEPS, guidance=CONCEPT_GUIDANCE, generator_device=False)
     gp.set_defaults(func=_generate_concept)
 
     c = es.add_parser("score-concept", help="forgetting rate and paired FD for a concept (DataIGM shape)")

@@ -64,30 +64,39 @@ class LabelCounter:
         return {k: dict(sorted(v.items())) for k, v in self.counts.items() if v}
 
 
-@contextlib.contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """Open a temporary sibling for writing; on success fsync and rename it to `path`.
+def fsync_file(path: Path) -> None:
+    """Flush a written file to the disk (before it is renamed into place)."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
 
-    On any failure the temporary file is removed, so no partial file ever stands under a final name.
-    A full disk becomes a FormatError that says what happened.
-    """
+
+@contextlib.contextmanager
+def atomic_path(path: Path, error: type[Exception] = FormatError) -> Iterator[Path]:
+    """A temporary sibling (`.NAME.PID.tmp`) to write `path` through, for writers that take a path (torch,
+    safetensors, PIL); on success it is fsynced and renamed to `path`, so no partial file ever stands under
+    a final name. On any failure the temporary file is removed; a full disk becomes `error` saying so."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        fsync_file(tmp)
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise FormatError(f"{path}: disk full while writing; the partial file was removed. "
-                              "Free some space and rerun the same command to resume.") from e
+            raise error(f"{path}: disk full while writing; the partial file was removed. "
+                        "Free some space and rerun the same command to resume.") from e
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A binary file object that becomes `path` only when the block succeeds (see `atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f
 
 
 def read_json(path: Path, error: type[Exception], missing: str) -> Any:

@@ -24,7 +24,7 @@ import torch
 from huggingface_hub import HfApi, snapshot_download
 
 from canvasdata.devices import resolve_device
-from canvasdata.formats.common import read_json, sha256_file
+from canvasdata.formats.common import atomic_path, fsync_file, read_json, sha256_file
 from canvasdata.hub import HubError, push_folder
 from canvasdata.judges.backbone import create_backbone
 from canvasdata.judges.model import Judge, JudgeError, JudgeInfo, parse_info
@@ -78,7 +78,7 @@ def save_judge(judge: Judge, out: Path | str, card: str | None = None) -> Path:
         raise
     for name in (SEAL, *SEALED, CARD):
         if (stage / name).exists():
-            _fsync(stage / name)
+            fsync_file(stage / name)
             os.replace(stage / name, out / name)
         elif name == HEADS:
             (out / name).unlink(missing_ok=True)
@@ -101,30 +101,12 @@ def _export(judge: Judge, folder: Path) -> None:
                                     str(folder / HEADS))
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """`write(tmp)` to a hidden sibling of `path` (.NAME.PID.tmp), fsync it and rename it to `path`: a
-    kill leaves the old file or the new one, never a mix (and at most a temporary file, which the next
-    training run removes). A full disk is a one-line JudgeError naming the file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
+    """`write(tmp)` through `formats.common.atomic_path`: a kill leaves the old file or the new one, never
+    a mix (and at most a temporary file, which the next training run removes); a full disk is a one-line
+    JudgeError naming the file."""
+    with atomic_path(path, JudgeError) as tmp:
         write(tmp)
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise JudgeError(f"{path}: disk full while writing; the partial file was removed. Free some space "
-                             "and rerun the same command to resume.") from None
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _truthful_config(path: Path, info: JudgeInfo) -> None:
