@@ -10,6 +10,15 @@ from PIL import Image, ImageDraw, ImageFont
 from canvasdata.encode import to_uint8
 
 
+def label_font(size: int = 12) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's bundled font at `size` px (Pillow>=10.1 with FreeType), else its fixed bitmap font: the one
+    font of every figure canvasdata draws."""
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:
+        return ImageFont.load_default()
+
+
 def contact_sheet(
     tiles: torch.Tensor,
     ncol: int,

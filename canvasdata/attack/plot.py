@@ -7,10 +7,13 @@ from collections.abc import Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
+from canvasdata.sheet import label_font
+
 WIDTH, HEIGHT = 720, 440
 LEFT, RIGHT, TOP, BOTTOM = 60, 170, 40, 50   # margins around the plotting area
 COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14))
 TICKS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+FONT = label_font(12)
 
 
 def _xy(x: float, y: float) -> tuple[float, float]:
@@ -23,12 +26,12 @@ def _axes(d: ImageDraw.ImageDraw, title: str, xlabel: str) -> None:
         d.line([_xy(0, v), _xy(1, v)], fill=(225, 225, 225))
         d.line([_xy(v, 0), _xy(v, 1)], fill=(225, 225, 225))
         x, y = _xy(0, v)
-        d.text((x - 30, y - 6), f"{v:.1f}", fill="black")
+        d.text((x - 30, y - 6), f"{v:.1f}", fill="black", font=FONT)
         x, y = _xy(v, 0)
-        d.text((x - 8, y + 6), f"{v:.1f}", fill="black")
+        d.text((x - 8, y + 6), f"{v:.1f}", fill="black", font=FONT)
     d.rectangle([_xy(0, 1), _xy(1, 0)], outline="black")
-    d.text((LEFT, 12), title, fill="black")
-    d.text((LEFT + (WIDTH - LEFT - RIGHT) / 2 - 3 * len(xlabel), HEIGHT - 24), xlabel, fill="black")
+    d.text((LEFT, 12), title, fill="black", font=FONT)
+    d.text((LEFT + (WIDTH - LEFT - RIGHT) / 2 - 3 * len(xlabel), HEIGHT - 24), xlabel, fill="black", font=FONT)
 
 
 def line_chart(series: Mapping[str, Sequence[tuple[float, float | None]]], title: str, xlabel: str = "psi",
@@ -47,9 +50,9 @@ def line_chart(series: Mapping[str, Sequence[tuple[float, float | None]]], title
             d.rectangle([x - 3, y - 3, x + 3, y + 3], fill=colour)
         ly = TOP + 10 + 18 * n
         d.line([(WIDTH - RIGHT + 15, ly + 6), (WIDTH - RIGHT + 40, ly + 6)], fill=colour, width=3)
-        d.text((WIDTH - RIGHT + 46, ly), name, fill="black")
+        d.text((WIDTH - RIGHT + 46, ly), name, fill="black", font=FONT)
     for x, y, label in marks:
         cx, cy = _xy(x, y)
         d.ellipse([cx - 8, cy - 8, cx + 8, cy + 8], outline="black", width=2)
-        d.text((cx + 10, cy - 18), label, fill="black")
+        d.text((cx + 10, cy - 18), label, fill="black", font=FONT)
     return img

@@ -20,6 +20,7 @@ from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
 from canvasdata.formats.common import write_json
 from canvasdata.judges.model import Judge
+from canvasdata.sheet import label_font
 
 DEGRADATIONS = ("downscale2x", "jpeg50", "blur")
 # The label each task's accuracy is grouped by: a judge's failures often follow the other factor.
@@ -123,14 +124,6 @@ def _ink(colour: Colour) -> str:
     return "white" if 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2] < 140 else "black"
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    """Pillow's bundled font at `size` px (Pillow>=10.1 with FreeType), else its fixed bitmap font."""
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:
-        return ImageFont.load_default()
-
-
 def _column_names(cols: list[str], offsets: list[int], cw: int, height: int, width: int,
                   font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> Image.Image:
     """The column names written upwards, each centred on its column (`offsets` from the grid's left)."""
@@ -148,7 +141,7 @@ def heat_table(cells: list[list[tuple[str, Colour]]], rows: list[str], cols: lis
     """A PNG grid of coloured cells with their values written in: row names on the left, column names
     rotated above, the axis names, a title and a note line. The last `margin_rows` rows and
     `margin_cols` columns (totals) are set apart by a gap. Cells grow to fit their widest value."""
-    font, pad, gap, ch = _font(12), 6, 6, 20
+    font, pad, gap, ch = label_font(12), 6, 6, 20
 
     def width(text: str) -> int:
         return int(np.ceil(font.getlength(text)))
