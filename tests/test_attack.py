@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers.tiny_diffusers import tiny_pipeline
+from helpers.tiny_judges import tiny_judge
 from PIL import Image
 
 from canvasdata.attack import prompts as prompt_attack
@@ -34,7 +35,6 @@ from canvasdata.evaluate import score_suite
 from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.generate import generate_answers, load_pipeline
 from canvasdata.evaluate.suite import COLUMNS
-from canvasdata.judges import Judge, JudgeInfo, create_backbone, save_judge
 from canvasdata.taxonomy import OBJECTS, UC50
 
 KW = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
@@ -50,11 +50,7 @@ def models(tiny_sd_pipeline: Path, tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def judge_dir(tmp_path_factory) -> Path:
-    info = JudgeInfo(model="vit_tiny_patch16_224", tasks=["style", "object"],
-                     class_names={"style": list(UC50), "object": list(OBJECTS)},
-                     label_space={"style": "uc50", "object": "objects"}, image_size=32, model_kwargs=KW)
-    return save_judge(Judge(create_backbone("vit_tiny_patch16_224", 51, 32, KW), info),
-                      tmp_path_factory.mktemp("j") / "judge")
+    return tiny_judge(tmp_path_factory.mktemp("j") / "judge", {"style": "uc50", "object": "objects"})
 
 
 @pytest.fixture(scope="module")

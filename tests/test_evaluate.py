@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.tiny_judges import tiny_judge
 from PIL import Image
 
 from canvasdata.cli import main
@@ -21,7 +22,6 @@ from canvasdata.data import load_split
 from canvasdata.evaluate import parse_answer_name, read_answer_folder, read_answers, score_answers, score_suite
 from canvasdata.evaluate.answers import Answer, read_reference
 from canvasdata.evaluate.protocol import CANVASDATA, UNLEARNCANVAS, get_protocol
-from canvasdata.judges import Judge, JudgeInfo, create_backbone, save_judge
 from canvasdata.judges.evaluate import evaluate_judge
 from canvasdata.sources.diffusers import PipelineOptions, load_text2image
 from canvasdata.taxonomy import OBJECTS, UC50
@@ -235,11 +235,7 @@ def test_generated_answer_set_is_complete_recorded_resumable_and_batch_independe
 
 @pytest.fixture(scope="module")
 def judge_dir(tmp_path_factory) -> Path:
-    info = JudgeInfo(model="vit_tiny_patch16_224", tasks=["style", "object"],
-                     class_names={"style": list(UC50), "object": list(OBJECTS)},
-                     label_space={"style": "uc50", "object": "objects"}, image_size=32, model_kwargs=KW)
-    return save_judge(Judge(create_backbone("vit_tiny_patch16_224", 51, 32, KW), info),
-                      tmp_path_factory.mktemp("j") / "judge")
+    return tiny_judge(tmp_path_factory.mktemp("j") / "judge", {"style": "uc50", "object": "objects"})
 
 
 def test_cli_evaluate_and_suite_with_real_judges(judge_dir: Path, tmp_path: Path, capsys):
@@ -393,6 +389,6 @@ def test_cpu_offload_without_accelerate_names_what_to_install(tiny_sd_pipeline: 
                                                               capsys):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "accelerate" else real(name, *a))
-    assert main(["evaluate", "generate", "--model", str(tiny_sd_pipeline), "--out", str(tmp_path / "o"), "--cpu-offload",
-                 "--device", "cpu"]) == 2
+    assert main(["evaluate", "generate", "--model", str(tiny_sd_pipeline), "--out", str(tmp_path / "o"),
+                 "--cpu-offload", "--device", "cpu"]) == 2
     assert capsys.readouterr().err == "error: --cpu-offload needs accelerate: pip install accelerate\n"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.tiny_judges import tiny_judge
 from PIL import Image
 
 from canvasdata.cli import main
@@ -25,10 +26,8 @@ from canvasdata.data import load_split
 from canvasdata.dataset import build, finalize
 from canvasdata.dataset.state import build_lock
 from canvasdata.formats import FormatError, common
-from canvasdata.judges import Judge, JudgeInfo, create_backbone, save_judge
 from canvasdata.manifest import DamagedBuildError
 from canvasdata.recipes import load_recipe
-from canvasdata.taxonomy import OBJECTS, UC60
 from canvasdata.verify import verify
 
 RECIPE = """\
@@ -222,21 +221,14 @@ def test_readers_refuse_an_unfinished_build(copy: Path, tmp_path: Path, capsys):
 
 
 def test_judge_eval_refuses_an_unfinished_build(copy: Path, tmp_path: Path, capsys):
-    kw = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
-    info = JudgeInfo(model="vit_tiny_patch16_224", tasks=["object"], class_names={"object": list(OBJECTS)},
-                     label_space={"object": "objects"}, image_size=32, model_kwargs=kw)
-    judge = save_judge(Judge(create_backbone("vit_tiny_patch16_224", 20, 32, kw), info), tmp_path / "judge")
+    judge = tiny_judge(tmp_path / "judge", {"object": "objects"})
     (copy / "manifest.json").unlink()
     assert main(["judge", "eval", str(judge), "--data", str(copy), "--workers", "0"]) == 2
     assert "did not finish" in one_line_error(capsys) and not (judge / "eval").exists()
 
 
 def test_evaluate_refuses_an_unfinished_answer_build(copy: Path, tmp_path: Path, capsys):
-    kw = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
-    info = JudgeInfo(model="vit_tiny_patch16_224", tasks=["style", "object"],
-                     class_names={"style": list(UC60), "object": list(OBJECTS)},
-                     label_space={"style": "uc60", "object": "objects"}, image_size=32, model_kwargs=kw)
-    judge = save_judge(Judge(create_backbone("vit_tiny_patch16_224", len(UC60), 32, kw), info), tmp_path / "judge")
+    judge = tiny_judge(tmp_path / "judge", {"style": "uc60", "object": "objects"})
     args = ["evaluate", "score", "--answers", str(copy), "--forget", "style:Van_Gogh", "--judges", str(judge),
             "--workers", "0", "--out", str(tmp_path / "report"), "-q"]
     assert main(args) == 0
@@ -246,10 +238,7 @@ def test_evaluate_refuses_an_unfinished_answer_build(copy: Path, tmp_path: Path,
 
 
 def test_judge_predict_refuses_a_decompression_bomb_in_one_line(tmp_path: Path, capsys):
-    kw = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
-    info = JudgeInfo(model="vit_tiny_patch16_224", tasks=["object"], class_names={"object": list(OBJECTS)},
-                     label_space={"object": "objects"}, image_size=32, model_kwargs=kw)
-    judge = save_judge(Judge(create_backbone("vit_tiny_patch16_224", 20, 32, kw), info), tmp_path / "judge")
+    judge = tiny_judge(tmp_path / "judge", {"object": "objects"})
     Image.new("L", (16, 16)).save(tmp_path / "ok.png")
     Image.new("1", (20000, 20000)).save(tmp_path / "bomb.png")
     assert main(["judge", "predict", str(judge), str(tmp_path / "ok.png"), str(tmp_path / "bomb.png"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -25,6 +25,8 @@ from canvasdata.evaluate.generate import (
 )
 from canvasdata.evaluate.protocol import Protocol
 from canvasdata.evaluate.score import judge_for, judge_name, parse_forget
+from canvasdata.evaluate.suite import ATTACK_REPORT
+from canvasdata.formats.common import write_json, write_text
 from canvasdata.sources.diffusers import PipelineOptions, diffusers_version
 from canvasdata.taxonomy import OBJECTS, UC50, UC60, unknown_message
 
@@ -130,3 +132,34 @@ def percent(value: float | None) -> str:
 def score(value: float | None) -> str:
     """A score with four decimals, or a dash for none."""
     return "—" if value is None else f"{value:.4f}"
+
+
+@dataclass(kw_only=True)
+class AttackReport:
+    """What every attack's report holds besides its findings: the request, the protocol, how images were
+    sampled, the judges and where the report went; report.json and report.md are written together."""
+
+    kind: ClassVar[str] = ""
+    forget: dict[str, str]
+    protocol: Protocol
+    sampling: dict
+    request: dict
+    judges: dict[str, str]
+    paths: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Every field; the protocol as its name and options."""
+        return {"attack": self.kind, **asdict(self), "protocol": self.protocol.to_dict()}
+
+    def to_markdown(self) -> str:
+        """The report for people; each attack writes its own."""
+        raise NotImplementedError
+
+    def write_reports(self, out: Path, **more: str) -> dict[str, str]:
+        """report.json and report.md into `out`, atomically; `more` names the attack's other files there.
+        Returns the paths (also kept in `paths`)."""
+        self.paths = {"json": str(out / ATTACK_REPORT), "markdown": str(out / "report.md"),
+                      **{k: str(out / v) for k, v in more.items()}}
+        write_text(out / "report.md", self.to_markdown())
+        write_json(out / ATTACK_REPORT, self.to_dict())
+        return self.paths

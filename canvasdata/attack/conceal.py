@@ -16,14 +16,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from canvasdata.attack.common import Request, Sampling, forget_request, judges_record, percent, read_set, score
+from canvasdata.attack.common import (
+    AttackReport,
+    Request,
+    Sampling,
+    forget_request,
+    judges_record,
+    percent,
+    read_set,
+    score,
+)
 from canvasdata.attack.crs import LinearProbe, confidence_score, mean_over_psi, retrieval_score
 from canvasdata.attack.io import save_image
 from canvasdata.attack.partial import PartialDiffusion, check_compatible, check_psi, original_steps
@@ -34,8 +43,6 @@ from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.generate import model_name
 from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import judge_for, judge_name, run_judges, score_answers
-from canvasdata.evaluate.suite import ATTACK_REPORT
-from canvasdata.formats.common import write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +56,11 @@ def psi_dir(psi: float) -> str:
     return f"psi_{psi:g}"
 
 
-@dataclass
-class ConcealReport:
+@dataclass(kw_only=True)
+class ConcealReport(AttackReport):
     """What the concealment probe measured and every setting it used (fractions in [0, 1])."""
 
-    forget: dict[str, str]
+    kind: ClassVar[str] = "conceal"
     models: dict[str, str]
     grid: list[float]
     per_psi: list[dict]
@@ -63,15 +70,6 @@ class ConcealReport:
     ua_worst: float | None
     psi_worst: float | None
     discriminator: dict
-    protocol: Protocol
-    sampling: dict
-    request: dict
-    judges: dict[str, str]
-    paths: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        """Every field; the protocol as its name and options."""
-        return {"attack": "conceal", **asdict(self), "protocol": self.protocol.to_dict()}
 
     def to_markdown(self) -> str:
         """Headline numbers, the per-ψ table, then how they were obtained."""
@@ -114,12 +112,8 @@ class ConcealReport:
 
     def write(self, out: Path | str) -> dict[str, str]:
         """report.json, report.md and conceal.png into `out`, atomically; returns their paths."""
-        out = Path(out)
-        self.paths = {"json": str(out / ATTACK_REPORT), "markdown": str(out / "report.md"), "plot": str(out / PLOT)}
-        save_image(out / PLOT, self.plot())
-        write_text(out / "report.md", self.to_markdown())
-        write_json(out / ATTACK_REPORT, self.to_dict())
-        return self.paths
+        save_image(Path(out) / PLOT, self.plot())
+        return self.write_reports(Path(out), plot=PLOT)
 
 
 def _generate_sets(original: Any, unlearned: Any, names: tuple[str, str], request: Request, psis: list[float],

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from canvasdata.attack.common import Request, Sampling, forget_request, judges_record, percent, read_set
+from canvasdata.attack.common import AttackReport, Request, Sampling, forget_request, judges_record, percent, read_set
 from canvasdata.attack.io import check_settings, load_state, save_state
 from canvasdata.attack.tokens import POSITIONS, AdversarialPipeline, SoftPrompt, execution_device
 from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
@@ -37,8 +37,7 @@ from canvasdata.evaluate.answers import Answer, read_answers
 from canvasdata.evaluate.generate import answer_name, model_name
 from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import judge_for, run_judges, score_answers
-from canvasdata.evaluate.suite import ATTACK_REPORT
-from canvasdata.formats.common import write_json, write_text
+from canvasdata.formats.common import write_json
 from canvasdata.seeds import derive_seed
 from canvasdata.taxonomy import OBJECTS, UC60, prompt
 
@@ -216,11 +215,11 @@ def targets_for(cell: tuple[str, str], images: list[Answer], count: int) -> list
     return (own + [a for a in images if (a.style, a.object) != cell])[:count]
 
 
-@dataclass
-class PromptReport:
+@dataclass(kw_only=True)
+class PromptReport(AttackReport):
     """What the prompt attack found and measured, and every setting it used (fractions in [0, 1])."""
 
-    forget: dict[str, str]
+    kind: ClassVar[str] = "prompts"
     model: str
     asr: float
     asr_prompts: float
@@ -228,15 +227,6 @@ class PromptReport:
     prompts: list[dict]
     attack: dict
     targets: dict
-    protocol: Protocol
-    sampling: dict
-    request: dict
-    judges: dict[str, str]
-    paths: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        """Every field; the protocol as its name and options."""
-        return {"attack": "prompts", **asdict(self), "protocol": self.protocol.to_dict()}
 
     def to_markdown(self) -> str:
         """Headline numbers, the found prompts, then how they were obtained."""
@@ -262,13 +252,9 @@ class PromptReport:
         return "\n".join(lines) + "\n"
 
     def write(self, out: Path | str) -> dict[str, str]:
-        """report.json and report.md into `out`, atomically; returns their paths."""
-        out = Path(out)
-        self.paths = {"json": str(out / ATTACK_REPORT), "markdown": str(out / "report.md"),
-                      "prompts": str(out / "prompts.json")}
-        write_text(out / "report.md", self.to_markdown())
-        write_json(out / ATTACK_REPORT, self.to_dict())
-        return self.paths
+        """report.json and report.md into `out`, atomically (prompts.json is written as prompts are found);
+        returns their paths."""
+        return self.write_reports(Path(out), prompts="prompts.json")
 
 
 def _attack_all(pipe: Any, request: Request, images: list[Answer], config: AttackConfig, proto: Protocol,
