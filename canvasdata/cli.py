@@ -21,11 +21,14 @@ from canvasdata.formats.folder import LAYOUTS, METADATA, export_folder
 from canvasdata.hub import push_folder
 from canvasdata.judges.cli import add_judge_commands
 from canvasdata.manifest import checked_shards, info, open_build
+from canvasdata.models.cli import add_model_commands
 from canvasdata.recipes import Recipe, load_recipe
 from canvasdata.shipped import builtin_dir
 from canvasdata.styles.preview import style_sheet
 from canvasdata.taxonomy import label_space
+from canvasdata.unlearn.cli import add_unlearn_commands
 from canvasdata.verify import verify
+from canvasdata.world.cli import add_world_commands
 
 Handler = Callable[[argparse.Namespace], int]
 log = logging.getLogger("canvasdata")
@@ -97,7 +100,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """List a label space's classes, or the shipped recipes."""
     if args.what == "recipes":
-        for kind in ("builders", "classifiers"):
+        for kind in ("builders", "classifiers", "models", "worlds"):
             names = sorted(p.stem for p in builtin_dir(kind).glob("*.toml"))
             print(f"{kind}: {', '.join(names)}")
         return 0
@@ -186,6 +189,9 @@ def make_parser() -> argparse.ArgumentParser:
     add_judge_commands(sub)
     add_evaluate_commands(sub)
     add_attack_commands(sub)
+    add_model_commands(sub)
+    add_unlearn_commands(sub)
+    add_world_commands(sub)
     return p
 
 

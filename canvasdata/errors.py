@@ -20,3 +20,7 @@ class MissingFileError(CanvasdataError, FileNotFoundError):
 
 class MissingExtraError(CanvasdataError, ModuleNotFoundError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class ModelError(CanvasdataError, RuntimeError):
+    """A text-to-image model folder or training state that cannot be used as given."""

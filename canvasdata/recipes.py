@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from canvasdata.sources.photos import PhotoContent
 from canvasdata.sources.procedural import ProceduralContent, ProceduralPainter
 from canvasdata.styles import styles_from_toml
 from canvasdata.taxonomy import PROMPT_TEMPLATE, SEED_STYLE, LabelError, LabelSpace, label_space, unknown_message
+from canvasdata.tomlfiles import load_toml, resolve_recipe_path
 
 PAIRINGS = ("paired", "unpaired")
 PROMPT_FIELDS = ("object", "style")  # the placeholders `taxonomy.prompt` fills in
@@ -425,36 +425,6 @@ def _concepts(f: Fields, style_space: LabelSpace, object_space: LabelSpace) -> t
             raise c.fail("target", f"{spec.name!r} is listed twice")
         out.append(spec)
     return tuple(out)
-
-
-def resolve_recipe_path(name_or_path: str | Path, kind: str = "builders") -> Path:
-    """A path to a TOML file, or the name of a shipped recipe (`mini`, `unlearncanvas`, ...). A shipped
-    name wins over a directory of the same name (`canvasdata build --out mini` makes one); a build
-    directory given by path stands for the `recipe.toml` inside it."""
-    path = Path(name_or_path)
-    if path.is_file() or path.suffix == ".toml":
-        if not path.is_file():
-            raise RecipeError(f"{path}: no such recipe file")
-        return path
-    shipped = builtin_dir(kind) / f"{name_or_path}.toml"
-    if shipped.is_file():
-        return shipped
-    if path.is_dir():
-        if (path / "recipe.toml").is_file():
-            return path / "recipe.toml"
-        raise RecipeError(f"{path}: a directory without a recipe.toml, not a recipe")
-    names = sorted(p.stem for p in builtin_dir(kind).glob("*.toml"))
-    raise RecipeError(unknown_message(str(name_or_path), names, f"shipped {kind} recipes"))
-
-
-def load_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file; malformed TOML becomes a RecipeError naming the file and line."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise RecipeError(f"{path}: malformed TOML: {e}") from None
-    except UnicodeDecodeError as e:
-        raise RecipeError(f"{path}: not UTF-8 text: {e}") from None
 
 
 def load_recipe(name_or_path: str | Path = "mini") -> Recipe:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def builtin_dir(kind: str = "builders") -> Path:
-    """Folder of the shipped recipes or templates (`builders`, `classifiers`, `cards`)."""
+    """Folder of the shipped recipes or templates (`builders`, `classifiers`, `models`, `cards`)."""
     here = Path(__file__).resolve().parent
     top = here.parent / kind
     return top if top.is_dir() else here / "resources" / kind

@@ -28,6 +28,7 @@ from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import REFERENCE_INDICES, Report, score_answers
+from canvasdata.formats.common import write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,9 @@ class Suite:
         """suite.md, suite.csv and suite.json into `out`; returns their paths."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "suite.md").write_text(self.to_markdown())
-        (out / "suite.csv").write_text(self.to_csv())
-        (out / "suite.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        write_text(out / "suite.md", self.to_markdown())
+        write_text(out / "suite.csv", self.to_csv())
+        write_json(out / "suite.json", self.to_json())
         self.paths.update({k: str(out / f"suite.{k}") for k in ("md", "csv", "json")})
         return self.paths
 

@@ -1,0 +1,329 @@
+"""`canvasdata model train`: train a text-to-image model on a build and write a standard diffusers
+StableDiffusionPipeline folder. From scratch (a word-level tokenizer from the build's prompts, the
+autoencoder, then text encoder + UNet), or `init` = an existing pipeline whose UNet is fine-tuned with
+the same loop (the published benchmark's path). Resumable at any moment: one atomic checkpoint
+(weights, EMA, optimizer, phase and step) in `OUT/.canvasdata-model/`, and every step's random draws
+derive from the recipe seed and the step; a sample grid PNG at each checkpoint; torchrun ranks split
+each batch (DDP). The folder is sealed by `model.json`, written last."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import StableDiffusionPipeline
+from diffusers.training_utils import EMAModel
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from canvasdata.checkpoints import load_optimizer, optimizer_tensors, read_state, save_state, under
+from canvasdata.devices import Session, join_ranks
+from canvasdata.errors import ModelError, UsageError
+from canvasdata.locks import folder_lock
+from canvasdata.models.card import model_card
+from canvasdata.models.components import Parts, assemble, check_pipeline_folder, from_pipeline, from_scratch
+from canvasdata.models.data import Captioned, cell_prompts, grid_cells, load_captioned, open_model_data, parse_exclude
+from canvasdata.models.loop import Denoiser, Latents, encode_latents, reconstruction_psnr, unet_step, vae_step
+from canvasdata.models.output import (
+    SAMPLES,
+    STATE_DIR,
+    finish_folder,
+    identity_of,
+    plan_out,
+    read_record,
+    sample_grid,
+    write_identity,
+)
+from canvasdata.models.recipe import ModelRecipe
+from canvasdata.models.vocab import write_tokenizer
+from canvasdata.sheet import contact_sheet
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = "canvasdata-model-checkpoint-1"
+GRID_CELLS = 8
+
+
+@dataclass
+class Progress:
+    """Where training stands (the JSON part of the checkpoint)."""
+
+    phase: str = "vae"
+    step: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: {"vae": 0.0, "unet": 0.0})
+    losses: dict[str, list[float]] = field(default_factory=lambda: {"vae": [], "unet": []})
+    scaling_factor: float | None = None
+    vae_psnr: float | None = None
+    resumed_at: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """Everything one training run holds."""
+
+    recipe: ModelRecipe
+    out: Path
+    data: Captioned
+    parts: Parts
+    session: Session
+    identity: dict[str, Any]
+    init: bool
+    progress: Progress
+    budget: int | None          # steps this call may take (None: to the end)
+    show: bool
+    optimizer_values: dict = field(default_factory=dict)  # the checkpoint's non-tensor optimizer state
+
+    @property
+    def ckpt(self) -> Path:
+        return self.out / STATE_DIR / "checkpoint.safetensors"
+
+    @property
+    def main(self) -> bool:
+        return self.session.main
+
+    def spend(self) -> bool:
+        """Take one step of this call's budget; False when it is spent."""
+        if self.budget is None:
+            return True
+        self.budget -= 1
+        return self.budget >= 0
+
+
+def train_model(recipe: ModelRecipe, data: str | Path, out: str | Path, *, init: str | Path | None = None,
+                exclude: str | None = None, split: str = "train", device: str = "auto", max_steps: int | None = None,
+                overwrite: bool = False, allow_partial: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) and return the model record (`OUT/model.json`; `{"stopped": step}` when
+    `max_steps` ran out first: rerun to go on). `exclude` ('style:NAME', 'object:NAME' or
+    'style:NAME+object:NAME') leaves those images out: a model that never saw them."""
+    out = Path(out)
+    m = open_model_data(data, allow_partial)
+    recipe = dataclasses.replace(recipe, resolution=recipe.resolution or m.facts.resolution)
+    factor = 2 ** (len(recipe.vae.channels) - 1)
+    if init is None and recipe.resolution % factor:
+        raise UsageError(f"{recipe.source}: resolution {recipe.resolution} is not a multiple of the autoencoder's "
+                         f"{factor}x downsampling")
+    if init is not None:
+        check_pipeline_folder(init)
+    spec = parse_exclude(exclude, m)
+    identity = identity_of(recipe, m, Path(data), split, exclude, init)
+    if plan_out(out, identity, overwrite) == "done":
+        return read_record(out)
+    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    with folder_lock(out / STATE_DIR / "lock", f"{out} is being trained"):
+        write_identity(out, identity)
+        captioned = load_captioned(data, m, split, recipe.resolution, spec, allow_partial, progress)
+        parts = _parts(recipe, captioned, out, init)
+        run = Run(recipe, out, captioned, parts, join_ranks(device), identity, init is not None,
+                  Progress(phase="unet" if init is not None else "vae"), max_steps, progress)
+        return _train(run)
+
+
+def _parts(recipe: ModelRecipe, data: Captioned, out: Path, init: str | Path | None) -> Parts:
+    """The components: an existing pipeline's, or new ones over a tokenizer of the build's own words."""
+    if init is not None:
+        return from_pipeline(init, recipe)
+    tokenizer = write_tokenizer(data.prompts, out / STATE_DIR / "tokenizer", recipe.text.max_length)
+    return from_scratch(recipe, tokenizer)
+
+
+def _train(run: Run) -> dict[str, Any]:
+    tensors = _resume(run)
+    dev = run.session.device
+    run.parts.vae.to(dev)
+    if run.progress.phase == "vae" and not _train_vae(run, tensors, dev):
+        return {"stopped": run.progress.step, "phase": "vae"}
+    scale = run.progress.scaling_factor or (run.parts.vae.config.scaling_factor if run.init else None)
+    latents = encode_latents(run.parts.vae, run.data.images, dev, scaling_factor=scale)
+    run.progress.scaling_factor = latents.scaling_factor
+    run.parts.vae.register_to_config(scaling_factor=latents.scaling_factor)
+    if not _train_unet(run, latents, tensors if run.progress.step else {}, dev):
+        return {"stopped": run.progress.step, "phase": "unet"}
+    return _finish(run)
+
+
+def _resume(run: Run) -> dict[str, torch.Tensor]:
+    """Load the checkpoint, if any, into the parts and the progress; its tensors for the optimizer."""
+    if not run.ckpt.exists():
+        return {}
+    tensors, meta = read_state(run.ckpt, CHECKPOINT_FORMAT, ModelError)
+    if meta.get("identity") != run.identity:
+        raise ModelError(f"{run.ckpt}: a checkpoint of another run; pass --overwrite to start afresh")
+    run.progress = Progress(**meta["progress"])
+    run.progress.resumed_at.append(f"{run.progress.phase}:{run.progress.step}")
+    run.parts.vae.load_state_dict(under(tensors, "vae."))
+    if run.progress.phase == "unet":
+        run.parts.unet.load_state_dict(under(tensors, "unet."))
+        run.parts.text_encoder.load_state_dict(under(tensors, "text."))
+    run.optimizer_values = meta.get("optimizer", {})
+    log.info("resuming %s at %s step %d", run.out, run.progress.phase, run.progress.step)
+    return tensors
+
+
+def _save(run: Run, extra: dict[str, torch.Tensor], opt: torch.optim.Optimizer) -> None:
+    """One atomic checkpoint of everything (rank 0 writes; the others wait)."""
+    if run.main:
+        tensors = {f"vae.{k}": v for k, v in run.parts.vae.state_dict().items()}
+        if run.progress.phase == "unet":
+            tensors.update({f"unet.{k}": v for k, v in run.parts.unet.state_dict().items()})
+            tensors.update({f"text.{k}": v for k, v in run.parts.text_encoder.state_dict().items()})
+        opt_tensors, values = optimizer_tensors(opt)
+        save_state(run.ckpt, {**tensors, **opt_tensors, **extra},
+                   {"format": CHECKPOINT_FORMAT, "identity": run.identity, "progress": asdict(run.progress),
+                    "optimizer": values}, ModelError)
+    run.session.barrier()
+
+
+def _train_vae(run: Run, tensors: dict[str, torch.Tensor], dev: torch.device) -> bool:
+    """The autoencoder phase; False when this call's step budget ran out first (checkpoint written)."""
+    cfg, p, vae = run.recipe.vae, run.progress, run.parts.vae
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    if p.step and tensors:
+        load_optimizer(opt, tensors, run.optimizer_values)
+    vae.train()
+    every = run.recipe.sample.checkpoint_every
+    with tqdm(total=cfg.steps, initial=p.step, desc="autoencoder", unit="step", disable=not run.show) as bar:
+        while p.step < cfg.steps:
+            if not run.spend():
+                _save(run, {}, opt)
+                return False
+            t0 = time.perf_counter()
+            p.losses["vae"].append(round(vae_step(vae, opt, run.data.images, cfg, run.recipe.seed, p.step, dev), 5))
+            p.seconds["vae"] += time.perf_counter() - t0
+            p.step += 1
+            bar.set_postfix(loss=f"{p.losses['vae'][-1]:.4f}")
+            bar.update()
+            if p.step % every == 0 and p.step < cfg.steps:
+                _save(run, {}, opt)
+                _reconstructions(run, dev)
+    vae.eval()
+    _reconstructions(run, dev)
+    p.vae_psnr = round(reconstruction_psnr(vae, run.data.images[:512], dev), 2)
+    p.phase, p.step = "unet", 0
+    _save(run, {}, torch.optim.AdamW([nn.Parameter(torch.zeros(1))]))
+    return True
+
+
+@torch.no_grad()
+def _reconstructions(run: Run, dev: torch.device) -> None:
+    """Eight training images above their reconstructions (`samples/vae_{step}.png`)."""
+    if not run.main:
+        return
+    vae = run.parts.vae
+    x = run.data.images[:: max(1, len(run.data) // 8)][:8].to(dev)
+    was = vae.training
+    vae.eval()
+    y = vae.decode(vae.encode(x).latent_dist.mean).sample
+    vae.train(was)
+    tiles = torch.cat([x, y]).add(1).div(2).clamp(0, 1).cpu()
+    sheet = contact_sheet(tiles, ncol=len(x))
+    path = run.out / SAMPLES / f"vae_{run.progress.step:06d}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.resize((sheet.width * 3, sheet.height * 3)).save(path)
+
+
+def _train_unet(run: Run, latents: Latents, tensors: dict[str, torch.Tensor], dev: torch.device) -> bool:
+    """The denoiser phase (and the text encoder when from scratch); False when the budget ran out first."""
+    cfg, p, parts = run.recipe.unet, run.progress, run.parts
+    text_trains = not run.init and cfg.text_lr > 0
+    parts.text_encoder.requires_grad_(text_trains)
+    parts.vae.requires_grad_(False)
+    model = Denoiser(parts.unet, parts.text_encoder).to(dev).train()
+    params = [q for q in model.parameters() if q.requires_grad]
+    groups = [{"params": list(parts.unet.parameters()), "lr": cfg.lr, "initial_lr": cfg.lr}]
+    if text_trains:
+        groups.append({"params": list(parts.text_encoder.parameters()), "lr": cfg.text_lr, "initial_lr": cfg.text_lr})
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=2 / 3) if cfg.ema_decay else None
+    if tensors:
+        load_optimizer(opt, tensors, run.optimizer_values)
+        if ema is not None:
+            saved = under(tensors, "ema.")
+            ema.shadow_params = [saved[str(i)].to(dev) for i in range(len(saved))]
+            ema.optimization_step = p.step
+    wrapped = DistributedDataParallel(model) if run.session.distributed else model
+    ids, empty = _token_ids(run)
+    every = run.recipe.sample.checkpoint_every
+    with tqdm(total=cfg.steps, initial=p.step, desc="denoiser", unit="step", disable=not run.show) as bar:
+        while p.step < cfg.steps:
+            if not run.spend():
+                _save(run, _ema_tensors(ema), opt)
+                return False
+            t0 = time.perf_counter()
+            loss = unet_step(wrapped, opt, ema, params, latents, ids, empty, parts.noise, cfg, run.recipe.seed,
+                             p.step, run.session.rank, run.session.world, dev)
+            p.losses["unet"].append(round(loss, 5))
+            p.seconds["unet"] += time.perf_counter() - t0
+            p.step += 1
+            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.update()
+            if p.step % every == 0 and p.step < cfg.steps:
+                _save(run, _ema_tensors(ema), opt)
+                _samples(run, ema, params)
+    if ema is not None:
+        ema.copy_to(params)
+    return True
+
+
+def _ema_tensors(ema: EMAModel | None) -> dict[str, torch.Tensor]:
+    return {} if ema is None else {f"ema.{i}": t for i, t in enumerate(ema.shadow_params)}
+
+
+def _token_ids(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every caption's token ids (padded to the tokenizer's length) and the empty caption's."""
+    tok = run.parts.tokenizer
+    enc = tok(run.data.prompts + [""], padding="max_length", max_length=tok.model_max_length, truncation=True,
+              return_tensors="pt")["input_ids"]
+    return enc[:-1], enc[-1]
+
+
+def pipeline_of(run: Run) -> StableDiffusionPipeline:
+    """The parts as a pipeline on the training device."""
+    return assemble(run.parts).to(run.session.device)
+
+
+def _samples(run: Run, ema: EMAModel | None, params: list[nn.Parameter]) -> None:
+    """The sample grid of this checkpoint (EMA weights), `samples/step_{step}.png`."""
+    if not run.main:
+        return
+    if ema is not None:
+        ema.store(params)
+        ema.copy_to(params)
+    cells = grid_cells(run.data, GRID_CELLS)
+    run.parts.unet.eval()
+    sample_grid(pipeline_of(run), cell_prompts(run.data, cells), [f"{s[:6]}/{o[:5]}" for s, o in cells],
+                run.out / SAMPLES / f"step_{run.progress.step:06d}.png", run.recipe.sample.steps,
+                run.recipe.sample.guidance)
+    run.parts.unet.train()
+    if ema is not None:
+        ema.restore(params)
+
+
+def _finish(run: Run) -> dict[str, Any]:
+    """Save the pipeline folder with its card and record (rank 0)."""
+    p = run.progress
+    record = {"identity": run.identity, "images": len(run.data), "scaling_factor": p.scaling_factor,
+              "vae_psnr": p.vae_psnr,
+              "steps": {"vae": 0 if run.init else run.recipe.vae.steps, "unet": run.recipe.unet.steps},
+              "seconds": {k: round(v, 1) for k, v in p.seconds.items()}, "losses": p.losses,
+              "resumed_at": p.resumed_at, "device": str(run.session.device), "ranks": run.session.world,
+              "parameters": {name: sum(q.numel() for q in getattr(run.parts, name).parameters())
+                             for name in ("vae", "text_encoder", "unet")},
+              "example_prompt": run.data.prompts[0], "styles": sorted(set(run.data.styles)),
+              "objects": sorted(set(run.data.objects)), "torch": torch.__version__}
+    if not run.main:
+        run.session.barrier()
+        return record
+    run.parts.unet.eval()
+    run.parts.text_encoder.eval()
+    pipe = pipeline_of(run)
+    cells = grid_cells(run.data, GRID_CELLS)
+    sample_grid(pipe, cell_prompts(run.data, cells), [f"{s[:6]}/{o[:5]}" for s, o in cells],
+                run.out / SAMPLES / "final.png", run.recipe.sample.steps, run.recipe.sample.guidance)
+    record = finish_folder(pipe.to("cpu"), run.out, record, model_card(record))
+    run.session.barrier()
+    return record

@@ -1,0 +1,62 @@
+"""`canvasdata unlearn esd`: erase a style or object from a StableDiffusionPipeline folder. Parse, call the
+library, print. The library (diffusers) is imported in the handler, so the bare command line starts without
+the diffusers extra."""
+
+from __future__ import annotations
+
+import argparse
+
+from canvasdata.cliargs import add_device_arg, positive_int
+from canvasdata.extras import load_extra
+from canvasdata.unlearn import METHODS, ESDConfig
+
+ESD = ESDConfig()  # ESD's defaults, shown by --help
+
+
+def _esd(a: argparse.Namespace) -> int:
+    """`unlearn esd`: train, write the unlearned pipeline, print one line."""
+    esd = load_extra("canvasdata.unlearn.esd", "diffusers")
+    config = ESDConfig(method=a.method, iterations=a.iterations, lr=a.lr, negative_guidance=a.negative_guidance,
+                       start_guidance=a.start_guidance, sample_steps=a.sample_steps,
+                       checkpoint_every=a.checkpoint_every, seed=a.seed, size=a.size)
+    r = esd.erase(a.model, a.forget, a.out, config, prompt=a.prompt, device=a.device,
+                  progress=not getattr(a, "quiet", False))
+    print(f"forget {r.forget}: ESD {r.method} on {r.prompt!r}, {len(r.losses)} iterations in {r.seconds:.1f} s, "
+          f"final loss {r.final_loss:.4g}, {r.changed_parameters} parameters changed "
+          f"({r.changed_bytes / 2**20:.1f} MiB) -> {r.out}")
+    return 0
+
+
+def _esd_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("esd", help="Erased Stable Diffusion (Gandikota et al., ICCV 2023): fine-tune the UNet away "
+                       "from the concept; writes a full pipeline folder (resumable)")
+    p.add_argument("--model", required=True, help="the source: a StableDiffusionPipeline folder")
+    p.add_argument("--forget", required=True, help="style:NAME or object:NAME")
+    p.add_argument("--out", required=True, help="folder to write the unlearned pipeline to (new or empty; rerun the "
+                   "same command to resume)")
+    p.add_argument("--method", choices=METHODS, default=ESD.method,
+                   help="parameters trained: xattn (ESD-x, cross-attention), noxattn (ESD-u, all but "
+                        "cross-attention, the time embedding and the output layer), full; "
+                        "auto is xattn for a style, noxattn for an object")
+    p.add_argument("--prompt", help="the concept text (default: 'NAME style' for a style, the object's name); "
+                   "every word must be in the model's vocabulary")
+    p.add_argument("--iterations", type=positive_int, default=ESD.iterations, help="training iterations (batch 1)")
+    p.add_argument("--lr", type=float, default=ESD.lr, help="Adam learning rate")
+    p.add_argument("--negative-guidance", type=float, default=ESD.negative_guidance,
+                   help="eta: how far the target points away from the concept")
+    p.add_argument("--start-guidance", type=float, default=ESD.start_guidance,
+                   help="classifier-free guidance of the sampling that makes each x_t")
+    p.add_argument("--sample-steps", type=positive_int, default=ESD.sample_steps, help="DDIM steps of that sampling")
+    p.add_argument("--checkpoint-every", type=positive_int, default=ESD.checkpoint_every,
+                   help="iterations between resumable checkpoints")
+    p.add_argument("--size", type=positive_int, help="image size in px (default: the UNet's native size)")
+    p.add_argument("--seed", type=int, default=ESD.seed, help=f"seed of every draw (default: {ESD.seed})")
+    add_device_arg(p)
+    p.set_defaults(func=_esd)
+
+
+def add_unlearn_commands(sub: argparse._SubParsersAction) -> None:
+    """`canvasdata unlearn esd`."""
+    u = sub.add_parser("unlearn", help="erase a style or object from a diffusers pipeline (ESD)")
+    s = u.add_subparsers(dest="unlearn_command", required=True)
+    _esd_parser(s)

@@ -1,0 +1,512 @@
+"""Erased Stable Diffusion (ESD; Gandikota et al., "Erasing Concepts from Diffusion Models", ICCV 2023),
+the reference unlearning method, on any StableDiffusionPipeline folder (SD 1.x on a GPU, a tiny model on
+a CPU).
+
+Two UNets: a frozen copy θ* of the source and the one trained, θ. Each iteration draws a DDIM step t,
+samples x_t with θ (no grad) from seeded noise, conditioned on the concept prompt c with classifier-free
+guidance `start_guidance`, then regresses θ(x_t, c, t) onto θ*(x_t, ∅, t) − η·(θ*(x_t, c, t) − θ*(x_t, ∅, t))
+(MSE, Adam, batch 1) on the chosen parameter set. The output is a full pipeline folder whose UNet alone
+differs, with `unlearn.json` (settings, cost, changed parameters, history) and a model card.
+
+Resumable and exact: a checkpoint (trainable tensors, Adam state, losses) is written atomically every
+`checkpoint_every` iterations; every draw of iteration i comes from `derive_seed(seed, "esd", i)`, so an
+interrupted run that is rerun ends bit-identical (on the CPU) to one never interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import math
+import re
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import diffusers
+import safetensors
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+import transformers
+from diffusers import DDIMScheduler, StableDiffusionPipeline
+from tqdm.auto import tqdm
+
+import canvasdata
+from canvasdata.devices import resolve_device
+from canvasdata.errors import UsageError
+from canvasdata.formats.common import atomic_path, write_json, write_text
+from canvasdata.locks import folder_lock
+from canvasdata.models.vocab import unknown_words
+from canvasdata.seeds import derive_seed
+from canvasdata.taxonomy import OBJECTS, SEED_STYLE, UC60, unknown_message
+from canvasdata.unlearn import ESDConfig
+
+log = logging.getLogger(__name__)
+
+PIPELINES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")   # same components, loadable as SD
+COMPONENTS = ("unet", "text_encoder", "tokenizer", "vae", "scheduler")
+RECORD = "unlearn.json"                  # written last: the output is finished
+MARKER = ".canvasdata-unlearn"           # written first: the request this folder is being written for
+LOCK = ".lock"
+CHECKPOINT = ".esd-checkpoint.safetensors"
+CHECKPOINT_FORMAT = "canvasdata-esd-checkpoint/1"
+CARD = "README.md"
+OWN_TEMP = re.compile(r"\.(\.canvasdata-unlearn|\.esd-checkpoint\.safetensors|unlearn\.json|README\.md)\.\d+\.tmp")
+NOXATTN_EXCLUDED = ("conv_norm_out.", "conv_out.")   # the authors' `out.` (output layer), in diffusers' names
+DEFAULTS = ESDConfig()
+
+__all__ = ["ESDConfig", "ESDResult", "check_vocabulary", "default_prompt", "erase", "parse_forget",
+           "trainable_names"]
+
+
+@dataclass(frozen=True)
+class ESDResult:
+    """What `erase` did: the output folder, the parameter set trained (`method`), the request and prompt,
+    training seconds (summed over resumed runs), peak memory (bytes: RSS on the CPU, CUDA allocated),
+    the changed UNet parameters (scalars and bytes) and the losses of every iteration."""
+
+    out: Path
+    method: str
+    forget: str
+    prompt: str
+    seconds: float
+    peak_memory_bytes: int
+    changed_parameters: int
+    changed_bytes: int
+    final_loss: float
+    losses: tuple[float, ...] = field(repr=False)
+
+    @classmethod
+    def from_record(cls, out: Path, record: dict) -> ESDResult:
+        """The result recorded in an output's unlearn.json."""
+        return cls(out, record["parameters"], record["forget"], record["prompt"], record["seconds"],
+                   record["peak_memory_bytes"], record["changed_parameters"], record["changed_bytes"],
+                   record["final_loss"], tuple(record["losses"]))
+
+
+# --- the request -----------------------------------------------------------------------------------------
+
+def parse_forget(forget: str) -> tuple[str, str]:
+    """'style:NAME' (a UC60 style) or 'object:NAME' (an object) -> (domain, name); Seed_Images, the photo
+    domain, is refused."""
+    domain, _, name = forget.partition(":")
+    if domain not in ("style", "object") or not name:
+        raise UsageError(f"--forget {forget!r}: expected style:NAME or object:NAME")
+    if domain == "style" and name == SEED_STYLE:
+        raise UsageError(f"--forget {forget}: {SEED_STYLE} is the photo domain, not a style to forget")
+    space = UC60 if domain == "style" else OBJECTS
+    if name not in space:
+        raise UsageError(f"--forget {forget!r}: " + unknown_message(name, space, f"{domain} names"))
+    return domain, name
+
+
+def default_prompt(domain: str, name: str) -> str:
+    """The concept text of a request, in the training captions' words: 'Van Gogh style', 'Dogs'."""
+    return f"{name.replace('_', ' ')} style" if domain == "style" else name
+
+
+def parameter_set(domain: str, method: str) -> str:
+    """The parameter set trained: `auto` is xattn (ESD-x) for a style, noxattn (ESD-u) for an object."""
+    if method != "auto":
+        return method
+    return "xattn" if domain == "style" else "noxattn"
+
+
+def trainable_names(names: Sequence[str], parameters: str) -> list[str]:
+    """The UNet parameter names a set trains, as the authors' esd_diffusers.py selects them: xattn the
+    cross-attention (`attn2`); noxattn all but cross-attention, the timestep embedding and the output
+    layer; full everything."""
+    if parameters == "xattn":
+        return [n for n in names if "attn2" in n]
+    if parameters == "noxattn":
+        return [n for n in names if "attn2" not in n and "time_embed" not in n and not n.startswith(NOXATTN_EXCLUDED)]
+    if parameters == "full":
+        return list(names)
+    raise UsageError(f"ESD parameter set {parameters!r}: allowed xattn, noxattn, full")
+
+
+def check_pipeline_folder(model: Path) -> dict:
+    """model_index.json of a StableDiffusionPipeline folder; anything else is a one-line UsageError naming
+    the path and what is missing."""
+    index = model / "model_index.json"
+    if not model.is_dir():
+        raise UsageError(f"--model {model}: not a folder (a StableDiffusionPipeline folder is expected)")
+    if not index.is_file():
+        raise UsageError(f"--model {model}: no model_index.json; not a diffusers pipeline folder")
+    try:
+        config = json.loads(index.read_text())
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--model {model}: model_index.json is unreadable ({e})") from None
+    kind = config.get("_class_name")
+    if kind not in PIPELINES:
+        raise UsageError(f"--model {model}: a {kind} folder; ESD needs a StableDiffusionPipeline")
+    missing = [c for c in COMPONENTS if not isinstance(config.get(c), list) or None in config[c]
+               or not (model / c).is_dir()]
+    if missing:
+        raise UsageError(f"--model {model}: missing {', '.join(missing)} (a StableDiffusionPipeline needs "
+                         f"{', '.join(COMPONENTS)})")
+    return config
+
+
+def default_size(model: Path) -> tuple[int, int]:
+    """(the UNet's native image size in px, the VAE's scale factor), from the component configs."""
+    try:
+        unet = json.loads((model / "unet" / "config.json").read_text())
+        vae = json.loads((model / "vae" / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UsageError(f"--model {model}: unreadable unet or vae config ({e})") from None
+    scale = 2 ** (len(vae.get("block_out_channels", [0])) - 1)
+    sample = unet.get("sample_size", 64)
+    return (sample[0] if isinstance(sample, list) else sample) * scale, scale
+
+
+def check_vocabulary(tokenizer: Any, prompt: str, model: str | Path) -> None:
+    """Every word of `prompt` must be known to the tokenizer (`models.vocab.unknown_words`: a word-level
+    vocabulary must hold each word whole; any other must not need the unknown token); otherwise a
+    one-line UsageError naming the word and the model folder."""
+    if getattr(tokenizer, "unk_token_id", None) is None:
+        return
+    bad = unknown_words(tokenizer, prompt)
+    if bad:
+        raise UsageError(f"--prompt {prompt!r}: the word {bad[0]!r} is not in the vocabulary of {model}'s "
+                         "tokenizer; name the concept in the words the model was trained on (--prompt)")
+
+
+def make_request(model: Path, forget: str, prompt: str | None, config: ESDConfig) -> dict:
+    """The request this output is written for (its identity, compared on resume and rerun, and the entry
+    in the history of chained unlearning): every setting that changes the result."""
+    domain, name = parse_forget(forget)
+    check_pipeline_folder(model)
+    native, scale = default_size(model)
+    size = config.size or native
+    if size % scale:
+        raise UsageError(f"--size {size}: must be a multiple of the VAE's scale factor {scale}")
+    resolved = replace(config, method=parameter_set(domain, config.method), size=size)
+    settings = {k: v for k, v in asdict(resolved).items() if k not in ("method", "checkpoint_every")}
+    return {"method": "esd", "forget": forget, "prompt": prompt or default_prompt(domain, name),
+            "parameters": resolved.method, **settings, "optimizer": "Adam", "source": str(model.resolve())}
+
+
+# --- the output folder -----------------------------------------------------------------------------------
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path}: unreadable ({e}); choose another --out") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _differences(found: dict, request: dict) -> str:
+    keys = [k for k in request if found.get(k) != request[k]] or ["method"]
+    return ", ".join(f"{k} {found.get(k)!r} (this run: {request.get(k)!r})" for k in keys[:4])
+
+
+def plan_out(out: Path, request: dict) -> dict | None:
+    """The finished record when `out` holds this request's finished output (a rerun is a no-op); None to
+    start (no folder, an empty one) or resume (this request's unfinished output). Anything else is a
+    one-line UsageError, and nothing is touched."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: a file, not a folder; choose another --out")
+    names = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    if RECORD in names:
+        found = _read(out / RECORD).get("request") or {}
+        if found == request:
+            return _read(out / RECORD)
+        raise UsageError(f"--out {out}: holds the output of another unlearning request ({_differences(found, request)})"
+                         "; choose another --out")
+    if MARKER in names:
+        found = _read(out / MARKER).get("request") or {}
+        if found == request:
+            return None
+        raise UsageError(f"--out {out}: holds the unfinished output of another unlearning request "
+                         f"({_differences(found, request)}); rerun that request, or choose another --out")
+    foreign = [n for n in names if n != LOCK and not OWN_TEMP.fullmatch(n)]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise UsageError(f"--out {out}: not empty ({shown}) and holds no output of canvasdata unlearn; "
+                         "choose an empty or new folder")
+    return None
+
+
+def history(model: Path, request: dict) -> list[dict]:
+    """The requests that made the source (its unlearn.json's history, for chained unlearning), then this one."""
+    if not (model / RECORD).is_file():
+        return [request]
+    previous = _read(model / RECORD)
+    before = previous.get("history") or ([previous["request"]] if "request" in previous else [])
+    return [*before, request]
+
+
+def cleanup(out: Path) -> None:
+    """Remove what only a run needs (checkpoint, marker, leftovers of killed writes): files of this module only."""
+    for path in out.iterdir():
+        if path.name in (CHECKPOINT, MARKER) or OWN_TEMP.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+
+
+# --- training --------------------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """Where training stands: iterations done, their losses, training seconds and peak memory so far."""
+
+    iteration: int = 0
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    peak_memory_bytes: int = 0
+
+
+class ESDTrainer:
+    """θ (the pipeline's own UNet, trained in place), θ* (a frozen copy), the DDIM sampler, the two prompt
+    embeddings and Adam over the chosen parameters."""
+
+    def __init__(self, pipe: StableDiffusionPipeline, request: dict, device: torch.device) -> None:
+        self.request, self.device = request, device
+        self.eta, self.guidance = request["negative_guidance"], request["start_guidance"]
+        cond, uncond = pipe.encode_prompt(request["prompt"], torch.device("cpu"), 1, True, "")
+        self.cond, self.uncond = (e.detach().to(device, torch.float32) for e in (cond, uncond))
+        self.unet = pipe.unet.to(device, torch.float32).train()   # trained in float32 whatever the source's dtype
+        self.frozen = copy.deepcopy(self.unet).eval().requires_grad_(False)
+        names = trainable_names([n for n, _ in self.unet.named_parameters()], request["parameters"])
+        chosen = set(names)
+        for n, p in self.unet.named_parameters():
+            p.requires_grad_(n in chosen)
+        self.params = dict((n, p) for n, p in self.unet.named_parameters() if n in chosen)
+        self.opt = torch.optim.Adam(list(self.params.values()), lr=request["lr"])
+        self.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+        if request["sample_steps"] > self.scheduler.config.num_train_timesteps:
+            raise UsageError(f"--sample-steps {request['sample_steps']}: at most the model's "
+                             f"{self.scheduler.config.num_train_timesteps} training timesteps")
+        self.scheduler.set_timesteps(request["sample_steps"], device=device)
+        side = request["size"] // pipe.vae_scale_factor
+        self.shape = (1, self.unet.config.in_channels, side, side)
+
+    def draw(self, i: int) -> tuple[int, torch.Tensor]:
+        """Iteration i's DDIM step index (uniform over the schedule) and starting noise, from its own seed."""
+        gen = torch.Generator("cpu").manual_seed(derive_seed(self.request["seed"], "esd", i))
+        index = int(torch.randint(0, len(self.scheduler.timesteps), (1,), generator=gen))
+        return index, torch.randn(self.shape, generator=gen)
+
+    @torch.no_grad()
+    def sample(self, noise: torch.Tensor, index: int) -> torch.Tensor:
+        """x_t: DDIM sampling with θ, guided towards the concept, from `noise` down to step `index`."""
+        x = noise.to(self.device) * self.scheduler.init_noise_sigma
+        both = torch.cat([self.uncond, self.cond])
+        for t in self.scheduler.timesteps[:index]:
+            inp = self.scheduler.scale_model_input(torch.cat([x, x]), t)
+            e_u, e_c = self.unet(inp, t, encoder_hidden_states=both).sample.chunk(2)
+            x = self.scheduler.step(e_u + self.guidance * (e_c - e_u), t, x).prev_sample
+        return x
+
+    def step(self, i: int) -> float:
+        """One ESD iteration; its loss."""
+        index, noise = self.draw(i)
+        x = self.sample(noise, index)
+        t = self.scheduler.timesteps[index]
+        x = self.scheduler.scale_model_input(x, t)
+        with torch.no_grad():
+            e0, ep = self.frozen(torch.cat([x, x]), t,
+                                 encoder_hidden_states=torch.cat([self.uncond, self.cond])).sample.chunk(2)
+        target = e0 - self.eta * (ep - e0)
+        loss = F.mse_loss(self.unet(x, t, encoder_hidden_states=self.cond).sample, target)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise UsageError(f"ESD loss became {value} at iteration {i + 1}; lower the learning rate (--lr)")
+        return value
+
+    def save(self, path: Path, progress: Progress) -> None:
+        """The trainable tensors, Adam's state and `progress` in one safetensors file, written atomically."""
+        tensors = {f"param.{n}": p.detach().cpu().contiguous() for n, p in self.params.items()}
+        for pid, entries in self.opt.state_dict()["state"].items():
+            tensors.update({f"optimizer.{pid}.{k}": v.detach().cpu().contiguous() for k, v in entries.items()})
+        meta = {"format": CHECKPOINT_FORMAT, "request": self.request, **asdict(progress)}
+        with atomic_path(path) as tmp:
+            safetensors.torch.save_file(tensors, str(tmp), {"state": json.dumps(meta)})
+
+    def load(self, path: Path) -> Progress:
+        """Restore what `save` wrote; its progress."""
+        try:
+            with safetensors.safe_open(str(path), "pt") as f:
+                meta = json.loads((f.metadata() or {})["state"])
+            tensors = safetensors.torch.load_file(str(path))
+        except Exception as e:  # safetensors raises its own types for a bad header or a short file
+            raise UsageError(f"{path}: unreadable ESD checkpoint ({e}); delete it to start afresh") from None
+        if meta.get("format") != CHECKPOINT_FORMAT or meta.get("request") != self.request:
+            raise UsageError(f"{path}: the checkpoint of another request; delete it to start afresh")
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p.copy_(tensors[f"param.{n}"])
+        state: dict[int, dict] = {}
+        for k, v in tensors.items():
+            if k.startswith("optimizer."):
+                pid, name = k.removeprefix("optimizer.").split(".", 1)
+                state.setdefault(int(pid), {})[name] = v
+        self.opt.load_state_dict({"state": state, "param_groups": self.opt.state_dict()["param_groups"]})
+        return Progress(meta["iteration"], meta["losses"], meta["seconds"], meta["peak_memory_bytes"])
+
+    def changed(self) -> tuple[int, int, int]:
+        """(tensors, scalars, bytes) of the UNet that differ from the source's."""
+        frozen = dict(self.frozen.named_parameters())
+        diff = [p for n, p in self.unet.named_parameters() if not torch.equal(p, frozen[n])]
+        return len(diff), sum(p.numel() for p in diff), sum(p.numel() * p.element_size() for p in diff)
+
+
+@contextlib.contextmanager
+def library_bars(show: bool) -> Iterator[None]:
+    """diffusers' and transformers' loading and saving bars, off unless `show` (their setting is restored)."""
+    libraries = (diffusers.utils.logging, transformers.utils.logging)
+    before = [lib.is_progress_bar_enabled() for lib in libraries]
+    if not show:
+        for lib in libraries:
+            lib.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for lib, on in zip(libraries, before, strict=True):
+            (lib.enable_progress_bar if on else lib.disable_progress_bar)()
+
+
+def peak_memory(device: torch.device) -> int:
+    """Peak memory of this process in bytes: CUDA allocated on a GPU, else the resident set size."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def train(trainer: ESDTrainer, progress: Progress, checkpoint: Path, every: int, *, show: bool = True,
+          after_step: Callable[[int], None] | None = None) -> Progress:
+    """Iterations from `progress.iteration` to the request's last, a checkpoint every `every`."""
+    total = trainer.request["iterations"]
+    start, before = time.perf_counter(), progress.seconds
+    bar = tqdm(range(progress.iteration, total), total=total, initial=progress.iteration, desc="esd",
+               disable=not show, dynamic_ncols=True)
+    for i in bar:
+        loss = trainer.step(i)
+        progress.losses.append(loss)
+        progress.iteration = i + 1
+        progress.seconds = before + time.perf_counter() - start
+        progress.peak_memory_bytes = max(progress.peak_memory_bytes, peak_memory(trainer.device))
+        bar.set_postfix(loss=f"{loss:.4g}")
+        if progress.iteration % every == 0 and progress.iteration < total:
+            trainer.save(checkpoint, progress)
+        if after_step is not None:
+            after_step(progress.iteration)
+    bar.close()
+    return progress
+
+
+# --- the result ------------------------------------------------------------------------------------------
+
+def record(request: dict, trainer: ESDTrainer, progress: Progress, model: Path) -> dict:
+    """unlearn.json: the request, what it cost and changed, the versions and the history."""
+    tensors, scalars, nbytes = trainer.changed()
+    return {"method": "esd", "forget": request["forget"], "prompt": request["prompt"],
+            "parameters": request["parameters"], "iterations": request["iterations"], "lr": request["lr"],
+            "negative_guidance": request["negative_guidance"], "start_guidance": request["start_guidance"],
+            "sample_steps": request["sample_steps"], "seed": request["seed"], "size": request["size"],
+            "optimizer": "Adam", "device": str(trainer.device), "seconds": round(progress.seconds, 3),
+            "peak_memory_bytes": progress.peak_memory_bytes,
+            "peak_memory_kind": "cuda_max_allocated" if trainer.device.type == "cuda" else "max_rss",
+            "trainable_parameters": sum(p.numel() for p in trainer.params.values()), "changed_tensors": tensors,
+            "changed_parameters": scalars, "changed_bytes": nbytes, "final_loss": progress.losses[-1],
+            "losses": progress.losses, "source": request["source"],
+            "versions": {"canvasdata": canvasdata.__version__, "diffusers": diffusers.__version__,
+                         "transformers": transformers.__version__, "torch": torch.__version__},
+            "request": request, "history": history(model, request)}
+
+
+def model_card(data: dict, out: Path) -> str:
+    """README.md of the output: what was erased, how, and from which model."""
+    domain, name = data["forget"].split(":", 1)
+    variant = {"xattn": "ESD-x", "noxattn": "ESD-u", "full": "ESD (all parameters)"}[data["parameters"]]
+    steps = "\n".join(f"{k + 1}. {h.get('method', '?')} `{h.get('forget', '?')}` ({h.get('parameters', '?')}) from "
+                      f"`{h.get('source', '?')}`" for k, h in enumerate(data["history"]))
+    rows = "\n".join(f"| {k} | {data[k]} |" for k in ("prompt", "parameters", "iterations", "lr", "negative_guidance",
+                                                      "start_guidance", "sample_steps", "size", "seed", "seconds",
+                                                      "peak_memory_bytes", "changed_parameters", "final_loss"))
+    return f"""---
+library_name: diffusers
+pipeline_tag: text-to-image
+tags: [stable-diffusion, machine-unlearning, esd, canvasdata]
+---
+# {name.replace('_', ' ')} ({domain}) erased with {variant}
+
+This is `{data['source']}` with the {domain} **{name}** erased by Erased Stable Diffusion (ESD; Gandikota et al.,
+"Erasing Concepts from Diffusion Models", ICCV 2023), written by canvasdata {data['versions']['canvasdata']}
+(`canvasdata unlearn esd`). Only the UNet differs from the source; the text encoder, tokenizer, VAE and
+scheduler are the source's.
+
+ESD fine-tuned the UNet ({data['parameters']}: {data['changed_parameters']} parameters changed) so that its
+prediction for the prompt "{data['prompt']}" points away from the concept: the target is the frozen source's
+unconditional prediction minus {data['negative_guidance']} × (conditional − unconditional), on images sampled
+by the model itself (DDIM {data['sample_steps']} steps, guidance {data['start_guidance']}).
+
+| setting | value |
+| --- | --- |
+{rows}
+
+Unlearning history of this model:
+
+{steps}
+
+```python
+from diffusers import StableDiffusionPipeline
+pipe = StableDiffusionPipeline.from_pretrained("{out}")
+```
+"""
+
+
+# --- the entry point -------------------------------------------------------------------------------------
+
+def erase(model: str | Path, forget: str, out: str | Path, config: ESDConfig = DEFAULTS, *,
+          prompt: str | None = None, device: str | torch.device = "auto", progress: bool = True,
+          _after_step: Callable[[int], None] | None = None) -> ESDResult:
+    """Erase `forget` ('style:NAME' or 'object:NAME') from the StableDiffusionPipeline folder `model` with
+    ESD and write the unlearned pipeline to `out` (see the module's doc). `prompt` is the concept text
+    (default: 'NAME style' for a style, the object's name); every word must be in the tokenizer's
+    vocabulary. Rerunning a killed run resumes it; rerunning a finished one returns its result unchanged.
+    Bad input is a one-line UsageError raised before anything is written."""
+    model, out = Path(model), Path(out)
+    request = make_request(model, forget, prompt, config)
+    finished = plan_out(out, request)
+    if finished is not None:
+        cleanup(out)
+        return ESDResult.from_record(out, finished)
+    with library_bars(progress):
+        return _run(model, out, request, resolve_device(device), config.checkpoint_every, progress, _after_step)
+
+
+def _run(model: Path, out: Path, request: dict, dev: torch.device, every: int, progress: bool,
+         after_step: Callable[[int], None] | None) -> ESDResult:
+    """Load, check the prompt's words, train (resuming), write the pipeline, the card and unlearn.json."""
+    pipe = StableDiffusionPipeline.from_pretrained(str(model))
+    check_vocabulary(pipe.tokenizer, request["prompt"], model)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    trainer = ESDTrainer(pipe, request, dev)
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out / LOCK, f"{out} is being written by canvasdata unlearn esd"):
+        write_json(out / MARKER, {"request": request})
+        state = trainer.load(out / CHECKPOINT) if (out / CHECKPOINT).is_file() else Progress()
+        if state.iteration:
+            log.info("%s: resuming ESD at iteration %d of %d", out, state.iteration, request["iterations"])
+        state = train(trainer, state, out / CHECKPOINT, every, show=progress, after_step=after_step)
+        data = record(request, trainer, state, model)
+        pipe.unet = trainer.unet.to("cpu").eval()
+        pipe.save_pretrained(str(out), safe_serialization=True)
+        write_text(out / CARD, model_card(data, out))
+        write_json(out / RECORD, data)
+        cleanup(out)
+    return ESDResult.from_record(out, data)

@@ -1,0 +1,46 @@
+"""`canvasdata world run`: the whole protocol at tiny scale in one command. Parse, call the library,
+print. The stages need the `world` extra (diffusers, transformers, accelerate, the CPU judge's weights);
+they are imported in the handler through `extras.load_extra`, so the bare command line starts without it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from canvasdata.cliargs import add_device_arg
+from canvasdata.extras import load_extra
+from canvasdata.world.recipe import load_world_recipe
+
+STAGE_NAMES = ("data", "judges", "model", "original", "unlearn", "answers", "attacks", "suite")
+
+
+def _run(a: argparse.Namespace) -> int:
+    """`world run`: run or resume every stage; print where the report is."""
+    recipe = load_world_recipe(a.size)  # a bad recipe fails before anything heavy is imported
+    run = load_extra("canvasdata.world.run", "world")
+    out = Path(a.out)
+    if run.finished(out):
+        print(f"{out} holds a finished world ({recipe.name}): its report is {out / run.REPORT}")
+        return 0
+    state = run.run_world(recipe, out, device=a.device, progress=not a.quiet, until=a.until)
+    total = sum(s.get("seconds", 0.0) for s in state["stages"].values())
+    if a.until is not None:
+        print(f"world {recipe.name}: stages up to {a.until} done in {total / 60:.1f} min -> {out}")
+        return 0
+    print(f"world {recipe.name} finished in {total / 60:.1f} min (stage times in {out / run.STATE}); "
+          f"report: {out / run.REPORT}")
+    return 0
+
+
+def add_world_commands(sub: argparse._SubParsersAction) -> None:
+    """`canvasdata world run`."""
+    w = sub.add_parser("world", help="the whole unlearning protocol at tiny scale, on a CPU")
+    s = w.add_subparsers(dest="world_command", required=True)
+    p = s.add_parser("run", help="build -> judges -> model -> answers -> ESD -> answers -> attacks -> suite -> "
+                     "REPORT.md (resumable: rerun the same command)")
+    p.add_argument("--out", required=True, help="the world's folder (new, or this command's own to resume)")
+    p.add_argument("--size", default="tiny", help="world recipe: tiny (the default, about an hour on 2 CPU "
+                   "cores), mini (toy size, under a minute) or a TOML file")
+    p.add_argument("--until", choices=STAGE_NAMES, help="stop after this stage (rerun without it to go on)")
+    add_device_arg(p)
+    p.set_defaults(func=_run)

@@ -1,0 +1,131 @@
+"""World recipes: TOML under `worlds/` naming each stage's recipe (build, judge, model), the unlearning
+requests, and every sampling, ESD and attack setting of `canvasdata world run`. A leaf: reading one
+imports neither torch nor diffusers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from canvasdata.fields import Fields
+from canvasdata.tomlfiles import load_toml, resolve_recipe_path
+
+SEED_WORDS = ("Photo", "Seed Images")
+
+
+@dataclass(frozen=True)
+class WorldSampling:
+    seeds: tuple[int, ...] = (188, 288, 588, 688, 888)
+    steps: int = 50
+    guidance: float = 7.5
+    batch_size: int = 64
+    floor_seeds: tuple[int, ...] = (1188, 1288, 1588, 1688, 1888)
+
+
+@dataclass(frozen=True)
+class WorldESD:
+    iterations: int = 200
+    lr: float = 1e-4
+    negative_guidance: float = 1.0
+    start_guidance: float = 3.0
+    sample_steps: int = 50
+
+
+@dataclass(frozen=True)
+class WorldAttacks:
+    conceal_psi: tuple[float, ...] = (0.1, 0.25, 0.4, 0.55)
+    probe_seeds: tuple[int, ...] = (2188, 2288, 2588)
+    prompt_steps: int = 40
+
+
+@dataclass(frozen=True)
+class WorldRecipe:
+    """What `world run` builds, trains, unlearns and scores."""
+
+    name: str
+    build: str
+    judge: str
+    model: str
+    targets: tuple[str, ...]
+    description: str = ""
+    protocol: str = "unlearncanvas"
+    seed_images_words: str = "Photo"
+    sampling: WorldSampling = WorldSampling()
+    esd: WorldESD = WorldESD()
+    attacks: WorldAttacks = WorldAttacks()
+    source: str = "<memory>"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("source")
+        return d
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _ints(f: Fields, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    v = f.get(key, list, list(default))
+    if not v or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v) or len(set(v)) != len(v):
+        raise f.fail(key, "expected a non-empty list of distinct non-negative integers")
+    return tuple(v)
+
+
+def _targets(f: Fields) -> tuple[str, ...]:
+    v = f.get("targets", list)
+    bad = [t for t in v if not isinstance(t, str) or t.partition(":")[0] not in ("style", "object")
+           or not t.partition(":")[2]]
+    if not v or bad:
+        raise f.fail("targets", f"expected a non-empty list of 'style:NAME' / 'object:NAME' requests (got {bad or v})")
+    if len(set(v)) != len(v):
+        raise f.fail("targets", f"lists {sorted({t for t in v if v.count(t) > 1})} more than once")
+    return tuple(v)
+
+
+def _sampling(f: Fields) -> WorldSampling:
+    d = WorldSampling()
+    return WorldSampling(seeds=_ints(f, "seeds", d.seeds), steps=f.get("steps", int, d.steps, lo=1, hi=1000),
+                         guidance=float(f.get("guidance", (int, float), d.guidance)),
+                         batch_size=f.get("batch_size", int, d.batch_size, lo=1, hi=4096),
+                         floor_seeds=_ints(f, "floor_seeds", d.floor_seeds))
+
+
+def _esd(f: Fields) -> WorldESD:
+    d = WorldESD()
+    return WorldESD(iterations=f.get("iterations", int, d.iterations, lo=1, hi=1_000_000),
+                    lr=float(f.get("lr", (int, float), d.lr)),
+                    negative_guidance=float(f.get("negative_guidance", (int, float), d.negative_guidance)),
+                    start_guidance=float(f.get("start_guidance", (int, float), d.start_guidance)),
+                    sample_steps=f.get("sample_steps", int, d.sample_steps, lo=1, hi=1000))
+
+
+def _attacks(f: Fields) -> WorldAttacks:
+    d = WorldAttacks()
+    psi = f.get("conceal_psi", list, list(d.conceal_psi))
+    if not psi or not all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p < 1 for p in psi):
+        raise f.fail("conceal_psi", "expected a non-empty list of numbers strictly between 0 and 1")
+    return WorldAttacks(conceal_psi=tuple(float(p) for p in psi), probe_seeds=_ints(f, "probe_seeds", d.probe_seeds),
+                        prompt_steps=f.get("prompt_steps", int, d.prompt_steps, lo=1, hi=100_000))
+
+
+def parse_world_recipe(data: dict, source: str = "<memory>") -> WorldRecipe:
+    """Validate a world recipe's table; errors name the file, the field and what is allowed."""
+    f = Fields(data, source)
+    p, s, e, a = (f.table_of(k) for k in ("protocol", "sampling", "esd", "attacks"))
+    r = WorldRecipe(name=f.get("name", str), build=f.get("build", str), judge=f.get("judge", str),
+                    model=f.get("model", str), targets=_targets(f), description=f.get("description", str, ""),
+                    protocol=p.get("name", str, "unlearncanvas"),
+                    seed_images_words=p.get("seed_images_words", str, "Photo", allowed=SEED_WORDS),
+                    sampling=_sampling(s), esd=_esd(e), attacks=_attacks(a), source=source)
+    for sub in (p, s, e, a, f):
+        sub.check_unknown()
+    return r
+
+
+def load_world_recipe(name_or_path: str | Path) -> WorldRecipe:
+    """A world recipe by shipped name (`tiny`, `mini`) or path."""
+    path = resolve_recipe_path(name_or_path, kind="worlds")
+    return parse_world_recipe(load_toml(path), str(path))

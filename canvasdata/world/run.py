@@ -1,0 +1,104 @@
+"""`canvasdata world run`: the whole protocol at tiny scale, one stage after another (`world.stages`),
+each timed and marked done in `DIR/world.json` (written atomically after every stage), so a rerun
+after any interruption continues with the first unfinished stage and a finished world only says where
+its report is. The folder belongs to one world recipe: another recipe, or files this command did not
+write, are refused in one line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from canvasdata import __version__
+from canvasdata.errors import UsageError
+from canvasdata.formats.common import read_json, write_json
+from canvasdata.locks import folder_lock
+from canvasdata.world.recipe import WorldRecipe
+from canvasdata.world.report import write_report
+from canvasdata.world.stages import (
+    World,
+    stage_answers,
+    stage_attacks,
+    stage_data,
+    stage_judges,
+    stage_model,
+    stage_original,
+    stage_suite,
+    stage_unlearn,
+)
+
+log = logging.getLogger(__name__)
+STATE = "world.json"
+LOCK = ".world.lock"
+FORMAT = "canvasdata-world-1"
+REPORT = "REPORT.md"
+STAGES: tuple[tuple[str, str, Callable[[World], dict[str, Any]]], ...] = (
+    ("data", "build the dataset", stage_data),
+    ("judges", "train and evaluate the judges", stage_judges),
+    ("model", "train the original text-to-image model", stage_model),
+    ("original", "the original model's answer set, judged", stage_original),
+    ("unlearn", "ESD on every request", stage_unlearn),
+    ("answers", "the unlearned models' answer sets", stage_answers),
+    ("attacks", "concealment probe and adversarial prompts", stage_attacks),
+    ("suite", "the suite and the concept FDs", stage_suite),
+)
+OURS = {"data", "judges", "model", "answers", "unlearned", "runs", "suite", STATE, LOCK, REPORT, "grid.png",
+        f".{STATE}"}
+
+
+def _state(root: Path, recipe: WorldRecipe) -> dict[str, Any]:
+    """The world's state, new or read back; a folder of another recipe or with foreign files is refused."""
+    identity = json.loads(json.dumps({"recipe": recipe.to_dict(), "hash": recipe.hash()}))  # as world.json has it
+    if not root.exists() or not any(root.iterdir()):
+        return {"format": FORMAT, "canvasdata_version": __version__, "identity": identity, "stages": {}}
+    foreign = sorted(p.name for p in root.iterdir() if p.name not in OURS and not p.name.startswith(f".{STATE}."))
+    if foreign or not (root / STATE).exists():
+        what = ", ".join(foreign[:5]) or f"and no {STATE}"
+        raise UsageError(f"--out {root}: holds files that `world run` did not write ({what}); choose another folder")
+    state = read_json(root / STATE, UsageError, "")
+    if state.get("identity") != identity:
+        raise UsageError(f"--out {root}: holds the world of another recipe ({state.get('identity', {}).get('hash')} "
+                         f"!= {identity['hash']}); choose another folder")
+    return state
+
+
+def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", progress: bool = True,
+              until: str | None = None) -> dict[str, Any]:
+    """Run (or resume) every stage of the world into `out`, then write REPORT.md; returns the state
+    (`world.json`). `until` stops after that stage (for tests and partial runs)."""
+    root = Path(out)
+    if until is not None and until not in [s[0] for s in STAGES]:
+        raise UsageError(f"until {until!r}: allowed {', '.join(s[0] for s in STAGES)}")
+    state = _state(root, recipe)
+    root.mkdir(parents=True, exist_ok=True)
+    world = World(recipe, root.resolve(), device, progress)
+    with folder_lock(root / LOCK, f"{root} is being run by canvasdata world run"):
+        for name, what, fn in STAGES:
+            entry = state["stages"].setdefault(name, {"done": False, "seconds": 0.0})
+            if not entry["done"]:
+                log.info("world %s: %s", name, what)
+                t0 = time.perf_counter()
+                try:
+                    entry["info"] = fn(world)
+                finally:
+                    entry["seconds"] = round(entry["seconds"] + time.perf_counter() - t0, 1)
+                    write_json(root / STATE, state)
+                entry["done"] = True
+                write_json(root / STATE, state)
+            if name == until:
+                return state
+        write_report(world, state, root / REPORT, [(n, w) for n, w, _ in STAGES])
+    return state
+
+
+def finished(out: str | Path) -> bool:
+    """Whether `out` holds a finished world (every stage done and the report written)."""
+    root = Path(out)
+    if not (root / STATE).exists() or not (root / REPORT).exists():
+        return False
+    state = read_json(root / STATE, UsageError, "")
+    return all(state.get("stages", {}).get(name, {}).get("done") for name, _, _ in STAGES)

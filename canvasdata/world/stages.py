@@ -1,0 +1,253 @@
+"""The stages of `canvasdata world run`, each calling the library's own commands on the folder layout
+below and resumable on its own (every command they call resumes; a stage marked done in `world.json`
+is skipped):
+
+    DIR/data/                     the build (`canvasdata build`)
+    DIR/judges/                   the style + object judge (`judge train`), its held-out eval in judges/eval/
+    DIR/model/                    the original text-to-image model (`model train`)
+    DIR/answers/original/         its answer set (`evaluate generate`)
+    DIR/answers/floor/{request}/  a second seed set of the original on each forgotten concept's prompts
+    DIR/unlearned/esd/{request}/  one ESD model per request (`unlearn esd`)
+    DIR/runs/{method}/{request}/  answer sets in the layout `evaluate suite` reads (original: links)
+    DIR/runs/esd/{first}/conceal|prompts/   the attacks on the first request
+    DIR/suite/                    the suite (`evaluate suite`) and concept FDs
+    DIR/REPORT.md, DIR/grid.png   the report
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from canvasdata.attack.common import Sampling
+from canvasdata.attack.conceal import run_conceal
+from canvasdata.attack.prompts import AttackConfig, run_prompt_attack
+from canvasdata.data import load_split
+from canvasdata.dataset import build
+from canvasdata.evaluate.answers import read_answers
+from canvasdata.evaluate.generate import generate_answers
+from canvasdata.evaluate.protocol import Protocol, get_protocol
+from canvasdata.evaluate.score import judge_for, run_judges
+from canvasdata.evaluate.suite import score_suite
+from canvasdata.formats.common import write_json
+from canvasdata.judges import load_judge
+from canvasdata.judges.evaluate import evaluate_judge, worst
+from canvasdata.judges.recipe import load_judge_recipe
+from canvasdata.judges.train import train_judge
+from canvasdata.metrics import frechet_distance
+from canvasdata.models.data import matches
+from canvasdata.models.recipe import load_model_recipe
+from canvasdata.models.train import train_model
+from canvasdata.recipes import Recipe, load_recipe
+from canvasdata.sources.diffusers import PipelineOptions
+from canvasdata.unlearn import ESDConfig
+from canvasdata.unlearn.esd import erase
+from canvasdata.world.recipe import WorldRecipe
+
+METHOD = "esd"
+ORIGINAL = "original"
+
+
+def request_dir(target: str) -> str:
+    """'style:Van_Gogh' -> 'style_Van_Gogh' (the suite's request folder name)."""
+    domain, _, name = target.partition(":")
+    return f"{domain}_{name}"
+
+
+@dataclass
+class World:
+    """One world's recipe, folder and settings, and the facts its stages share."""
+
+    recipe: WorldRecipe
+    root: Path
+    device: str
+    progress: bool
+
+    @property
+    def build_recipe(self) -> Recipe:
+        return load_recipe(self.recipe.build)
+
+    @property
+    def styles(self) -> list[str]:
+        return list(self.build_recipe.styles)
+
+    @property
+    def objects(self) -> list[str]:
+        return list(self.build_recipe.objects)
+
+    @property
+    def resolution(self) -> int:
+        return load_model_recipe(self.recipe.model).resolution or self.build_recipe.resolution
+
+    @property
+    def protocol(self) -> Protocol:
+        return get_protocol(self.recipe.protocol, seed_images_words=self.recipe.seed_images_words)
+
+    @property
+    def test_indices(self) -> tuple[int, ...]:
+        return dict(self.build_recipe.splits)["test"]
+
+    def sampling(self, seeds: Sequence[int] | None = None) -> Sampling:
+        s = self.recipe.sampling
+        return Sampling(seeds=tuple(seeds or s.seeds), size=self.resolution, steps=s.steps, guidance=s.guidance,
+                        batch_size=s.batch_size, device=self.device,
+                        options=PipelineOptions(dtype="float32", scheduler="DDIMScheduler"))
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def judges(self) -> list[Any]:
+        return [load_judge(self.path("judges"), self.device)]
+
+    def unlearned(self, target: str) -> Path:
+        return self.path("unlearned", METHOD, request_dir(target))
+
+    def generate(self, model: Path, out: Path, *, styles: Sequence[str] | None = None,
+                 objects: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> Path:
+        s = self.sampling(seeds)
+        return generate_answers(model, out, styles=styles or self.styles, objects=objects or self.objects,
+                                seeds=s.seeds, size=s.size, steps=s.steps, guidance=s.guidance,
+                                batch_size=s.batch_size, device=self.device, options=s.options,
+                                protocol=self.protocol, progress=self.progress)
+
+
+def stage_data(w: World) -> dict[str, Any]:
+    """Build the world's dataset."""
+    m = build(w.build_recipe, w.path("data"), progress=w.progress)
+    return {"images": m.num_rows if m is not None else None}
+
+
+def stage_judges(w: World) -> dict[str, Any]:
+    """Train the judge, then evaluate it on the held-out split (judges/eval/)."""
+    hist = train_judge(load_judge_recipe(w.recipe.judge), w.path("data"), w.path("judges"), device=w.device,
+                       progress=w.progress)
+    judge = w.judges()[0]
+    data = load_split(w.path("data"), "test", ["style", "object"])
+    report = evaluate_judge(judge, data, w.path("judges", "eval"), about={"source": str(w.path("data")),
+                                                                           "split": "test"}, progress=w.progress)
+    return {"train_seconds": hist.get("seconds"),
+            "held_out": {t: r["top1"] for t, r in report["tasks"].items()},
+            "degraded": {t: r["degraded_top1"] for t, r in report["tasks"].items()},
+            "worst_style_object": _worst_style_object(report)}
+
+
+def _worst_style_object(report: dict) -> dict[str, Any] | None:
+    """The style whose images' objects the judge reads worst (its accuracy), from the eval's grouping."""
+    groups = report["tasks"].get("object", {}).get("by_style", {})
+    if not groups:
+        return None
+    name, g = worst(groups, 1)[0]
+    return {"style": name, "object_accuracy": g["accuracy"]}
+
+
+def stage_model(w: World) -> dict[str, Any]:
+    """Train the original text-to-image model."""
+    r = train_model(load_model_recipe(w.recipe.model), w.path("data"), w.path("model"), device=w.device,
+                    progress=w.progress)
+    return {"seconds": r["seconds"], "vae_psnr": r.get("vae_psnr"), "parameters": r["parameters"]}
+
+
+def stage_original(w: World) -> dict[str, Any]:
+    """The original model's answer set, judged: how well it generates (written into its card too)."""
+    out = w.generate(w.path("model"), w.path("answers", ORIGINAL))
+    quality = judged_accuracy(out, w.judges(), w.styles, w.objects, w.protocol)
+    return {"judged": quality}
+
+
+def judged_accuracy(answers: Path, judges: Sequence[Any], styles: Sequence[str], objects: Sequence[str],
+                    protocol: Protocol) -> dict[str, Any]:
+    """The share of an answer set whose prompted style / object the judges recognise, overall and per class."""
+    items = read_answers(answers, styles, objects)
+    sj, oj = judge_for(judges, "style"), judge_for(judges, "object")
+    preds, _ = run_judges(list(dict.fromkeys([sj, oj])), items, resize=protocol.judge_resize)
+    s_names, o_names = list(sj.class_names["style"]), list(oj.class_names["object"])
+    s_ok = np.array([s_names[p] == a.style for p, a in zip(preds["style"], items, strict=True)])
+    o_ok = np.array([o_names[p] == a.object for p, a in zip(preds["object"], items, strict=True)])
+    per = {f"style:{s}": float(s_ok[[a.style == s for a in items]].mean()) for s in styles}
+    per |= {f"object:{o}": float(o_ok[[a.object == o for a in items]].mean()) for o in objects}
+    return {"images": len(items), "style": float(s_ok.mean()), "object": float(o_ok.mean()), "per_class": per}
+
+
+def stage_unlearn(w: World) -> dict[str, Any]:
+    """ESD on every request (ESD-x for styles, ESD-u for objects)."""
+    e = w.recipe.esd
+    config = ESDConfig(iterations=e.iterations, lr=e.lr, negative_guidance=e.negative_guidance,
+                       start_guidance=e.start_guidance, sample_steps=e.sample_steps)
+    info = {}
+    for target in w.recipe.targets:
+        r = erase(w.path("model"), target, w.unlearned(target), config, device=w.device, progress=w.progress)
+        info[target] = {"method": r.method, "prompt": r.prompt, "seconds": round(r.seconds, 1),
+                        "peak_memory_bytes": r.peak_memory_bytes, "changed_parameters": r.changed_parameters,
+                        "changed_bytes": r.changed_bytes, "final_loss": r.final_loss}
+    return info
+
+
+def stage_answers(w: World) -> dict[str, Any]:
+    """Each unlearned model's answer set; the original's linked under every request; the floor sets."""
+    for target in w.recipe.targets:
+        w.generate(w.unlearned(target), w.path("runs", METHOD, request_dir(target)))
+        link = w.path("runs", ORIGINAL, request_dir(target))
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(os.path.relpath(w.path("answers", ORIGINAL), link.parent), target_is_directory=True)
+        w.generate(w.path("model"), w.path("answers", "floor", request_dir(target)),
+                   seeds=w.recipe.sampling.floor_seeds, **_concept_cells(w, target))
+    return {}
+
+
+def _concept_cells(w: World, target: str) -> dict[str, list[str]]:
+    """The styles and objects whose prompts name the forgotten concept."""
+    domain, _, name = target.partition(":")
+    return {"styles": [name], "objects": w.objects} if domain == "style" else {"styles": w.styles, "objects": [name]}
+
+
+def stage_attacks(w: World) -> dict[str, Any]:
+    """The concealment probe and adversarial prompts on the first request's ESD model."""
+    target = w.recipe.targets[0]
+    req = w.path("runs", METHOD, request_dir(target))
+    a = w.recipe.attacks
+    other = {"objects": w.objects} if target.startswith("style:") else {"styles": w.styles}  # the request's prompts
+    conceal = run_conceal(w.path("model"), w.unlearned(target), target, w.judges(), req / "conceal",
+                          psi=a.conceal_psi, probe_seeds=a.probe_seeds, sampling=w.sampling(), protocol=w.protocol,
+                          progress=w.progress, **other)
+    prompts = run_prompt_attack(w.unlearned(target), target, w.path("data"), w.judges(), req / "prompts",
+                                config=AttackConfig(steps=a.prompt_steps), sampling=w.sampling(), protocol=w.protocol,
+                                progress=w.progress, **other)
+    return {"target": target, "ua_plain": conceal.ua_plain, "ua_worst": conceal.ua_worst,
+            "psi_worst": conceal.psi_worst, "crs": conceal.crs, "ccs": conceal.ccs, "asr": prompts.asr,
+            "asr_plain": prompts.asr_plain}
+
+
+def stage_suite(w: World) -> dict[str, Any]:
+    """The Table-2-shaped suite (the original as a row) and, per request, FD on the forgotten concept's prompts."""
+    judges = w.judges()
+    suite = score_suite(w.path("runs"), judges, protocol=w.protocol, reference=w.path("data"),
+                        reference_indices=w.test_indices, out=w.path("suite"), progress=w.progress)
+    fds = {t: concept_fd(w, t, judges) for t in w.recipe.targets}
+    write_json(w.path("suite", "concept_fd.json"), fds)
+    return {"rows": suite.rows, "concept_fd": fds}
+
+
+def concept_fd(w: World, target: str, judges: Sequence[Any]) -> dict[str, Any]:
+    """FD (the request domain's judge features) on the forgotten concept's prompts: original vs unlearned,
+    and original vs the original's second seed set (the noise floor)."""
+    domain, _, name = target.partition(":")
+    judge = judge_for(judges, domain)
+    spec = (domain, name)
+    cells = _concept_cells(w, target)
+
+    def feats(folder: Path) -> np.ndarray:
+        items = [a for a in read_answers(folder, w.styles, w.objects) if matches(spec, a.style, a.object)
+                 and a.style in cells["styles"] and a.object in cells["objects"]]
+        return run_judges([judge], items, features_of=judge, resize=w.protocol.judge_resize)[1]
+
+    orig = feats(w.path("answers", ORIGINAL))
+    unl = feats(w.path("runs", METHOD, request_dir(target)))
+    floor = feats(w.path("answers", "floor", request_dir(target)))
+    return {"images": len(orig), "fd_unlearned": frechet_distance(orig, unl), "fd_floor": frechet_distance(orig, floor),
+            "features": f"{type(judge).__name__} penultimate layer ({orig.shape[1]}-d)"}

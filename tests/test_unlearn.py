@@ -1,0 +1,200 @@
+"""ESD (canvasdata.unlearn) on the tiny offline pipeline: the output folder, which parameters change,
+exact resume after an interruption, chaining, refusals, the vocabulary check and the command line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+
+from diffusers import StableDiffusionPipeline  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+from canvasdata.cliargs import CommandParser  # noqa: E402
+from canvasdata.errors import MissingExtraError, UsageError  # noqa: E402
+from canvasdata.extras import load_extra  # noqa: E402
+from canvasdata.unlearn import ESDConfig, esd  # noqa: E402
+from canvasdata.unlearn.cli import add_unlearn_commands  # noqa: E402
+
+CONFIG = ESDConfig(iterations=3, sample_steps=3, checkpoint_every=2, lr=1e-3)
+UNET = Path("unet") / "diffusion_pytorch_model.safetensors"
+
+
+def weights(folder: Path, component: str) -> dict[str, torch.Tensor]:
+    (path,) = (folder / component).glob("*.safetensors")
+    return load_file(str(path))
+
+
+def changed(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> list[str]:
+    return [k for k in a if not torch.equal(a[k], b[k])]
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: the tiny UNet's kernels are too small to share, and the CPU is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def style_run(tiny_sd_pipeline: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, esd.ESDResult]:
+    """style:Van_Gogh erased from the tiny pipeline (auto: xattn), uninterrupted."""
+    out = tmp_path_factory.mktemp("esd") / "van_gogh"
+    return out, esd.erase(tiny_sd_pipeline, "style:Van_Gogh", out, CONFIG, progress=False)
+
+
+def test_style_output_is_a_pipeline_whose_unet_alone_changed(tiny_sd_pipeline: Path, style_run) -> None:
+    out, result = style_run
+    pipe = StableDiffusionPipeline.from_pretrained(str(out))
+    assert type(pipe).__name__ == "StableDiffusionPipeline"
+    for component in ("text_encoder", "vae"):
+        assert not changed(weights(out, component), weights(tiny_sd_pipeline, component)), component
+    diff = changed(weights(out, "unet"), weights(tiny_sd_pipeline, "unet"))
+    assert diff and all("attn2" in k for k in diff)
+    assert result.method == "xattn" and result.prompt == "Van Gogh style" and len(result.losses) == 3
+    assert all(torch.isfinite(torch.tensor(result.losses))) and result.final_loss == result.losses[-1]
+    record = json.loads((out / "unlearn.json").read_text())
+    assert record["parameters"] == "xattn" and record["source"] == str(tiny_sd_pipeline.resolve())
+    assert record["changed_parameters"] == result.changed_parameters > 0 and record["peak_memory_bytes"] > 0
+    assert set(record["versions"]) >= {"canvasdata", "diffusers", "torch"} and len(record["history"]) == 1
+    assert "Van Gogh" in (out / "README.md").read_text()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]   # checkpoint, marker and lock are gone
+
+
+def test_finished_rerun_is_a_no_op(tiny_sd_pipeline: Path, style_run) -> None:
+    out, result = style_run
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert esd.erase(tiny_sd_pipeline, "style:Van_Gogh", out, CONFIG, progress=False) == result
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_interrupted_run_resumes_bit_identical(tiny_sd_pipeline: Path, style_run, tmp_path: Path) -> None:
+    done, result = style_run
+    out = tmp_path / "resumed"
+
+    def stop(iteration: int) -> None:
+        if iteration == 2:
+            raise KeyboardInterrupt
+
+    config = ESDConfig(**{**CONFIG.__dict__, "checkpoint_every": 1})   # same request, more checkpoints
+    with pytest.raises(KeyboardInterrupt):
+        esd.erase(tiny_sd_pipeline, "style:Van_Gogh", out, config, progress=False, _after_step=stop)
+    assert (out / esd.CHECKPOINT).is_file() and (out / esd.MARKER).is_file() and not (out / esd.LOCK).exists()
+    with pytest.raises(UsageError, match="unfinished output of another"):
+        esd.erase(tiny_sd_pipeline, "style:Van_Gogh", out, ESDConfig(iterations=4), progress=False)
+    resumed = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", out, config, progress=False)
+    assert (out / UNET).read_bytes() == (done / UNET).read_bytes()
+    assert resumed.losses == result.losses
+
+
+def test_object_from_the_command_line_chains_on_an_unlearned_model(style_run, tmp_path: Path, capsys) -> None:
+    source, _ = style_run
+    parser = CommandParser(prog="canvasdata")
+    add_unlearn_commands(parser.add_subparsers(dest="command", required=True))
+    out = tmp_path / "dogs"
+    args = parser.parse_args(["unlearn", "esd", "--model", str(source), "--forget", "object:Dogs", "--out", str(out),
+                              "--iterations", "1", "--sample-steps", "2", "--lr", "1e-3", "--device", "cpu", "-q"])
+    assert args.func(args) == 0
+    assert "forget object:Dogs: ESD noxattn on 'Dogs'" in capsys.readouterr().out
+    diff = changed(weights(out, "unet"), weights(source, "unet"))
+    assert diff and not [k for k in diff if "attn2" in k]
+    assert not changed(weights(out, "text_encoder"), weights(source, "text_encoder"))
+    record = json.loads((out / "unlearn.json").read_text())
+    assert [h["forget"] for h in record["history"]] == ["style:Van_Gogh", "object:Dogs"]
+
+
+def write_word_tokenizer(folder: Path, words: list[str]) -> None:
+    """A word-level CLIP tokenizer: each word a whole token (`word</w>`), built by merges of its letters."""
+    from transformers import CLIPTokenizer
+
+    vocab, merges = {"<|startoftext|>": 0, "<|endoftext|>": 1}, []
+    for word in words:
+        pieces = [*word[:-1], word[-1] + "</w>"]
+        for piece in pieces:
+            vocab.setdefault(piece, len(vocab))
+        for piece in pieces[1:]:
+            merges.append(f"{pieces[0]} {piece}")
+            pieces[0] += piece
+            vocab.setdefault(pieces[0], len(vocab))
+    folder.mkdir(parents=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
+    CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77).save_pretrained(
+        str(folder / "saved"))
+
+
+def test_a_word_outside_a_word_level_vocabulary_is_refused(tiny_sd_pipeline: Path, tmp_path: Path) -> None:
+    from transformers import CLIPTokenizer
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_sd_pipeline, model)
+    write_word_tokenizer(tmp_path / "words", ["a", "image", "in", "style", "van", "dogs"])
+    shutil.rmtree(model / "tokenizer")
+    shutil.copytree(tmp_path / "words" / "saved", model / "tokenizer")
+    esd.check_vocabulary(CLIPTokenizer.from_pretrained(str(model / "tokenizer")), "Van style", model)
+    with pytest.raises(UsageError, match=r"'Gogh' is not in the vocabulary of .*model"):
+        esd.erase(model, "style:Van_Gogh", tmp_path / "out", CONFIG, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_inputs_are_refused_before_anything_is_written(tiny_sd_pipeline: Path, tmp_path: Path) -> None:
+    def refused(pattern: str, model: Path = tiny_sd_pipeline, forget: str = "style:Van_Gogh",
+                out: Path = tmp_path / "out") -> None:
+        with pytest.raises(UsageError, match=pattern):
+            esd.erase(model, forget, out, CONFIG, progress=False)
+
+    refused("no model_index.json", model=tmp_path)
+    other = tmp_path / "other"
+    shutil.copytree(tiny_sd_pipeline, other)
+    (other / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
+    refused("FluxPipeline", model=other)
+    (other / "model_index.json").write_text((tiny_sd_pipeline / "model_index.json").read_text())
+    shutil.rmtree(other / "text_encoder")
+    refused("missing text_encoder", model=other)
+    refused("photo domain", forget="style:Seed_Images")
+    refused("did you mean Van_Gogh", forget="style:Van_Gog")
+    refused("expected style:NAME", forget="Van_Gogh")
+    foreign = tmp_path / "taken"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    refused("not empty", out=foreign)
+    refused("a file, not a folder", out=foreign / "notes.txt")
+    assert listing(foreign) == ["notes.txt"] and not (tmp_path / "out").exists()
+
+
+def test_parameter_sets_follow_the_authors() -> None:
+    names = ["conv_in.weight", "time_embedding.linear_1.weight", "down_blocks.0.attentions.0.transformer_blocks.0"
+             ".attn1.to_q.weight", "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight",
+             "down_blocks.0.resnets.0.time_emb_proj.weight", "conv_out.weight"]
+    assert esd.trainable_names(names, "xattn") == [names[3]]
+    assert esd.trainable_names(names, "noxattn") == [names[0], names[2], names[4]]
+    assert esd.trainable_names(names, "full") == names
+    with pytest.raises(UsageError, match="allowed auto"):
+        ESDConfig(method="attn")
+
+
+def test_missing_extra_is_one_line(monkeypatch) -> None:
+    def missing(name: str):
+        raise ModuleNotFoundError("No module named 'diffusers'", name="diffusers")
+
+    monkeypatch.setattr("importlib.import_module", missing)
+    with pytest.raises(MissingExtraError, match=r"pip install 'canvasdata\[diffusers\]'"):
+        load_extra("canvasdata.unlearn.esd", "diffusers")
+
+
+def test_the_command_line_module_does_not_import_diffusers() -> None:
+    code = "import sys, canvasdata.unlearn.cli; sys.exit('diffusers' in sys.modules or 'transformers' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
