@@ -161,7 +161,8 @@ def test_device_means_and_defaults_the_same_everywhere():
     devices = [(name, a) for name, p in _parsers(make_parser()) for a in p._actions if a.dest == "device"]
     assert {name.removeprefix("canvasdata ") for name, _ in devices} == {
         "build", "evaluate score", "evaluate generate", "evaluate suite", "evaluate score-concept",
-        "evaluate generate-concept", "judge train", "judge eval", "judge predict", "attack conceal", "attack prompts"}
+        "evaluate generate-concept", "judge train", "judge eval", "judge predict", "attack conceal", "attack prompts",
+        "model train", "unlearn esd", "world run"}
     for name, action in devices:
         assert action.default == "auto" and DEVICES in action.help, name
 

@@ -19,10 +19,12 @@ from PIL import Image
 
 from canvasdata.cli import main
 from canvasdata.data import load_split
+from canvasdata.dataset import build
 from canvasdata.evaluate import parse_answer_name, read_answer_folder, read_answers, score_answers, score_suite
 from canvasdata.evaluate.answers import Answer, read_reference
 from canvasdata.evaluate.protocol import CANVASDATA, UNLEARNCANVAS, get_protocol
 from canvasdata.judges.evaluate import evaluate_judge
+from canvasdata.recipes import load_recipe
 from canvasdata.sources.diffusers import PipelineOptions, load_text2image
 from canvasdata.taxonomy import OBJECTS, UC50
 
@@ -392,3 +394,19 @@ def test_cpu_offload_without_accelerate_names_what_to_install(tiny_sd_pipeline: 
     assert main(["evaluate", "generate", "--model", str(tiny_sd_pipeline), "--out", str(tmp_path / "o"),
                  "--cpu-offload", "--device", "cpu"]) == 2
     assert capsys.readouterr().err == "error: --cpu-offload needs accelerate: pip install accelerate\n"
+
+
+def test_score_takes_one_split_of_a_build_and_never_writes_into_it(tmp_path: Path, capsys):
+    data = tmp_path / "data"
+    build(load_recipe("tiny-mini"), data, progress=False, preview=False)
+    judge = tiny_judge(tmp_path / "judge", {"style": "uc60", "object": "objects"})
+    args = ["evaluate", "score", "--answers", str(data), "--forget", "style:Van_Gogh", "--judges", str(judge),
+            "--workers", "0", "-q"]
+    assert main(args) == 2
+    assert "give --out" in capsys.readouterr().err and not (data / "report").exists()
+    assert main([*args, "--split", "test", "--out", str(tmp_path / "test")]) == 0
+    assert main([*args, "--out", str(tmp_path / "all")]) == 0
+    n_test, n_all = (json.loads((tmp_path / d / "report.json").read_text())["num_images"] for d in ("test", "all"))
+    assert (n_test, n_all) == (9, 36)  # tiny-mini: 3 x 3 cells, index 4 of 4 is the test split
+    assert main([*args, "--split", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "no images in split 'nope'" in capsys.readouterr().err

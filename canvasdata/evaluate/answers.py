@@ -209,11 +209,17 @@ def is_build(path: Path | str) -> bool:
     return (path / MANIFEST).exists() or ((path / "data").is_dir() and any((path / "data").rglob("*.parquet")))
 
 
-def read_answers(source: Path | str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS) -> list[Answer]:
-    """A folder of `{style}_{object}_seed{seed}` images, or a build directory (see `read_answer_shards`)."""
+def read_answers(source: Path | str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS,
+                 split: str | None = None) -> list[Answer]:
+    """A folder of `{style}_{object}_seed{seed}` images, or a build directory (see `read_answer_shards`;
+    `split` takes one of its splits, e.g. the held-out images a judge never saw)."""
     if not is_build(source):
+        if split is not None:
+            raise UsageError(f"{source}: --split {split!r} applies to a build, and this is a folder of answers")
         return read_answer_folder(source, styles, objects)
-    answers = read_answer_shards(source)
+    answers = read_answer_shards(source, split)
+    if not answers:
+        raise UsageError(f"{source}: no images in split {split!r}")
     check_unique(answers, source)
     check_images(answers, source)
     return answers

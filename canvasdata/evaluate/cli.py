@@ -44,7 +44,7 @@ def _score(a: argparse.Namespace) -> int:
     """`evaluate score`: one request's UA/IRA/CRA (and FD/KID)."""
     r = evaluate_command(a.answers, a.forget, a.judges, protocol=_protocol(a), reference=a.reference,
                          inception=a.inception, out=a.out, device=a.device, batch_size=a.batch_size,
-                         workers=a.workers, progress=not a.quiet)
+                         workers=a.workers, progress=not a.quiet, split=a.split)
     print(f"forget {a.forget}: UA {r.ua * 100:.2f}  IRA {r.ira * 100:.2f}  CRA {r.cra * 100:.2f}"
           + (f"  FD {r.frechet_distance:.2f}  KID {r.kid:.4f}" if r.frechet_distance is not None else "")
           + f"  ({r.num_images} images; protocol {r.protocol.describe()}) -> {r.paths['markdown']}")
@@ -165,7 +165,9 @@ def _score_parser(es: argparse._SubParsersAction) -> None:
     e = es.add_parser("score", help="score one unlearning request's answer set with judges (UA, IRA, CRA, FD)")
     e.add_argument("--answers", required=True, help="folder of {style}_{object}_seed{N}.jpg, or a canvasdata build")
     e.add_argument("--forget", required=True, help="style:NAME or object:NAME")
-    _judging_flags(e, "report directory (default: ANSWERS/report)")
+    e.add_argument("--split", help="with a build as --answers: score only this split (e.g. test, the images the "
+                   "judges never saw: the scores of a model that generates the data itself)")
+    _judging_flags(e, "report directory (default: ANSWERS/report; required when --answers is a build)")
     e.set_defaults(func=_score)
 
 

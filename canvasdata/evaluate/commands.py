@@ -8,6 +8,7 @@ from pathlib import Path
 
 from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
+from canvasdata.evaluate.answers import is_build
 from canvasdata.evaluate.generate import (
     GENERATE_BATCH,
     PROTOCOL_GUIDANCE,
@@ -34,12 +35,18 @@ def load_judges(paths: Sequence[str | Path], device: str = "auto") -> list:
 def evaluate_command(answers: str | Path, forget: str, judges: Sequence[str | Path], *,
                      protocol: str | Protocol | None = None, reference: str | Path | None = None,
                      inception: str | Path | None = None, out: str | Path | None = None, device: str = "auto",
-                     batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS, progress: bool = True) -> Report:
-    """`canvasdata evaluate score`: score one answer set under `protocol` (default `unlearncanvas`);
-    report.json and report.md go to `out` (default ANSWERS/report); their paths are in `report.paths`."""
+                     batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS, progress: bool = True,
+                     split: str | None = None) -> Report:
+    """`canvasdata evaluate score`: score one answer set (a build: its `split`, default all) under
+    `protocol` (default `unlearncanvas`); report.json and report.md go to `out` (default ANSWERS/report
+    for a folder of answers; a build needs `out`, since a report inside it would break its seal); their
+    paths are in `report.paths`."""
+    if out is None and is_build(answers):
+        raise UsageError(f"--answers {answers} is a build: give --out (a report inside a build would break its seal)")
     out = Path(out) if out is not None else Path(answers) / "report"
     return score_answers(answers, forget, load_judges(judges, device), protocol=protocol, reference=reference,
-                         inception=inception, batch_size=batch_size, workers=workers, out=out, progress=progress)
+                         inception=inception, batch_size=batch_size, workers=workers, out=out, progress=progress,
+                         split=split)
 
 
 def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",

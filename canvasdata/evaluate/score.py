@@ -225,10 +225,12 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
                   protocol: str | Protocol | None = None, reference: Path | str | None = None,
                   reference_indices: Sequence[int] = REFERENCE_INDICES, inception: Path | str | None = None,
                   batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS, kid_subsets: int = 100,
-                  kid_subset_size: int = 1000, out: Path | str | None = None, progress: bool = False) -> Report:
+                  kid_subset_size: int = 1000, out: Path | str | None = None, progress: bool = False,
+                  split: str | None = None) -> Report:
     """Score one unlearning request (`forget` = 'style:NAME' or 'object:NAME').
 
-    `answers`: a folder of `{style}_{object}_seed{N}.jpg`, a build directory, or a list of Answers.
+    `answers`: a folder of `{style}_{object}_seed{N}.jpg`, a build directory (`split`: one of its splits),
+    or a list of Answers.
     `judges`: objects with the judge contract; one must judge styles and one objects (may be the
     same). `protocol`: a protocol name or a Protocol (`get_protocol(name, **overrides)`); default
     `unlearncanvas`. `reference`: real images for FD and KID (a `{style}/{object}/{k}.jpg` folder or a
@@ -243,7 +245,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     styles, objects = list(style_j.class_names["style"]), list(object_j.class_names["object"])
     generation = _generation(answers)
     if isinstance(answers, (str, Path)):
-        answers = read_answers(answers, sorted(set(UC60) | set(styles)), sorted(set(OBJECTS) | set(objects)))
+        answers = read_answers(answers, sorted(set(UC60) | set(styles)), sorted(set(OBJECTS) | set(objects)), split)
     answers = list(answers)
     domain, target = parse_forget(forget, styles, objects)
     ts, to = _class_ids(answers, styles, objects)

@@ -41,7 +41,7 @@ from canvasdata.models.output import (
     write_identity,
 )
 from canvasdata.models.recipe import ModelRecipe
-from canvasdata.models.vocab import write_tokenizer
+from canvasdata.models.vocab import unknown_words, write_tokenizer
 from canvasdata.sheet import contact_sheet
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,13 @@ def train_model(recipe: ModelRecipe, data: str | Path, out: str | Path, *, init:
 def _parts(recipe: ModelRecipe, data: Captioned, out: Path, init: str | Path | None) -> Parts:
     """The components: an existing pipeline's, or new ones over a tokenizer of the build's own words."""
     if init is not None:
-        return from_pipeline(init, recipe)
+        parts = from_pipeline(init, recipe)
+        for caption in dict.fromkeys(data.prompts):
+            bad = unknown_words(parts.tokenizer, caption)
+            if bad:
+                raise UsageError(f"--init {init}: its tokenizer does not know the word {bad[0]!r} of the build's "
+                                 f"caption {caption!r}; fine-tune a model whose vocabulary covers the captions")
+        return parts
     tokenizer = write_tokenizer(data.prompts, out / STATE_DIR / "tokenizer", recipe.text.max_length)
     return from_scratch(recipe, tokenizer)
 
