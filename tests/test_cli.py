@@ -251,3 +251,16 @@ def test_project_errors_share_one_base_and_keep_their_standard_bases():
              MissingExtraError: ModuleNotFoundError}
     for error, base in bases.items():
         assert issubclass(error, CanvasdataError) and issubclass(error, base), error
+
+
+def test_readme_world_journey_commands_parse():
+    """Every `canvasdata` command of the README's world journey is one the command line accepts."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("### 4. A world small enough"):readme.index("## Command line")]
+    lines = section.replace("\\\n", " ").splitlines()
+    commands = [shlex.split(line.split("&& ")[-1].split("#")[0]) for line in lines if "canvasdata " in line
+                and line.lstrip().startswith(("canvasdata ", "python3 "))]
+    assert len(commands) == 6
+    for argv in commands:
+        assert argv[0] == "canvasdata", argv
+        make_parser().parse_args(argv[1:])

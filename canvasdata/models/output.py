@@ -30,10 +30,12 @@ RECORD_FORMAT = "canvasdata-model-1"
 
 def identity_of(recipe: ModelRecipe, m: Manifest, data: Path, split: str, exclude: str | None,
                 init: str | Path | None) -> dict[str, Any]:
-    """What makes two runs the same run: the recipe, the data (build recipe and hash), split, exclusion, init."""
-    return {"recipe": recipe.to_dict(), "recipe_hash": recipe.hash(), "data": str(data.resolve()),
-            "data_recipe": m.recipe_name, "data_hash": m.recipe_hash, "split": split, "exclude": exclude or "",
-            "init": str(Path(init).resolve()) if init is not None and Path(init).exists() else (init or "")}
+    """What makes two runs the same run: the recipe, the data (build recipe and hash), split, exclusion, init;
+    as JSON reads it back (lists, not the recipe's tuples), so it compares equal to a saved one."""
+    identity = {"recipe": recipe.to_dict(), "recipe_hash": recipe.hash(), "data": str(data.resolve()),
+                "data_recipe": m.recipe_name, "data_hash": m.recipe_hash, "split": split, "exclude": exclude or "",
+                "init": str(Path(init).resolve()) if init is not None and Path(init).exists() else (init or "")}
+    return json.loads(json.dumps(identity))
 
 
 def _ours(out: Path) -> list[str]:

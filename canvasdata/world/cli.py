@@ -19,7 +19,7 @@ def _run(a: argparse.Namespace) -> int:
     recipe = load_world_recipe(a.size)  # a bad recipe fails before anything heavy is imported
     run = load_extra("canvasdata.world.run", "world")
     out = Path(a.out)
-    if run.finished(out):
+    if run.finished(out, recipe):
         print(f"{out} holds a finished world ({recipe.name}): its report is {out / run.REPORT}")
         return 0
     state = run.run_world(recipe, out, device=a.device, progress=not a.quiet, until=a.until)

@@ -95,10 +95,11 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
     return state
 
 
-def finished(out: str | Path) -> bool:
-    """Whether `out` holds a finished world (every stage done and the report written)."""
+def finished(out: str | Path, recipe: WorldRecipe | None = None) -> bool:
+    """Whether `out` holds a finished world (every stage done and the report written); with `recipe`, a
+    folder of another recipe (or with files this command did not write) is refused in one line."""
     root = Path(out)
     if not (root / STATE).exists() or not (root / REPORT).exists():
         return False
-    state = read_json(root / STATE, UsageError, "")
+    state = read_json(root / STATE, UsageError, "") if recipe is None else _state(root, recipe)
     return all(state.get("stages", {}).get(name, {}).get("done") for name, _, _ in STAGES)

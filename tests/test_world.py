@@ -1,0 +1,207 @@
+"""`canvasdata world run --size mini` (canvasdata.world) through the command line: one world, run first
+`--until model` and then to the end, shared by every test; each artifact is read back with its upstream
+library (datasets, timm, diffusers, PIL); reruns, resumes and refusals."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+pytest.importorskip("timm")
+
+import datasets  # noqa: E402
+import timm  # noqa: E402
+from diffusers import StableDiffusionPipeline  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from canvasdata.cli import main  # noqa: E402
+from canvasdata.world.recipe import load_world_recipe  # noqa: E402
+
+RECIPE = load_world_recipe("mini")
+EARLY = ("data", "judges", "model")
+ALL = ("data", "judges", "model", "original", "unlearn", "answers", "attacks", "suite")
+TILE, PAD, TOP = 128, 2, 16  # the grid's tiles (report.TILE) and contact_sheet's padding and label band
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: the toy models' kernels are too small to share, and the CPU is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    """`canvasdata ARGV` in this process: exit status, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def state(root: Path) -> dict:
+    return json.loads((root / "world.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The mini world: run `--until model`, then (the same command without it) to the end."""
+    root = tmp_path_factory.mktemp("world") / "mini"
+    first = run("world", "run", "--size", "mini", "--out", str(root), "--until", "model", "--quiet")
+    early = state(root)
+    model_json = (root / "model" / "model.json").stat().st_mtime_ns
+    second = run("world", "run", "--size", "mini", "--out", str(root), "--quiet")
+    return {"root": root, "first": first, "early": early, "model_json": model_json, "second": second}
+
+
+def test_until_model_stops_after_the_model_stage(world: dict) -> None:
+    code, out, _ = world["first"]
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert "stages up to model done" in lines[-1] and str(world["root"]) in lines[-1]
+    # judge training's per-epoch line (tqdm's bar.write, printed even with --quiet) is the only other output
+    assert all(line.startswith("epoch ") for line in lines[:-1])
+    early = world["early"]
+    assert list(early["stages"]) == list(EARLY) and all(s["done"] for s in early["stages"].values())
+    assert early["identity"]["recipe"]["targets"] == list(RECIPE.targets)
+
+
+def test_the_next_run_continues_without_rerunning_earlier_stages(world: dict) -> None:
+    code, out, _ = world["second"]
+    root = world["root"]
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("world mini finished") and str(root / "REPORT.md") in lines[0]
+    final = state(root)
+    for name in EARLY:
+        assert final["stages"][name] == world["early"]["stages"][name], name
+    assert (root / "model" / "model.json").stat().st_mtime_ns == world["model_json"]
+
+
+def test_world_json_marks_every_stage_done_and_timed(world: dict) -> None:
+    s = state(world["root"])
+    assert s["format"] == "canvasdata-world-1" and s["identity"]["recipe"]["name"] == "mini"
+    assert list(s["stages"]) == list(ALL)
+    for name, entry in s["stages"].items():
+        assert entry["done"] is True and entry["seconds"] >= 0, name
+
+
+def test_the_build_loads_with_datasets_and_typed_labels(world: dict, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    ds = datasets.load_dataset(str(world["root"] / "data"), cache_dir=str(tmp_path / "cache"))
+    assert set(ds) == {"train", "test"} and ds["train"].num_rows == 27 and ds["test"].num_rows == 9
+    feats = ds["train"].features
+    assert isinstance(feats["style"], datasets.ClassLabel) and isinstance(feats["object"], datasets.ClassLabel)
+    assert feats["style"].num_classes == 61 and feats["object"].num_classes == 20
+    names = {feats["style"].int2str(i) for i in ds["train"]["style"]}
+    assert names == {"Seed_Images", "Van_Gogh", "Pop_Art"}
+    assert {feats["object"].int2str(i) for i in ds["train"]["object"]} == {"Jellyfish", "Flame", "Towers"}
+    assert ds["train"][0]["image"].size == (32, 32)
+
+
+def test_the_judge_loads_with_timm(world: dict) -> None:
+    model = timm.create_model("local-dir:" + str(world["root"] / "judges"), pretrained=True).eval()
+    with torch.no_grad():
+        logits = model(torch.zeros(2, 3, 32, 32))
+    assert logits.shape == (2, 61) and torch.isfinite(logits).all()
+    ev = state(world["root"])["stages"]["judges"]["info"]
+    assert set(ev["held_out"]) == {"style", "object"} and all(0 <= v <= 1 for v in ev["held_out"].values())
+
+
+def test_the_original_and_every_unlearned_model_load_with_diffusers(world: dict) -> None:
+    root = world["root"]
+    esd = sorted(p.name for p in (root / "unlearned" / "esd").iterdir())
+    assert esd == ["object_Flame", "style_Van_Gogh"]
+    unets = {}
+    for folder in [root / "model", *(root / "unlearned" / "esd" / name for name in esd)]:
+        pipe = StableDiffusionPipeline.from_pretrained(str(folder))
+        assert pipe.unet.config.sample_size * pipe.vae_scale_factor == 32
+        unets[folder.name] = pipe.unet.state_dict()
+    for name in esd:  # ESD changed the original's UNet
+        assert any(not torch.equal(unets["model"][k], unets[name][k]) for k in unets["model"]), name
+
+
+def test_report_has_the_table_both_rows_and_the_attacks(world: dict) -> None:
+    report = (world["root"] / "REPORT.md").read_text()
+    assert report.startswith("# canvasdata world `mini`")
+    assert "| method | style UA | style IRA | style CRA | object UA | object IRA | object CRA | FD |" in report
+    rows = [line.split("|")[1].strip() for line in report.splitlines() if line.startswith("| ")]
+    assert "original" in rows and "esd" in rows
+    assert "`style:Van_Gogh`" in rows and "`object:Flame`" in rows
+    assert "Adversarial prompts bring the concept back in" in report and "under concealment" in report
+    assert "![prompts x models](grid.png)" in report
+    for stage in ALL:
+        assert f"| {stage} |" in report, stage
+
+
+def test_grid_has_a_tile_per_prompt_and_model(world: dict) -> None:
+    rows, cols = len(RECIPE.targets) + 2, 1 + len(RECIPE.targets)
+    with Image.open(world["root"] / "grid.png") as im:
+        im.load()
+        width, height = im.size
+    assert height == TOP + rows * (TILE + PAD) + PAD
+    left = width - cols * (TILE + PAD) - PAD  # the row labels' margin: 8 + 7 px a character
+    assert left > 8 and (left - 8) % 7 == 0 and (left - 8) // 7 < 40
+
+
+def test_suite_rows_hold_both_methods(world: dict) -> None:
+    root = world["root"]
+    suite = json.loads((root / "suite" / "suite.json").read_text())
+    methods = {r["method"]: r for r in suite["rows"]}
+    assert set(methods) == {"original", "esd"}
+    for r in methods.values():
+        assert r["style requests"] == 1 and r["object requests"] == 1
+        assert all(0 <= r[k] <= 100 for k in ("style UA", "style IRA", "style CRA", "object UA"))
+    fds = json.loads((root / "suite" / "concept_fd.json").read_text())
+    assert set(fds) == set(RECIPE.targets)
+
+
+def test_rerun_of_a_finished_world_only_names_its_report(world: dict) -> None:
+    root = world["root"]
+    before = {p: p.stat().st_mtime_ns for p in (root / "REPORT.md", root / "world.json", root / "grid.png")}
+    code, out, err = run("world", "run", "--size", "mini", "--out", str(root), "--quiet")
+    assert code == 0 and err == ""
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and str(root / "REPORT.md") in lines[0] and "finished world" in lines[0]
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_a_folder_with_a_foreign_file_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "notes.txt").write_text("keep me")
+    code, out, err = run("world", "run", "--size", "mini", "--out", str(root), "--quiet")
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "notes.txt" in lines[0]
+    assert (root / "notes.txt").read_text() == "keep me" and [p.name for p in root.iterdir()] == ["notes.txt"]
+
+
+def test_a_world_of_another_recipe_is_refused(world: dict, tmp_path: Path) -> None:
+    root = world["root"]
+    text = (Path(RECIPE.source)).read_text()
+    assert 'targets = ["style:Van_Gogh", "object:Flame"]' in text
+    other = tmp_path / "other.toml"
+    other.write_text(text.replace('targets = ["style:Van_Gogh", "object:Flame"]', 'targets = ["style:Pop_Art"]'))
+    before = state(root)
+    code, out, err = run("world", "run", "--size", str(other), "--out", str(root), "--quiet")
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "another recipe" in lines[0]
+    assert state(root) == before
+
+
+def test_reading_a_world_recipe_imports_neither_torch_nor_diffusers() -> None:
+    code = ("import sys, canvasdata.world.recipe as r; r.load_world_recipe('mini'); r.load_world_recipe('tiny'); "
+            "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; assert not heavy, heavy")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
