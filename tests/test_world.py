@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from diffusers import StableDiffusionPipeline  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from canvasdata.cli import main  # noqa: E402
+from canvasdata.models.output import check_model  # noqa: E402
 from canvasdata.world.recipe import load_world_recipe  # noqa: E402
 
 RECIPE = load_world_recipe("mini")
@@ -58,7 +60,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("world") / "mini"
     first = run("world", "run", "--size", "mini", "--out", str(root), "--until", "model", "--quiet")
     early = state(root)
-    model_json = (root / "model" / "model.json").stat().st_mtime_ns
+    model_json = (root / "model" / "unet" / "diffusion_pytorch_model.safetensors").stat().st_mtime_ns
     second = run("world", "run", "--size", "mini", "--out", str(root), "--quiet")
     return {"root": root, "first": first, "early": early, "model_json": model_json, "second": second}
 
@@ -84,7 +86,8 @@ def test_the_next_run_continues_without_rerunning_earlier_stages(world: dict) ->
     final = state(root)
     for name in EARLY:
         assert final["stages"][name] == world["early"]["stages"][name], name
-    assert (root / "model" / "model.json").stat().st_mtime_ns == world["model_json"]
+    # the model was not retrained (its record gains the original stage's judgement, its weights stay)
+    assert (root / "model" / "unet" / "diffusion_pytorch_model.safetensors").stat().st_mtime_ns == world["model_json"]
 
 
 def test_world_json_marks_every_stage_done_and_timed(world: dict) -> None:
@@ -205,3 +208,18 @@ def test_reading_a_world_recipe_imports_neither_torch_nor_diffusers() -> None:
             "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; assert not heavy, heavy")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_original_models_card_says_how_well_it_generates(world: dict, tmp_path: Path) -> None:
+    root = world["root"]
+    record = json.loads((root / "model" / "model.json").read_text())
+    judged = state(root)["stages"]["original"]["info"]["judged"]
+    assert record["judged"]["style"] == judged["style"] and record["judged"]["images"] == 18  # 3 x 3 cells x 2 seeds
+    assert f"**{judged['style'] * 100:.1f} %**" in (root / "model" / "README.md").read_text()
+    check_model(root / "model")  # the judgement leaves the sealed weight files as they were
+    copy = tmp_path / "model"
+    shutil.copytree(root / "model", copy)
+    code, out, _ = run("model", "train", "mini", "--data", str(root / "data"), "--out", str(copy), "--judges",
+                       str(root / "judges"), "--quiet")
+    assert code == 0 and out.splitlines()[0].startswith("judged 18 generations: style ")
+    assert sorted(p.name for p in (copy / "samples" / "answers").glob("*.jpg"))[0] == "Pop_Art_Flame_seed188.jpg"

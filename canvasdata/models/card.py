@@ -44,7 +44,7 @@ def model_card(record: dict[str, Any]) -> str:
                   f"**{judged['style'] * 100:.1f} %** and the prompted object in "
                   f"**{judged['object'] * 100:.1f} %**.", ""]
     else:
-        lines += ["Not judged yet (`canvasdata model train ... --judges J` or `canvasdata world run` judge it).", ""]
+        lines += ["Not judged yet (`canvasdata model train ... --judges J`, or `canvasdata world run`, judges it).", ""]
     lines += ["## Recipe", "", "```json", json.dumps(recipe, indent=1), "```", ""]
     return "\n".join(lines)
 

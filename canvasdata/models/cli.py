@@ -8,6 +8,7 @@ import argparse
 
 from canvasdata.cliargs import add_device_arg, add_partial_arg, positive_int
 from canvasdata.extras import load_extra
+from canvasdata.judges import load_judge
 from canvasdata.models.recipe import load_model_recipe
 
 
@@ -21,6 +22,11 @@ def _train(a: argparse.Namespace) -> int:
     if "stopped" in r:
         print(f"stopped at {r['phase']} step {r['stopped']} (--max-steps); rerun the same command to go on")
         return 0
+    if a.judges:
+        judges = [load_judge(j, a.device) for j in a.judges]
+        j = load_extra("canvasdata.models.judging", "diffusers").judge_model(a.out, judges, device=a.device,
+                                                                             progress=not a.quiet)
+        print(f"judged {j['images']} generations: style {j['style'] * 100:.1f} %, object {j['object'] * 100:.1f} %")
     secs = r["seconds"]
     print(f"trained {recipe.name} on {r['identity']['data_recipe']} ({r['images']} images): autoencoder "
           f"{r['steps']['vae']} steps {secs['vae']:.0f} s, denoiser {r['steps']['unet']} steps {secs['unet']:.0f} s "
@@ -39,6 +45,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude", help="leave out style:NAME, object:NAME or style:NAME+object:NAME (a model that "
                    "never saw it: the retrained reference)")
     p.add_argument("--split", default="train", help="the build's split to train on")
+    p.add_argument("--judges", nargs="*", default=[], help="judge folders: after training, generate every trained "
+                   "(style, object) cell twice and record in the card how often the judges recognise the prompted "
+                   "style and object")
     p.add_argument("--max-steps", type=positive_int, help="stop after this many steps of this call (checkpointed)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace another run's model in --out (removes only this command's files)")

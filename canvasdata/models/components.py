@@ -5,6 +5,7 @@ code), or taken from an existing pipeline (`--init`)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,10 +117,24 @@ def check_pipeline_folder(path: Path | str) -> dict[str, Any]:
     return config
 
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def check_init(init: Path | str) -> None:
+    """`--init`: a local StableDiffusionPipeline folder (checked here), or a Hub id `owner/name` (checked
+    by diffusers when loaded); anything else is one line naming it."""
+    if Path(init).exists():
+        check_pipeline_folder(init)
+    elif not HUB_ID.match(str(init)):
+        raise UsageError(f"--init {init}: no such pipeline folder (nor a Hub id owner/name)")
+
+
 def from_pipeline(path: Path | str, recipe: ModelRecipe) -> Parts:
-    """The components of an existing StableDiffusionPipeline folder (fine-tuning: `--init`)."""
-    check_pipeline_folder(path)
+    """The components of an existing StableDiffusionPipeline folder or Hub id (fine-tuning: `--init`)."""
+    check_init(path)
     pipe = StableDiffusionPipeline.from_pretrained(str(path), safety_checker=None, requires_safety_checker=False)
+    if type(pipe).__name__ not in PIPELINE_CLASSES:
+        raise UsageError(f"--init {path}: a {type(pipe).__name__}, not a StableDiffusionPipeline")
     prediction = pipe.scheduler.config.get("prediction_type", recipe.unet.prediction_type)
     noise = DDPMScheduler.from_config(pipe.scheduler.config, prediction_type=prediction)
     return Parts(pipe.vae, pipe.text_encoder, pipe.tokenizer, pipe.unet, noise)

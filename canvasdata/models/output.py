@@ -17,6 +17,7 @@ from canvasdata import __version__
 from canvasdata.errors import ModelError, UsageError
 from canvasdata.formats.common import atomic_path, read_json, sha256_file, write_json, write_text
 from canvasdata.manifest import Manifest
+from canvasdata.models.card import model_card
 from canvasdata.models.recipe import ModelRecipe
 from canvasdata.sheet import contact_sheet
 
@@ -140,5 +141,10 @@ def check_model(out: Path | str) -> dict[str, Any]:
     return record
 
 
-def record_json(record: dict[str, Any]) -> str:
-    return json.dumps(record, indent=2)
+def record_judgement(out: Path, judged: dict[str, Any]) -> dict[str, Any]:
+    """Add how well the model generates (judged: `evaluate.fidelity.prompt_fidelity` and the sampling
+    settings) to a finished model's record and card; the sealed weight files are untouched."""
+    record = {**check_model(out), "judged": judged}
+    write_text(out / "README.md", model_card(record))
+    write_json(out / MODEL_JSON, record)
+    return record

@@ -27,7 +27,7 @@ from canvasdata.devices import Session, join_ranks
 from canvasdata.errors import ModelError, UsageError
 from canvasdata.locks import folder_lock
 from canvasdata.models.card import model_card
-from canvasdata.models.components import Parts, assemble, check_pipeline_folder, from_pipeline, from_scratch
+from canvasdata.models.components import Parts, assemble, check_init, from_pipeline, from_scratch
 from canvasdata.models.data import Captioned, cell_prompts, grid_cells, load_captioned, open_model_data, parse_exclude
 from canvasdata.models.loop import Denoiser, Latents, encode_latents, reconstruction_psnr, unet_step, vae_step
 from canvasdata.models.output import (
@@ -108,7 +108,7 @@ def train_model(recipe: ModelRecipe, data: str | Path, out: str | Path, *, init:
         raise UsageError(f"{recipe.source}: resolution {recipe.resolution} is not a multiple of the autoencoder's "
                          f"{factor}x downsampling")
     if init is not None:
-        check_pipeline_folder(init)
+        check_init(init)
     spec = parse_exclude(exclude, m)
     identity = identity_of(recipe, m, Path(data), split, exclude, init)
     if plan_out(out, identity, overwrite) == "done":

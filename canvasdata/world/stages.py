@@ -30,6 +30,7 @@ from canvasdata.attack.prompts import AttackConfig, run_prompt_attack
 from canvasdata.data import load_split
 from canvasdata.dataset import build
 from canvasdata.evaluate.answers import read_answers
+from canvasdata.evaluate.fidelity import prompt_fidelity
 from canvasdata.evaluate.generate import generate_answers
 from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import judge_for, run_judges
@@ -41,6 +42,7 @@ from canvasdata.judges.recipe import load_judge_recipe
 from canvasdata.judges.train import train_judge
 from canvasdata.metrics import frechet_distance
 from canvasdata.models.data import matches
+from canvasdata.models.output import record_judgement
 from canvasdata.models.recipe import load_model_recipe
 from canvasdata.models.train import train_model
 from canvasdata.recipes import Recipe, load_recipe
@@ -155,22 +157,10 @@ def stage_model(w: World) -> dict[str, Any]:
 def stage_original(w: World) -> dict[str, Any]:
     """The original model's answer set, judged: how well it generates (written into its card too)."""
     out = w.generate(w.path("model"), w.path("answers", ORIGINAL))
-    quality = judged_accuracy(out, w.judges(), w.styles, w.objects, w.protocol)
-    return {"judged": quality}
-
-
-def judged_accuracy(answers: Path, judges: Sequence[Any], styles: Sequence[str], objects: Sequence[str],
-                    protocol: Protocol) -> dict[str, Any]:
-    """The share of an answer set whose prompted style / object the judges recognise, overall and per class."""
-    items = read_answers(answers, styles, objects)
-    sj, oj = judge_for(judges, "style"), judge_for(judges, "object")
-    preds, _ = run_judges(list(dict.fromkeys([sj, oj])), items, resize=protocol.judge_resize)
-    s_names, o_names = list(sj.class_names["style"]), list(oj.class_names["object"])
-    s_ok = np.array([s_names[p] == a.style for p, a in zip(preds["style"], items, strict=True)])
-    o_ok = np.array([o_names[p] == a.object for p, a in zip(preds["object"], items, strict=True)])
-    per = {f"style:{s}": float(s_ok[[a.style == s for a in items]].mean()) for s in styles}
-    per |= {f"object:{o}": float(o_ok[[a.object == o for a in items]].mean()) for o in objects}
-    return {"images": len(items), "style": float(s_ok.mean()), "object": float(o_ok.mean()), "per_class": per}
+    judged = prompt_fidelity(out, w.judges(), w.styles, w.objects, w.protocol)
+    s = w.recipe.sampling
+    record_judgement(w.path("model"), {**judged, "steps": s.steps, "guidance": s.guidance, "seeds": list(s.seeds)})
+    return {"judged": judged}
 
 
 def stage_unlearn(w: World) -> dict[str, Any]:
