@@ -16,6 +16,7 @@ from canvasdata.content.preview import content_sheet
 from canvasdata.dataset import build
 from canvasdata.errors import CanvasdataError, UsageError
 from canvasdata.evaluate.cli import add_evaluate_commands
+from canvasdata.extras import library_bars
 from canvasdata.formats import FORMATS
 from canvasdata.formats.folder import LAYOUTS, METADATA, export_folder
 from canvasdata.hub import push_folder
@@ -211,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose, args.quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
     setup_logging(args.verbose, args.quiet)
     try:
-        return args.func(args)
+        with library_bars(not args.quiet):
+            return args.func(args)
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume (finished work is kept)", file=sys.stderr)
         return 130

@@ -9,6 +9,8 @@ never re-reads shards.
 
 from __future__ import annotations
 
+import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 from torchvision.transforms import v2
@@ -119,10 +122,93 @@ def decode(data: bytes, size: int | None) -> torch.Tensor:
     return image_tensor(decode_image(data, size, resize=True))
 
 
-def train_transform(size: int, crop_scale: float, hflip: bool) -> v2.Compose:
-    """Augmentation on the full-resolution decoded image: a random crop of at least `crop_scale` of the
-    area, resized to `size` (antialiased), and horizontal flips. No colour jitter: colour is style evidence."""
-    steps: list = [v2.RandomResizedCrop(size, scale=(crop_scale, 1.0), ratio=(3 / 4, 4 / 3), antialias=True)]
+# What a generator's output loses against the training JPEGs, drawn by RandomDegrade (in stored-image pixels).
+DEGRADE_KINDS = ("blur", "downscale", "jpeg")
+DEGRADE_BLUR = (0.5, 1.5)      # Gaussian sigma range, px
+DEGRADE_SCALE = (1.5, 3.0)     # downscale factor range (then back up to the same size)
+DEGRADE_JPEG = (30, 70)        # JPEG quality range
+
+
+class RandomDegrade(v2.Transform):
+    """With probability `p`, one degradation of the image, drawn uniformly: a Gaussian blur with sigma in
+    `blur`, a downscale by a factor in `scale` and back up (bilinear, antialiased down), or a JPEG
+    re-encode at a quality in `jpeg`. Every draw comes from torch's global generator (three numbers per
+    call, degraded or not), so a caller that seeds it per sample gets the same degradation every time.
+    Works on RGB image tensors [..., 3, H, W] (uint8 stays uint8); `p = 0` returns the input unchanged."""
+
+    _transformed_types = (torch.Tensor,)
+
+    def __init__(self, p: float, blur: tuple[float, float] = DEGRADE_BLUR, scale: tuple[float, float] = DEGRADE_SCALE,
+                 jpeg: tuple[int, int] = DEGRADE_JPEG) -> None:
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"degradation probability {p} is out of range: allowed [0, 1]")
+        self.p, self.blur, self.scale, self.jpeg = p, tuple(blur), tuple(scale), tuple(jpeg)
+
+    def make_params(self, flat_inputs: list) -> dict:
+        apply, pick, u = torch.rand(3).tolist()
+        if apply >= self.p:
+            return {"kind": None, "value": None}
+        kind = DEGRADE_KINDS[min(int(pick * len(DEGRADE_KINDS)), len(DEGRADE_KINDS) - 1)]
+        if kind == "jpeg":
+            lo, hi = self.jpeg
+            return {"kind": kind, "value": min(int(lo + u * (hi - lo + 1)), hi)}
+        lo, hi = self.blur if kind == "blur" else self.scale
+        return {"kind": kind, "value": lo + u * (hi - lo)}
+
+    def transform(self, inpt: torch.Tensor, params: dict) -> torch.Tensor:
+        kind, value = params["kind"], params["value"]
+        if kind is None:
+            return inpt
+        if kind == "blur":
+            return blur_px(inpt, value)
+        if kind == "downscale":
+            return down_up(inpt, value)
+        return jpeg_reencode(inpt, value)
+
+    # torchvision < 0.21 calls these names
+    _get_params = make_params
+    _transform = transform
+
+
+def blur_px(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur with standard deviation `sigma` px (kernel 2*ceil(3 sigma)+1, reflected borders)."""
+    k = min(2 * math.ceil(3 * sigma) + 1, 2 * ((min(x.shape[-2:]) - 1) // 2) + 1)
+    return v2.functional.gaussian_blur(x, [k, k], [sigma, sigma])
+
+
+def down_up(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Down by `factor` (antialiased bilinear) and back up to the same size (bilinear)."""
+    h, w = x.shape[-2:]
+    small = v2.functional.resize(x, [max(1, round(h / factor)), max(1, round(w / factor))], antialias=True)
+    return v2.functional.resize(small, [h, w], antialias=True)
+
+
+def jpeg_reencode(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """A JPEG re-encode at `quality` (PIL, 4:2:0 chroma as PIL's default); float input is in [0, 1]."""
+    x8 = x if x.dtype == torch.uint8 else (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    flat = x8.reshape(-1, *x8.shape[-3:])
+    out = []
+    for img in flat:
+        buf = io.BytesIO()
+        Image.fromarray(img.permute(1, 2, 0).numpy()).save(buf, "JPEG", quality=quality)
+        out.append(image_tensor(decode_image(buf.getvalue())))
+    y = torch.stack(out).reshape(x8.shape)
+    return y if x.dtype == torch.uint8 else y.to(x.dtype) / 255
+
+
+def train_transform(size: int, crop_scale: float, hflip: bool, degrade_prob: float = 0.0,
+                    degrade_blur: tuple[float, float] = DEGRADE_BLUR,
+                    degrade_scale: tuple[float, float] = DEGRADE_SCALE,
+                    degrade_jpeg: tuple[int, int] = DEGRADE_JPEG) -> v2.Compose:
+    """Augmentation on the full-resolution decoded image: with `degrade_prob` > 0, first a RandomDegrade
+    at the stored resolution (a generated image is judged blurrier than the training JPEGs), then a
+    random crop of at least `crop_scale` of the area, resized to `size` (antialiased), and horizontal
+    flips. No colour jitter: colour is style evidence. `degrade_prob = 0` adds no step at all."""
+    steps: list = []
+    if degrade_prob > 0:
+        steps.append(RandomDegrade(degrade_prob, degrade_blur, degrade_scale, degrade_jpeg))
+    steps.append(v2.RandomResizedCrop(size, scale=(crop_scale, 1.0), ratio=(3 / 4, 4 / 3), antialias=True))
     if hflip:
         steps.append(v2.RandomHorizontalFlip())
     return v2.Compose(steps)

@@ -4,7 +4,10 @@ naming what to install."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
+from collections.abc import Iterator
 from types import ModuleType
 
 from canvasdata.errors import MissingExtraError
@@ -22,3 +25,26 @@ def load_extra(module: str, extra: str) -> ModuleType:
             raise
         raise MissingExtraError(f"{module} needs {missing}, which is not installed: "
                                 f"pip install 'canvasdata[{extra}]'") from None
+
+
+QUIETED = ("diffusers", "transformers")  # libraries whose own bars and warnings `--quiet` silences
+
+
+@contextlib.contextmanager
+def library_bars(show: bool) -> Iterator[None]:
+    """diffusers' and transformers' loading/saving bars and warnings (those installed), off unless `show`;
+    their settings are restored afterwards. `--quiet` runs every command inside `library_bars(False)`."""
+    if show:
+        yield
+        return
+    libraries = [importlib.import_module(f"{name}.utils.logging") for name in QUIETED if importlib.util.find_spec(name)]
+    before = [(lib.is_progress_bar_enabled(), lib.get_verbosity()) for lib in libraries]
+    for lib in libraries:
+        lib.disable_progress_bar()
+        lib.set_verbosity_error()
+    try:
+        yield
+    finally:
+        for lib, (bars, verbosity) in zip(libraries, before, strict=True):
+            (lib.enable_progress_bar if bars else lib.disable_progress_bar)()
+            lib.set_verbosity(verbosity)

@@ -108,7 +108,8 @@ def add_judge_commands(sub: argparse._SubParsersAction) -> None:
     js = j.add_subparsers(dest="judge_command", required=True)
 
     t = js.add_parser("train", help="train a judge from a recipe in classifiers/")
-    t.add_argument("recipe", help="recipe file or shipped name (effnet-lite0-cpu, vit-base, vit-large-uc)")
+    t.add_argument("recipe", help="recipe file or shipped name (effnet-lite0-cpu, effnet-lite0-tiny, vit-mini, "
+                   "vit-base, vit-large-uc)")
     t.add_argument("--data", required=True, help="a canvasdata build directory or a datasets dataset / Hub id")
     t.add_argument("--out", required=True, help="judge directory to write: new or empty, or this training run's "
                    "own (same recipe and data: resumed exactly from its checkpoint)")

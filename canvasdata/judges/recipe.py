@@ -9,6 +9,7 @@ from typing import Any
 
 import timm.optim
 
+from canvasdata.data import DEGRADE_BLUR, DEGRADE_JPEG, DEGRADE_SCALE
 from canvasdata.fields import Fields
 from canvasdata.recipes import load_toml, resolve_recipe_path
 
@@ -42,6 +43,10 @@ class JudgeRecipe:
     label_smoothing: float = 0.1
     crop_scale: float = 0.8          # random-resized-crop minimum area (1.0 = no crop)
     hflip: bool = True
+    degrade_prob: float = 0.0        # per image: one random degradation (blur, downscale, JPEG) before the crop
+    degrade_blur: tuple[float, float] = DEGRADE_BLUR      # its Gaussian sigma range, stored-image px
+    degrade_scale: tuple[float, float] = DEGRADE_SCALE    # its downscale factor range (down, then back up)
+    degrade_jpeg: tuple[int, int] = DEGRADE_JPEG          # its JPEG quality range
     workers: int = 2
     seed: int = 0
     source: str = "<memory>"
@@ -55,12 +60,22 @@ class JudgeRecipe:
         return json.loads(self.model_kwargs) if self.model_kwargs else {}
 
     def to_dict(self) -> dict:
+        """The fields (not `source`), as a recipe table; the degradation fields only where one differs
+        from its default, so that a recipe without degradation keeps the identity (and history) it had
+        before they existed."""
         d = asdict(self)
         d.pop("source")
+        if all(d[k] == DEFAULTS[k] for k in DEGRADE_FIELDS):
+            for k in DEGRADE_FIELDS:
+                d.pop(k)
+        else:
+            for k in DEGRADE_FIELDS[1:]:
+                d[k] = list(d[k])
         return d
 
 
 DEFAULTS = {f.name: f.default for f in fields(JudgeRecipe) if f.default is not MISSING}  # declared once, above
+DEGRADE_FIELDS = ("degrade_prob", "degrade_blur", "degrade_scale", "degrade_jpeg")
 
 
 def _triple(f: Fields, key: str) -> tuple[float, float, float]:
@@ -73,6 +88,18 @@ def _triple(f: Fields, key: str) -> tuple[float, float, float]:
 
 def _number(f: Fields, key: str) -> float:
     return float(f.get(key, (float, int), DEFAULTS[key]))
+
+
+def _range(f: Fields, key: str, kind: type, lo: float, hi: float, what: str) -> tuple:
+    """Two numbers [low, high] with lo <= low <= high <= hi (a degradation's parameter range)."""
+    v = f.get(key, (list, tuple), list(DEFAULTS[key]))
+    kinds = (int,) if kind is int else (int, float)
+    if len(v) != 2 or not all(isinstance(t, kinds) and not isinstance(t, bool) for t in v):
+        raise f.fail(key, f"expected two {'integers' if kind is int else 'numbers'} [low, high] ({what})")
+    a, b = (kind(t) for t in v)
+    if not lo <= a <= b <= hi:
+        raise f.fail(key, f"{[a, b]} is out of range: allowed {lo} <= low <= high <= {hi} ({what})")
+    return a, b
 
 
 def parse_judge_recipe(data: dict, source: str = "<memory>") -> JudgeRecipe:
@@ -97,6 +124,10 @@ def parse_judge_recipe(data: dict, source: str = "<memory>") -> JudgeRecipe:
         min_lr=_number(f, "min_lr"), warmup_epochs=_number(f, "warmup_epochs"), ema_decay=_number(f, "ema_decay"),
         label_smoothing=_number(f, "label_smoothing"), crop_scale=_number(f, "crop_scale"),
         hflip=f.get("hflip", bool, DEFAULTS["hflip"]),
+        degrade_prob=_number(f, "degrade_prob"),
+        degrade_blur=_range(f, "degrade_blur", float, 0.1, 10.0, "Gaussian sigma, px"),
+        degrade_scale=_range(f, "degrade_scale", float, 1.0, 16.0, "downscale factor"),
+        degrade_jpeg=_range(f, "degrade_jpeg", int, 1, 100, "JPEG quality"),
         workers=f.get("workers", int, DEFAULTS["workers"], lo=0, hi=64),
         seed=f.get("seed", int, DEFAULTS["seed"], lo=0),
         source=source,
@@ -122,6 +153,8 @@ def _check_ranges(f: Fields, r: JudgeRecipe) -> None:
         raise f.fail("min_lr", f"{r.min_lr} is above lr {r.lr}: allowed 0 <= min_lr <= lr")
     if r.warmup_epochs > r.epochs:
         raise f.fail("warmup_epochs", f"{r.warmup_epochs} is more than the {r.epochs} epochs: allowed <= epochs")
+    if not 0 <= r.degrade_prob <= 1:
+        raise f.fail("degrade_prob", f"{r.degrade_prob} is out of range: allowed [0, 1] (0 = no degradation)")
     if not 0 <= r.ema_decay < 1:
         raise f.fail("ema_decay", f"{r.ema_decay} is out of range: allowed [0, 1) (0 = no EMA)")
     if r.task == "binary" and not r.concept:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import random
 import time
@@ -29,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from canvasdata.data import ImageLabels, LabelledImages, load_split, make_loader, train_transform
 from canvasdata.devices import Session, join_ranks
@@ -51,6 +53,8 @@ from canvasdata.judges.model import Judge, JudgeError, JudgeInfo
 from canvasdata.judges.recipe import JudgeRecipe
 from canvasdata.locks import folder_lock
 from canvasdata.manifest import MANIFEST, STATE, Manifest, open_build
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "canvasdata-judge-checkpoint/1"
 
@@ -204,7 +208,8 @@ def seed_worker(worker_id: int) -> None:
 def train_loader(recipe: JudgeRecipe, data: LabelledImages, session: Session) -> DataLoader:
     """The training DataLoader: EpochSampler order, SeededSamples augmentation, worker processes whose
     number does not change a batch."""
-    transform = train_transform(recipe.image_size, recipe.crop_scale, recipe.hflip)
+    transform = train_transform(recipe.image_size, recipe.crop_scale, recipe.hflip, recipe.degrade_prob,
+                                recipe.degrade_blur, recipe.degrade_scale, recipe.degrade_jpeg)
     samples = SeededSamples(ImageLabels(data, recipe.image_size, transform), recipe.seed)
     sampler = EpochSampler(len(samples), recipe.seed, session.rank, session.world)
     return DataLoader(samples, recipe.batch_size, sampler=sampler, num_workers=recipe.workers,
@@ -496,9 +501,10 @@ def _loop(trainer: Trainer, loader: DataLoader, test_loader: DataLoader | None, 
             acc = accuracy(trainer.evaluated, test_loader, session.device, trainer.amp) if test_loader else {}
             trainer.history["epochs"].append({"epoch": trainer.epoch, "step": trainer.step, "test_accuracy": acc,
                                               "seconds": round(trainer.seconds, 1)})
-            if acc and session.main:
-                bar.write(f"epoch {trainer.epoch}: held-out top-1 "
-                          + ", ".join(f"{t} {v * 100:.2f}%" for t, v in acc.items()))
+            if acc and session.main:  # a log line (stderr): --quiet hides it, the bar stays intact
+                with logging_redirect_tqdm([logging.getLogger("canvasdata")]):
+                    log.info("epoch %d: held-out top-1 %s", trainer.epoch,
+                             ", ".join(f"{t} {v * 100:.2f}%" for t, v in acc.items()))
         if session.main:
             trainer.save(out / CHECKPOINT)
     bar.close()

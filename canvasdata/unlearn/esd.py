@@ -15,7 +15,6 @@ interrupted run that is rerun ends bit-identical (on the CPU) to one never inter
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import logging
@@ -24,7 +23,7 @@ import re
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from tqdm.auto import tqdm
 import canvasdata
 from canvasdata.devices import resolve_device
 from canvasdata.errors import UsageError
+from canvasdata.extras import library_bars
 from canvasdata.formats.common import atomic_path, write_json, write_text
 from canvasdata.locks import folder_lock
 from canvasdata.models.vocab import unknown_words
@@ -360,21 +360,6 @@ class ESDTrainer:
         frozen = dict(self.frozen.named_parameters())
         diff = [p for n, p in self.unet.named_parameters() if not torch.equal(p, frozen[n])]
         return len(diff), sum(p.numel() for p in diff), sum(p.numel() * p.element_size() for p in diff)
-
-
-@contextlib.contextmanager
-def library_bars(show: bool) -> Iterator[None]:
-    """diffusers' and transformers' loading and saving bars, off unless `show` (their setting is restored)."""
-    libraries = (diffusers.utils.logging, transformers.utils.logging)
-    before = [lib.is_progress_bar_enabled() for lib in libraries]
-    if not show:
-        for lib in libraries:
-            lib.disable_progress_bar()
-    try:
-        yield
-    finally:
-        for lib, on in zip(libraries, before, strict=True):
-            (lib.enable_progress_bar if on else lib.disable_progress_bar)()
 
 
 def peak_memory(device: torch.device) -> int:
