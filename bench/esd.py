@@ -23,7 +23,7 @@ from canvasdata.unlearn.esd import erase
 from canvasdata.world.recipe import load_world_recipe
 from canvasdata.world.stages import World
 
-GRID = ((1e-5, 200), (1e-4, 100), (1e-4, 200), (3e-4, 200))
+GRID = ((1e-5, 200), (1e-4, 200), (3e-4, 200))
 
 
 def main(argv: list[str] | None = None) -> int:

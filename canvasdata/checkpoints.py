@@ -35,13 +35,15 @@ def read_meta(path: Path, fmt: str, error: type[Exception]) -> dict[str, Any]:
     return meta
 
 
-def read_state(path: Path, fmt: str, error: type[Exception]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The tensors and JSON state of a checkpoint; one line naming it when it is truncated or foreign."""
+def read_state(path: Path, fmt: str, error: type[Exception], hint: str = "") -> tuple[dict[str, torch.Tensor],
+                                                                                     dict[str, Any]]:
+    """The tensors and JSON state of a checkpoint; one line naming it (and `hint`, what to do) when it is
+    truncated or foreign."""
     meta = read_meta(path, fmt, error)
     try:
         return safetensors.torch.load_file(str(path)), meta
     except Exception as e:  # a truncated file or a bad header
-        raise error(f"{path}: corrupt or truncated training checkpoint ({e})") from None
+        raise error(f"{path}: corrupt or truncated training checkpoint ({e}){hint}") from None
 
 
 def under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -3,7 +3,10 @@ imports none of the machinery that runs a recipe, so reading one never imports t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tomllib
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +43,16 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise RecipeError(f"{path}: malformed TOML: {e}") from None
     except UnicodeDecodeError as e:
         raise RecipeError(f"{path}: not UTF-8 text: {e}") from None
+
+
+class RecipeTable:
+    """What every recipe dataclass (model, world) offers: its table without the file it came from
+    (`source`), and a short hash of that table (where the file lives does not change it)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)  # type: ignore[call-overload]
+        d.pop("source", None)
+        return d
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]

@@ -33,13 +33,7 @@ ALL = ("data", "judges", "model", "original", "unlearn", "answers", "attacks", "
 TILE, PAD, TOP = 128, 2, 16  # the grid's tiles (report.TILE) and contact_sheet's padding and label band
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the toy models' kernels are too small to share, and the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run(*argv: str) -> tuple[int, str, str]:

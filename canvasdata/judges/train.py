@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from canvasdata.checkpoints import read_meta, read_state, under
 from canvasdata.data import ImageLabels, LabelledImages, load_split, make_loader, train_transform
 from canvasdata.devices import Session, join_ranks
 from canvasdata.formats.common import write_json
@@ -315,11 +316,11 @@ class Trainer:
     def load(self, path: Path) -> None:
         """Restore the state that `save` wrote."""
         tensors, meta = read_checkpoint(path)
-        self.judge.load_state_dict(_under(tensors, "model."))
+        self.judge.load_state_dict(under(tensors, "model."))
         if self.ema is not None:
-            self.ema.module.load_state_dict(_under(tensors, "ema."))
+            self.ema.module.load_state_dict(under(tensors, "ema."))
         state: dict[int, dict] = {int(pid): dict(v) for pid, v in meta["optimizer"]["state"].items()}
-        for k, v in _under(tensors, "optimizer.").items():
+        for k, v in under(tensors, "optimizer.").items():
             pid, name = k.split(".", 1)
             state.setdefault(int(pid), {})[name] = v
         groups = [{k: tuple(v) if isinstance(now.get(k), tuple) else v for k, v in saved.items()}
@@ -338,30 +339,14 @@ class Trainer:
         self.seconds, self.images, self.history = meta["seconds"], meta["images"], meta["history"]
 
 
-def _under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
 def checkpoint_meta(path: Path) -> dict:
     """The JSON part of a checkpoint (read from its header only); one-line JudgeError if unreadable."""
-    try:
-        with safetensors.safe_open(str(path), "pt") as f:
-            meta = json.loads((f.metadata() or {})["state"])
-    except Exception as e:  # safetensors raises its own types for a bad header or a short file
-        raise JudgeError(f"{path}: not a readable training checkpoint ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise JudgeError(f"{path}: not a {CHECKPOINT_FORMAT} training checkpoint")
-    return meta
+    return read_meta(path, CHECKPOINT_FORMAT, JudgeError)
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """The tensors and the JSON part of a checkpoint; one-line JudgeError naming it if unreadable."""
-    meta = checkpoint_meta(path)
-    try:
-        return safetensors.torch.load_file(str(path)), meta
-    except Exception as e:  # a truncated file or a bad header
-        raise JudgeError(f"{path}: corrupt or truncated training checkpoint ({e}); rerun with --overwrite to train "
-                         "afresh") from None
+    return read_state(path, CHECKPOINT_FORMAT, JudgeError, "; rerun with --overwrite to train afresh")
 
 
 def plan_out(out: Path, identity: dict, overwrite: bool) -> tuple[bool, list[str]]:

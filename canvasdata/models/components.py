@@ -4,11 +4,9 @@ code), or taken from an existing pipeline (`--init`)."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from diffusers import (
@@ -22,8 +20,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from canvasdata.errors import UsageError
 from canvasdata.models.recipe import ModelRecipe, NoiseConfig
-
-PIPELINE_CLASSES = ("StableDiffusionPipeline",)
+from canvasdata.sources.diffusers import SD_PIPELINES, check_sd_folder
 
 
 @dataclass
@@ -98,25 +95,6 @@ def from_scratch(recipe: ModelRecipe, tokenizer: CLIPTokenizer) -> Parts:
     return Parts(vae, text, tokenizer, unet, noise_scheduler(recipe.noise, recipe.unet.prediction_type))
 
 
-def check_pipeline_folder(path: Path | str) -> dict[str, Any]:
-    """The model_index.json of a StableDiffusionPipeline folder; one-line UsageError naming what is missing."""
-    path = Path(path)
-    index = path / "model_index.json"
-    if not index.is_file():
-        raise UsageError(f"{path}: not a diffusers pipeline folder (no model_index.json)")
-    try:
-        config = json.loads(index.read_text())
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{index}: unreadable ({e})") from None
-    if config.get("_class_name") not in PIPELINE_CLASSES:
-        raise UsageError(f"{path}: a {config.get('_class_name')!r}, not a StableDiffusionPipeline "
-                         "(one CLIP text encoder, a UNet and a VAE)")
-    missing = [c for c in ("unet", "vae", "text_encoder", "tokenizer", "scheduler") if not (path / c).is_dir()]
-    if missing:
-        raise UsageError(f"{path}: a StableDiffusionPipeline folder without {', '.join(missing)}")
-    return config
-
-
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -124,7 +102,7 @@ def check_init(init: Path | str) -> None:
     """`--init`: a local StableDiffusionPipeline folder (checked here), or a Hub id `owner/name` (checked
     by diffusers when loaded); anything else is one line naming it."""
     if Path(init).exists():
-        check_pipeline_folder(init)
+        check_sd_folder(Path(init), "--init", "model train")
     elif not HUB_ID.match(str(init)):
         raise UsageError(f"--init {init}: no such pipeline folder (nor a Hub id owner/name)")
 
@@ -133,7 +111,7 @@ def from_pipeline(path: Path | str, recipe: ModelRecipe) -> Parts:
     """The components of an existing StableDiffusionPipeline folder or Hub id (fine-tuning: `--init`)."""
     check_init(path)
     pipe = StableDiffusionPipeline.from_pretrained(str(path), safety_checker=None, requires_safety_checker=False)
-    if type(pipe).__name__ not in PIPELINE_CLASSES:
+    if type(pipe).__name__ not in SD_PIPELINES:
         raise UsageError(f"--init {path}: a {type(pipe).__name__}, not a StableDiffusionPipeline")
     prediction = pipe.scheduler.config.get("prediction_type", recipe.unet.prediction_type)
     noise = DDPMScheduler.from_config(pipe.scheduler.config, prediction_type=prediction)

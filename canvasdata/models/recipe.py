@@ -4,14 +4,11 @@ into frozen dataclasses. A leaf: reading a recipe imports neither torch nor diff
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from canvasdata.fields import Fields
-from canvasdata.tomlfiles import load_toml, resolve_recipe_path
+from canvasdata.tomlfiles import RecipeTable, load_toml, resolve_recipe_path
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 BETA_SCHEDULES = ("scaled_linear", "linear", "squaredcos_cap_v2")
@@ -83,7 +80,7 @@ class SampleConfig:
 
 
 @dataclass(frozen=True)
-class ModelRecipe:
+class ModelRecipe(RecipeTable):
     """How to build and train a text-to-image model on a build."""
 
     name: str
@@ -96,16 +93,6 @@ class ModelRecipe:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     source: str = "<memory>"
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("source")
-        return d
-
-    def hash(self) -> str:
-        """A short hash of what the recipe says (its file's place left out)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
 
 
 def _channels(f: Fields, key: str, default: tuple[int, ...]) -> tuple[int, ...]:

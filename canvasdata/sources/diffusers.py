@@ -12,6 +12,7 @@ manifest and card. diffusers is imported only when used (`pip install 'canvasdat
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 from PIL import Image
 
 from canvasdata.devices import resolve_device
-from canvasdata.errors import MissingExtraError
+from canvasdata.errors import MissingExtraError, UsageError
 from canvasdata.fields import Fields, RecipeError
 from canvasdata.taxonomy import SEED_STYLE, prompt, unknown_message
 
@@ -47,6 +48,33 @@ def _diffusers() -> ModuleType:
 def diffusers_version() -> str:
     """The installed diffusers' version (for the records)."""
     return _diffusers().__version__
+
+
+SD_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")  # same components, loadable as SD
+SD_COMPONENTS = ("unet", "text_encoder", "tokenizer", "vae", "scheduler")
+
+
+def check_sd_folder(model: Path, flag: str = "--model", user: str = "this command") -> dict:
+    """model_index.json of a StableDiffusionPipeline folder (one CLIP text encoder, a UNet, a VAE); anything
+    else is a one-line UsageError naming the flag, the path and what is missing (`user`: who needs it)."""
+    index = model / "model_index.json"
+    if not model.is_dir():
+        raise UsageError(f"{flag} {model}: not a folder (a StableDiffusionPipeline folder is expected)")
+    if not index.is_file():
+        raise UsageError(f"{flag} {model}: no model_index.json; not a diffusers pipeline folder")
+    try:
+        config = json.loads(index.read_text())
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{flag} {model}: model_index.json is unreadable ({e})") from None
+    kind = config.get("_class_name")
+    if kind not in SD_PIPELINES:
+        raise UsageError(f"{flag} {model}: a {kind} folder; {user} needs a StableDiffusionPipeline")
+    missing = [c for c in SD_COMPONENTS if not isinstance(config.get(c), list) or None in config[c]
+               or not (model / c).is_dir()]
+    if missing:
+        raise UsageError(f"{flag} {model}: missing {', '.join(missing)} (a StableDiffusionPipeline needs "
+                         f"{', '.join(SD_COMPONENTS)})")
+    return config
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

@@ -45,13 +45,12 @@ from canvasdata.formats.common import atomic_path, write_json, write_text
 from canvasdata.locks import folder_lock
 from canvasdata.models.vocab import unknown_words
 from canvasdata.seeds import derive_seed
+from canvasdata.sources.diffusers import check_sd_folder
 from canvasdata.taxonomy import OBJECTS, SEED_STYLE, UC60, unknown_message
 from canvasdata.unlearn import ESDConfig
 
 log = logging.getLogger(__name__)
 
-PIPELINES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")   # same components, loadable as SD
-COMPONENTS = ("unet", "text_encoder", "tokenizer", "vae", "scheduler")
 RECORD = "unlearn.json"                  # written last: the output is finished
 MARKER = ".canvasdata-unlearn"           # written first: the request this folder is being written for
 LOCK = ".lock"
@@ -132,29 +131,6 @@ def trainable_names(names: Sequence[str], parameters: str) -> list[str]:
     raise UsageError(f"ESD parameter set {parameters!r}: allowed xattn, noxattn, full")
 
 
-def check_pipeline_folder(model: Path) -> dict:
-    """model_index.json of a StableDiffusionPipeline folder; anything else is a one-line UsageError naming
-    the path and what is missing."""
-    index = model / "model_index.json"
-    if not model.is_dir():
-        raise UsageError(f"--model {model}: not a folder (a StableDiffusionPipeline folder is expected)")
-    if not index.is_file():
-        raise UsageError(f"--model {model}: no model_index.json; not a diffusers pipeline folder")
-    try:
-        config = json.loads(index.read_text())
-    except json.JSONDecodeError as e:
-        raise UsageError(f"--model {model}: model_index.json is unreadable ({e})") from None
-    kind = config.get("_class_name")
-    if kind not in PIPELINES:
-        raise UsageError(f"--model {model}: a {kind} folder; ESD needs a StableDiffusionPipeline")
-    missing = [c for c in COMPONENTS if not isinstance(config.get(c), list) or None in config[c]
-               or not (model / c).is_dir()]
-    if missing:
-        raise UsageError(f"--model {model}: missing {', '.join(missing)} (a StableDiffusionPipeline needs "
-                         f"{', '.join(COMPONENTS)})")
-    return config
-
-
 def default_size(model: Path) -> tuple[int, int]:
     """(the UNet's native image size in px, the VAE's scale factor), from the component configs."""
     try:
@@ -183,7 +159,7 @@ def make_request(model: Path, forget: str, prompt: str | None, config: ESDConfig
     """The request this output is written for (its identity, compared on resume and rerun, and the entry
     in the history of chained unlearning): every setting that changes the result."""
     domain, name = parse_forget(forget)
-    check_pipeline_folder(model)
+    check_sd_folder(model, "--model", "ESD")
     native, scale = default_size(model)
     size = config.size or native
     if size % scale:

@@ -4,14 +4,11 @@ imports neither torch nor diffusers."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from canvasdata.fields import Fields
-from canvasdata.tomlfiles import load_toml, resolve_recipe_path
+from canvasdata.tomlfiles import RecipeTable, load_toml, resolve_recipe_path
 
 SEED_WORDS = ("Photo", "Seed Images")
 
@@ -42,7 +39,7 @@ class WorldAttacks:
 
 
 @dataclass(frozen=True)
-class WorldRecipe:
+class WorldRecipe(RecipeTable):
     """What `world run` builds, trains, unlearns and scores."""
 
     name: str
@@ -57,14 +54,6 @@ class WorldRecipe:
     esd: WorldESD = WorldESD()
     attacks: WorldAttacks = WorldAttacks()
     source: str = "<memory>"
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("source")
-        return d
-
-    def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _ints(f: Fields, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
