@@ -160,7 +160,8 @@ def _share_parsers(js: argparse._SubParsersAction) -> None:
     i.add_argument("--out", required=True, help="judge directory to write")
     i.add_argument("--arch", default="vit_large_patch16_224", help="timm architecture of the checkpoint")
     i.add_argument("--image-size", type=int, default=224, help="input size in px")
-    i.add_argument("--model-kwargs", help=argparse.SUPPRESS)
+    i.add_argument("--model-kwargs", help="JSON of extra timm.create_model arguments of the architecture (e.g. "
+                   "'{\"img_size\": 384}'), stored in the judge's config")
     i.set_defaults(func=_import)
 
     h = js.add_parser("push", help="upload a judge directory as a Hub model repo (config.json, weights, card, "
