@@ -192,3 +192,29 @@ def test_missing_extra_is_one_line(monkeypatch) -> None:
 def test_the_command_line_module_does_not_import_diffusers() -> None:
     code = "import sys, canvasdata.unlearn.cli; sys.exit('diffusers' in sys.modules or 'transformers' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_combination_is_erased_through_its_caption_on_cross_attention(tiny_sd_pipeline: Path,
+                                                                      tmp_path: Path) -> None:
+    """`--forget object:Dogs+style:Van_Gogh` (either order): the build's caption of that cell as the prompt,
+    xattn by default, recorded in its canonical form; the record's cost fields are the suite's columns;
+    an unknown name in a combination or a domain named twice is refused before anything is written."""
+    out = tmp_path / "combo"
+    result = esd.erase(tiny_sd_pipeline, "object:Dogs+style:Van_Gogh", out,
+                       ESDConfig(iterations=1, sample_steps=2, lr=1e-3), progress=False)
+    assert result.prompt == "A Dogs image in Van Gogh style." and result.method == "xattn"
+    assert result.forget == "style:Van_Gogh+object:Dogs"
+    diff = changed(weights(out, "unet"), weights(tiny_sd_pipeline, "unet"))
+    assert diff and all("attn2" in k for k in diff)
+    record = json.loads((out / "unlearn.json").read_text())
+    assert record["forget"] == "style:Van_Gogh+object:Dogs" and record["request"]["parameters"] == "xattn"
+    assert record["seconds"] > 0 and record["peak_memory_bytes"] > 0 and record["changed_bytes"] > 0
+    assert "Van Gogh × Dogs (style × object combination) erased with ESD-x" in (out / "README.md").read_text()
+    assert esd.parse_forget("style:Seed_Images+object:Dogs") == ("combination", "Seed_Images+Dogs")
+    assert esd.default_prompt("combination", "Seed_Images+Dogs") == "A Dogs image in Photo style."
+    for forget, pattern in (("style:Van_Gogh+object:Dog", "unknown name 'Dog' in object names; did you mean Dogs"),
+                            ("style:Van_Gog+object:Dogs", "unknown name 'Van_Gog' in style names"),
+                            ("style:Van_Gogh+style:Monet", "not two styles")):
+        with pytest.raises(UsageError, match=pattern):
+            esd.erase(tiny_sd_pipeline, forget, tmp_path / "refused", CONFIG, progress=False)
+    assert not (tmp_path / "refused").exists()

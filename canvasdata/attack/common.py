@@ -55,10 +55,10 @@ def forget_request(forget: str, styles: Sequence[str] | None = None, objects: Se
                    judges: Sequence[Any] = ()) -> Request:
     """The prompts of 'style:NAME' (NAME × `objects`, default all 20) or 'object:NAME' (`styles`, default
     uc50's, × NAME); the names are checked against the label spaces and the judges' classes."""
-    domain, target = parse_forget(forget)
+    domain, target = parse_forget(forget, combinations=False)
     if judges:
         parse_forget(forget, judge_for(judges, "style").class_names["style"],
-                     judge_for(judges, "object").class_names["object"])
+                     judge_for(judges, "object").class_names["object"], combinations=False)
     if domain == "style" and styles or domain == "object" and objects:
         other = "objects" if domain == "style" else "styles"
         raise UsageError(f"--{domain}s: a {domain} request prompts only its target {domain}; choose the {other}")

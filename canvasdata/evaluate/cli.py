@@ -45,7 +45,13 @@ def _score(a: argparse.Namespace) -> int:
     r = evaluate_command(a.answers, a.forget, a.judges, protocol=_protocol(a), reference=a.reference,
                          inception=a.inception, out=a.out, device=a.device, batch_size=a.batch_size,
                          workers=a.workers, progress=not a.quiet, split=a.split)
-    print(f"forget {a.forget}: UA {r.ua * 100:.2f}  IRA {r.ira * 100:.2f}  CRA {r.cra * 100:.2f}"
+    pct = lambda v: "—" if v is None or v != v else f"{v * 100:.2f}"  # noqa: E731
+    if r.forget["domain"] == "combination":
+        scores = (f"FU {pct(r.fu)}  FR {pct(r.fr)} (same style {pct(r.fr_same_style)}, same object "
+                  f"{pct(r.fr_same_object)}, rest {pct(r.fr_rest)})")
+    else:
+        scores = f"UA {pct(r.ua)}  IRA {pct(r.ira)}  CRA {pct(r.cra)}"
+    print(f"forget {a.forget}: {scores}"
           + (f"  FD {r.frechet_distance:.2f}  KID {r.kid:.4f}" if r.frechet_distance is not None else "")
           + f"  ({r.num_images} images; protocol {r.protocol.describe()}) -> {r.paths['markdown']}")
     return 0
@@ -164,7 +170,8 @@ def _judging_flags(p: argparse.ArgumentParser, out_help: str) -> None:
 def _score_parser(es: argparse._SubParsersAction) -> None:
     e = es.add_parser("score", help="score one unlearning request's answer set with judges (UA, IRA, CRA, FD)")
     e.add_argument("--answers", required=True, help="folder of {style}_{object}_seed{N}.jpg, or a canvasdata build")
-    e.add_argument("--forget", required=True, help="style:NAME or object:NAME")
+    e.add_argument("--forget", required=True, help="style:NAME, object:NAME, or a combination style:NAME+object:NAME "
+                   "(finer-scale: FU and FR's parts instead of UA/IRA/CRA)")
     e.add_argument("--split", help="with a build as --answers: score only this split (e.g. test, the images the "
                    "judges never saw: the scores of a model that generates the data itself)")
     _judging_flags(e, "report directory (default: ANSWERS/report; required when --answers is a build)")
@@ -189,7 +196,9 @@ def _generate_parser(es: argparse._SubParsersAction) -> None:
 
 def _suite_parser(es: argparse._SubParsersAction) -> None:
     s = es.add_parser("suite", help="score runs/{method}/{style|object}_{target}/ and print a Table-2-shaped table")
-    s.add_argument("runs", help="folder of {method}/{style|object}_{target}/ answer sets")
+    s.add_argument("runs", help="folder of {method}/{style|object}_{target}/ answer sets (a combination: "
+                   "{method}/style_{STYLE}+object_{OBJECT}/; FU/FR columns, and cost columns from the unlearn.json "
+                   "of the model each generation.json names)")
     _judging_flags(s, "where the reports, suite.md and suite.csv go (default: RUNS/suite)")
     s.set_defaults(func=_suite)
 

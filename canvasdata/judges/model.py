@@ -148,6 +148,15 @@ class Judge(nn.Module):
             out[t] = head(feats)
         return feats, out
 
+    def class_embeddings(self, task: str) -> torch.Tensor:
+        """The task head's weight rows, [classes, features]: the judge's class embeddings (e.g. for the
+        cosine similarity of classes); a JudgeError when the head has no weight matrix."""
+        head = self.backbone.get_classifier() if task == self.tasks[0] else self.extra[task]
+        weight = getattr(head, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.shape[0] != len(self.class_names[task]):
+            raise JudgeError(f"the {task} head ({type(head).__name__}) has no weight row per class")
+        return weight.detach().reshape(weight.shape[0], -1)
+
     def logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Logits per task for images in [0,1] of any size."""
         return self.forward_normalized(self.prepare(x))[1]

@@ -31,15 +31,17 @@ def _esd_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("esd", help="Erased Stable Diffusion (Gandikota et al., ICCV 2023): fine-tune the UNet away "
                        "from the concept; writes a full pipeline folder (resumable)")
     p.add_argument("--model", required=True, help="the source: a StableDiffusionPipeline folder")
-    p.add_argument("--forget", required=True, help="style:NAME or object:NAME")
+    p.add_argument("--forget", required=True, help="style:NAME, object:NAME, or a style x object combination "
+                   "style:NAME+object:NAME (finer-scale; its style may be Seed_Images)")
     p.add_argument("--out", required=True, help="folder to write the unlearned pipeline to (new or empty; rerun the "
                    "same command to resume)")
     p.add_argument("--method", choices=METHODS, default=ESD.method,
                    help="parameters trained: xattn (ESD-x, cross-attention), noxattn (ESD-u, all but "
                         "cross-attention, the time embedding and the output layer), full; "
-                        "auto is xattn for a style, noxattn for an object")
-    p.add_argument("--prompt", help="the concept text (default: 'NAME style' for a style, the object's name); "
-                   "every word must be in the model's vocabulary")
+                        "auto is xattn for a style or a combination, noxattn for an object")
+    p.add_argument("--prompt", help="the concept text (default: 'NAME style' for a style, the object's name, the "
+                   "build's caption 'A OBJECT image in STYLE style.' for a combination); every word must be in the "
+                   "model's vocabulary")
     p.add_argument("--iterations", type=positive_int, default=ESD.iterations, help="training iterations (batch 1)")
     p.add_argument("--lr", type=float, default=ESD.lr, help="Adam learning rate")
     p.add_argument("--negative-guidance", type=float, default=ESD.negative_guidance,
@@ -57,6 +59,7 @@ def _esd_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_unlearn_commands(sub: argparse._SubParsersAction) -> None:
     """`canvasdata unlearn esd`."""
-    u = sub.add_parser("unlearn", help="erase a style or object from a diffusers pipeline (ESD)")
+    u = sub.add_parser("unlearn", help="erase a style, an object or a style x object combination from a diffusers "
+                       "pipeline (ESD)")
     s = u.add_subparsers(dest="unlearn_command", required=True)
     _esd_parser(s)

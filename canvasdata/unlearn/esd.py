@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 import canvasdata
 from canvasdata.devices import resolve_device
 from canvasdata.errors import UsageError
+from canvasdata.evaluate.score import COMBINATION, combination_spec, split_combination
 from canvasdata.extras import library_bars
 from canvasdata.formats.common import atomic_path, write_json, write_text
 from canvasdata.locks import folder_lock
@@ -47,6 +48,7 @@ from canvasdata.models.vocab import unknown_words
 from canvasdata.seeds import derive_seed
 from canvasdata.sources.diffusers import check_sd_folder
 from canvasdata.taxonomy import OBJECTS, SEED_STYLE, UC60, unknown_message
+from canvasdata.taxonomy import prompt as caption
 from canvasdata.unlearn import ESDConfig
 
 log = logging.getLogger(__name__)
@@ -94,10 +96,18 @@ class ESDResult:
 
 def parse_forget(forget: str) -> tuple[str, str]:
     """'style:NAME' (a UC60 style) or 'object:NAME' (an object) -> (domain, name); Seed_Images, the photo
-    domain, is refused."""
+    domain, is refused as a style on its own. A combination 'style:NAME+object:NAME' (either order; its
+    style may be Seed_Images: photos of that object) -> ('combination', 'STYLE+OBJECT')."""
+    combo = split_combination(forget, "--forget")
+    if combo is not None:
+        for domain, name in zip(("style", "object"), combo, strict=True):
+            space = UC60 if domain == "style" else OBJECTS
+            if name not in space:
+                raise UsageError(f"--forget {forget!r}: " + unknown_message(name, space, f"{domain} names"))
+        return COMBINATION, "+".join(combo)
     domain, _, name = forget.partition(":")
     if domain not in ("style", "object") or not name:
-        raise UsageError(f"--forget {forget!r}: expected style:NAME or object:NAME")
+        raise UsageError(f"--forget {forget!r}: expected style:NAME, object:NAME or style:NAME+object:NAME")
     if domain == "style" and name == SEED_STYLE:
         raise UsageError(f"--forget {forget}: {SEED_STYLE} is the photo domain, not a style to forget")
     space = UC60 if domain == "style" else OBJECTS
@@ -106,16 +116,27 @@ def parse_forget(forget: str) -> tuple[str, str]:
     return domain, name
 
 
+def canonical_forget(domain: str, name: str) -> str:
+    """The request as recorded: 'style:NAME', 'object:NAME', a combination as 'style:STYLE+object:OBJECT'."""
+    return combination_spec(*name.split("+", 1)) if domain == COMBINATION else f"{domain}:{name}"
+
+
 def default_prompt(domain: str, name: str) -> str:
-    """The concept text of a request, in the training captions' words: 'Van Gogh style', 'Dogs'."""
+    """The concept text of a request, in the training captions' words: 'Van Gogh style', 'Dogs'; a
+    combination 'STYLE+OBJECT' as the build's caption of that cell ('A Dogs image in Van Gogh style.',
+    Seed_Images as 'Photo')."""
+    if domain == COMBINATION:
+        style, obj = name.split("+", 1)
+        return caption(style, obj)
     return f"{name.replace('_', ' ')} style" if domain == "style" else name
 
 
 def parameter_set(domain: str, method: str) -> str:
-    """The parameter set trained: `auto` is xattn (ESD-x) for a style, noxattn (ESD-u) for an object."""
+    """The parameter set trained: `auto` is xattn (ESD-x) for a style or a combination (a prompt-specific
+    concept, as the authors' choice for styles), noxattn (ESD-u) for an object."""
     if method != "auto":
         return method
-    return "xattn" if domain == "style" else "noxattn"
+    return "noxattn" if domain == "object" else "xattn"
 
 
 def trainable_names(names: Sequence[str], parameters: str) -> list[str]:
@@ -166,7 +187,8 @@ def make_request(model: Path, forget: str, prompt: str | None, config: ESDConfig
         raise UsageError(f"--size {size}: must be a multiple of the VAE's scale factor {scale}")
     resolved = replace(config, method=parameter_set(domain, config.method), size=size)
     settings = {k: v for k, v in asdict(resolved).items() if k not in ("method", "checkpoint_every")}
-    return {"method": "esd", "forget": forget, "prompt": prompt or default_prompt(domain, name),
+    return {"method": "esd", "forget": canonical_forget(domain, name),
+            "prompt": prompt or default_prompt(domain, name),
             "parameters": resolved.method, **settings, "optimizer": "Adam", "source": str(model.resolve())}
 
 
@@ -390,7 +412,11 @@ def record(request: dict, trainer: ESDTrainer, progress: Progress, model: Path) 
 
 def model_card(data: dict, out: Path) -> str:
     """README.md of the output: what was erased, how, and from which model."""
-    domain, name = data["forget"].split(":", 1)
+    combo = split_combination(data["forget"])
+    if combo is not None:
+        domain, name = "style × object combination", " × ".join(combo)
+    else:
+        domain, name = data["forget"].split(":", 1)
     variant = {"xattn": "ESD-x", "noxattn": "ESD-u", "full": "ESD (all parameters)"}[data["parameters"]]
     steps = "\n".join(f"{k + 1}. {h.get('method', '?')} `{h.get('forget', '?')}` ({h.get('parameters', '?')}) from "
                       f"`{h.get('source', '?')}`" for k, h in enumerate(data["history"]))
@@ -434,11 +460,12 @@ pipe = StableDiffusionPipeline.from_pretrained("{out}")
 def erase(model: str | Path, forget: str, out: str | Path, config: ESDConfig = DEFAULTS, *,
           prompt: str | None = None, device: str | torch.device = "auto", progress: bool = True,
           _after_step: Callable[[int], None] | None = None) -> ESDResult:
-    """Erase `forget` ('style:NAME' or 'object:NAME') from the StableDiffusionPipeline folder `model` with
-    ESD and write the unlearned pipeline to `out` (see the module's doc). `prompt` is the concept text
-    (default: 'NAME style' for a style, the object's name); every word must be in the tokenizer's
-    vocabulary. Rerunning a killed run resumes it; rerunning a finished one returns its result unchanged.
-    Bad input is a one-line UsageError raised before anything is written."""
+    """Erase `forget` ('style:NAME', 'object:NAME' or a combination 'style:NAME+object:NAME') from the
+    StableDiffusionPipeline folder `model` with ESD and write the unlearned pipeline to `out` (see the
+    module's doc). `prompt` is the concept text (default: 'NAME style' for a style, the object's name, the
+    build's caption 'A OBJECT image in STYLE style.' for a combination; recorded as such); every word must
+    be in the tokenizer's vocabulary. Rerunning a killed run resumes it; rerunning a finished one returns
+    its result unchanged. Bad input is a one-line UsageError raised before anything is written."""
     model, out = Path(model), Path(out)
     request = make_request(model, forget, prompt, config)
     finished = plan_out(out, request)
