@@ -29,6 +29,7 @@ from canvasdata.evaluate.protocol import (
     Protocol,
     get_protocol,
 )
+from canvasdata.evaluate.score import NEIGHBOURS_K
 from canvasdata.sources.diffusers import DTYPES, PipelineOptions
 
 SCORING_OPTIONS = ("cra_includes_forgotten", "judge_resize", "inception_pipeline", "seed_images_in_style_metrics")
@@ -44,7 +45,7 @@ def _score(a: argparse.Namespace) -> int:
     """`evaluate score`: one request's UA/IRA/CRA (and FD/KID)."""
     r = evaluate_command(a.answers, a.forget, a.judges, protocol=_protocol(a), reference=a.reference,
                          inception=a.inception, out=a.out, device=a.device, batch_size=a.batch_size,
-                         workers=a.workers, progress=not a.quiet, split=a.split)
+                         workers=a.workers, progress=not a.quiet, split=a.split, neighbours_k=a.neighbours)
     pct = lambda v: "—" if v is None or v != v else f"{v * 100:.2f}"  # noqa: E731
     if r.forget["domain"] == "combination":
         scores = (f"FU {pct(r.fu)}  FR {pct(r.fr)} (same style {pct(r.fr_same_style)}, same object "
@@ -78,7 +79,7 @@ def _suite(a: argparse.Namespace) -> int:
     """`evaluate suite`: every request under RUNS, as one table."""
     suite = suite_command(a.runs, a.judges, protocol=_protocol(a), reference=a.reference, inception=a.inception,
                           out=a.out, device=a.device, batch_size=a.batch_size, workers=a.workers,
-                          progress=not a.quiet)
+                          progress=not a.quiet, neighbours_k=a.neighbours)
     print(suite.to_markdown())
     print(f"-> {suite.paths['md']}, {suite.paths['csv']}")
     return 0
@@ -163,6 +164,9 @@ def _judging_flags(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--inception", help="Inception v3 weights file for FD/KID (pytorch-fid's pt_inception-2015-12-05-"
                    "6726825d.pth or torchvision's; default: the style judge's penultimate features)")
     _scoring_flags(p)
+    p.add_argument("--neighbours", type=non_negative_int, default=NEIGHBOURS_K,
+                   help="IRA is also split into the K retained classes nearest the target (cosine similarity of the "
+                        "judge's class embeddings) and the rest: over-erasure hides in the near ones")
     p.add_argument("--out", help=out_help)
     add_device_args(p)
 

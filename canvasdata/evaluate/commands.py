@@ -18,7 +18,7 @@ from canvasdata.evaluate.generate import (
     generate_answers,
 )
 from canvasdata.evaluate.protocol import Protocol
-from canvasdata.evaluate.score import Report, score_answers
+from canvasdata.evaluate.score import NEIGHBOURS_K, Report, score_answers
 from canvasdata.evaluate.suite import Suite, score_suite
 from canvasdata.judges import load_judge
 from canvasdata.sources.diffusers import PipelineOptions
@@ -36,7 +36,7 @@ def evaluate_command(answers: str | Path, forget: str, judges: Sequence[str | Pa
                      protocol: str | Protocol | None = None, reference: str | Path | None = None,
                      inception: str | Path | None = None, out: str | Path | None = None, device: str = "auto",
                      batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS, progress: bool = True,
-                     split: str | None = None) -> Report:
+                     split: str | None = None, neighbours_k: int = NEIGHBOURS_K) -> Report:
     """`canvasdata evaluate score`: score one answer set (a build: its `split`, default all) under
     `protocol` (default `unlearncanvas`); report.json and report.md go to `out` (default ANSWERS/report
     for a folder of answers; a build needs `out`, since a report inside it would break its seal); their
@@ -46,7 +46,7 @@ def evaluate_command(answers: str | Path, forget: str, judges: Sequence[str | Pa
     out = Path(out) if out is not None else Path(answers) / "report"
     return score_answers(answers, forget, load_judges(judges, device), protocol=protocol, reference=reference,
                          inception=inception, batch_size=batch_size, workers=workers, out=out, progress=progress,
-                         split=split)
+                         split=split, neighbours_k=neighbours_k)
 
 
 def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
@@ -74,10 +74,11 @@ def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
 def suite_command(runs: str | Path, judges: Sequence[str | Path], *, protocol: str | Protocol | None = None,
                   reference: str | Path | None = None, inception: str | Path | None = None,
                   out: str | Path | None = None, device: str = "auto", batch_size: int = JUDGE_BATCH,
-                  workers: int = DECODE_WORKERS, progress: bool = True) -> Suite:
+                  workers: int = DECODE_WORKERS, progress: bool = True, neighbours_k: int = NEIGHBOURS_K) -> Suite:
     """`canvasdata evaluate suite`: score `runs/{method}/{domain}_{target}/` under `protocol`
     (default `unlearncanvas`); the table and every request's report go to `out` (default
     RUNS/suite); paths in `suite.paths`."""
     out = Path(out) if out is not None else Path(runs) / "suite"
     return score_suite(runs, load_judges(judges, device), protocol=protocol, reference=reference,
-                       inception=inception, batch_size=batch_size, workers=workers, out=out, progress=progress)
+                       inception=inception, batch_size=batch_size, workers=workers, out=out, progress=progress,
+                       neighbours_k=neighbours_k)
