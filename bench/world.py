@@ -93,12 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     state = run_world(load_world_recipe(a.size), out, device=a.device)
     print(f"world ready after {time.perf_counter() - t0:.0f} s in this call", file=sys.stderr)
     recon = reconstruction_accuracy(out)
-    stage_rows = [(name, what, round(state["stages"][name]["seconds"] / 60, 1)) for name, what, _ in STAGES]
+    seconds = {name: state["stages"][name]["seconds"] for name, _, _ in STAGES}
+    trained = sum(json.loads((out / "model" / "model.json").read_text())["seconds"].values())
+    seconds["model"] = max(seconds["model"], trained)  # a model trained (in part) before this world's first call
+    stage_rows = [(name, what, round(seconds[name] / 60, 1)) for name, what, _ in STAGES]
     total = sum(r[2] for r in stage_rows)
+    state["stages"]["model"]["seconds"] = seconds["model"]
     body = "\n\n".join([
         f"`canvasdata world run --size {a.size}` (resumable; figures from `world.json` and the reports of one "
-        f"world in `{out}`). Stage times are summed over resumed calls; the machine was shared with nothing "
-        "else while they ran unless noted in docs/world.md.",
+        f"world in `{out}`). Stage times are summed over resumed calls; the model's is at least its training "
+        "time in `model.json` (autoencoder + denoiser), also when part of it ran before the world's first call. "
+        "The machine was shared with other work during most stages (see docs/world.md): idle times would be lower.",
         table(["stage", "what", "minutes"], [*stage_rows, ("total", "", round(total, 1))]),
         "Targets (each measured number, never a lowered goal):",
         table(["target", "goal", "measured", "met"], targets(out, state, recon)),
