@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from helpers.colour_judge import ColourJudge, colour_image
 from helpers.tiny_judges import tiny_judge
 from PIL import Image
 
@@ -29,38 +29,6 @@ from canvasdata.sources.diffusers import PipelineOptions, load_text2image
 from canvasdata.taxonomy import OBJECTS, UC50
 
 KW = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
-STYLE_STEP, OBJECT_STEP = 5, 12  # the fake judge reads class ids from the red and green levels
-
-
-class ColourJudge:
-    """A deterministic judge with the judges' contract: style = round(red / 5), object = round(green / 12)."""
-
-    tasks = ["style", "object"]
-    class_names = {"style": list(UC50), "object": list(OBJECTS)}
-    label_space = {"style": "uc50", "object": "objects"}
-    image_size = 16
-    mean = std = (0.5, 0.5, 0.5)
-
-    def logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        assert x.dtype == torch.float32 and x.min() >= 0 and x.max() <= 1
-        m = x.mean((2, 3)) * 255
-        s = (m[:, 0] / STYLE_STEP).round().long().clamp(0, 50)
-        o = (m[:, 1] / OBJECT_STEP).round().long().clamp(0, 19)
-        return {"style": F.one_hot(s, 51).float(), "object": F.one_hot(o, 20).float()}
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x.mean((2, 3)), x.std((2, 3)), x.amax((2, 3))], 1)
-
-
-def colour_image(style: str, obj: str, noise: int = 0) -> Image.Image:
-    """An image the ColourJudge classifies as (style, obj); `noise` varies it for FD."""
-    rng = np.random.default_rng(noise)
-    a = np.zeros((16, 16, 3), np.uint8)
-    a[..., 0], a[..., 1] = UC50.index(style) * STYLE_STEP, OBJECTS.index(obj) * OBJECT_STEP
-    a[..., 2] = rng.integers(0, 255)
-    return Image.fromarray(a)
-
-
 def write_answers(folder: Path, styles, objects, seeds, judged_as=lambda s, o: (s, o)) -> Path:
     """An answer folder whose image for (s, o) looks like `judged_as(s, o)` to the ColourJudge."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
+from helpers.colour_judge import OBJECT_STEP, STYLE_STEP, ColourJudge
 from helpers.tiny_judges import tiny_judge
 from PIL import Image
 
@@ -25,28 +24,7 @@ from canvasdata.metrics import combination_scores, cosine_similarity, nearest, s
 from canvasdata.taxonomy import OBJECTS, UC50
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-STYLE_STEP, OBJECT_STEP = 5, 12   # the rule-based judge reads class ids from the red and green levels
 MiB = 2 ** 20
-
-
-class ColourJudge:
-    """A judge with the judges' contract and no class embeddings: style = round(red / 5), object =
-    round(green / 12)."""
-
-    tasks = ["style", "object"]
-    class_names = {"style": list(UC50), "object": list(OBJECTS)}
-    label_space = {"style": "uc50", "object": "objects"}
-    image_size = 16
-    mean = std = (0.5, 0.5, 0.5)
-
-    def logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        m = x.mean((2, 3)) * 255
-        s = (m[:, 0] / STYLE_STEP).round().long().clamp(0, 50)
-        o = (m[:, 1] / OBJECT_STEP).round().long().clamp(0, 19)
-        return {"style": F.one_hot(s, 51).float(), "object": F.one_hot(o, 20).float()}
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean((2, 3))
 
 
 STYLES, OBJS, SEEDS = ["Van_Gogh", "Monet", "Picasso", "Seed_Images"], ["Cats", "Dogs", "Birds"], [1, 2]
