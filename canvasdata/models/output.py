@@ -39,9 +39,7 @@ def identity_of(recipe: ModelRecipe, m: Manifest, data: Path, split: str, exclud
     return json.loads(json.dumps(identity))
 
 
-def _ours(out: Path) -> list[str]:
-    """The entries of `out` that model training writes."""
-    return [*PIPELINE_ENTRIES, MODEL_JSON, "README.md", SAMPLES, STATE_DIR, ".canvasdata"]
+OURS = (*PIPELINE_ENTRIES, MODEL_JSON, "README.md", SAMPLES, STATE_DIR)  # the entries model training writes
 
 
 def plan_out(out: Path, identity: dict[str, Any], overwrite: bool) -> str:
@@ -51,7 +49,7 @@ def plan_out(out: Path, identity: dict[str, Any], overwrite: bool) -> str:
         return "new"
     if not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in _ours(out))
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in OURS)
     if foreign:
         raise UsageError(f"--out {out}: holds files that `model train` did not write ({', '.join(foreign[:5])}); "
                          "choose another folder")
@@ -63,7 +61,7 @@ def plan_out(out: Path, identity: dict[str, Any], overwrite: bool) -> str:
             diff = sorted(k for k in identity if found.get(k) != identity[k])
             raise UsageError(f"--out {out}: holds another training run (differs in {', '.join(diff)}); "
                              "choose another folder or pass --overwrite")
-        for name in _ours(out):
+        for name in OURS:
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         return "new"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ class World:
     device: str
     progress: bool
 
-    @property
+    @cached_property
     def build_recipe(self) -> Recipe:
         return load_recipe(self.recipe.build)
 
@@ -82,7 +83,7 @@ class World:
     def objects(self) -> list[str]:
         return list(self.build_recipe.objects)
 
-    @property
+    @cached_property
     def resolution(self) -> int:
         return load_model_recipe(self.recipe.model).resolution or self.build_recipe.resolution
 
