@@ -26,8 +26,8 @@ from canvasdata.devices import DeviceError, join_ranks, resolve_device
 from canvasdata.encode import decode_image
 from canvasdata.formats import FORMATS, FormatError, features_for, get_format, read_shard, sha256_file, write_shard
 from canvasdata.manifest import Manifest, ManifestError
-from canvasdata.verify import verify
 from canvasdata.recipes import parse_recipe
+from canvasdata.verify import verify
 
 TINY = {"name": "tiny", "seed": 7, "styles": ["Seed_Images", "Van_Gogh", "Pop_Art"], "objects": ["Cats", "Towers"],
         "images_per_cell": 3, "resolution": 64, "splits": {"train": "1-2", "test": "3"},

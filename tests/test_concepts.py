@@ -14,8 +14,8 @@ from canvasdata.dataset import build
 from canvasdata.dataset.concepts import concept_samples, seeds_of
 from canvasdata.formats.folder import export_folder
 from canvasdata.manifest import Manifest, read_manifest
-from canvasdata.verify import verify
 from canvasdata.recipes import RecipeError, load_recipe, parse_recipe
+from canvasdata.verify import verify
 
 RECIPE = {
     "kind": "concepts", "name": "concepts-tiny", "seed": 3, "prompts_per_theme": 2, "images_per_prompt": 2,

@@ -18,6 +18,7 @@ import torch
 pytest.importorskip("diffusers")
 
 from diffusers import StableDiffusionPipeline  # noqa: E402
+from helpers.colour_judge import ColourJudge  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from transformers import CLIPTokenizer  # noqa: E402
@@ -25,11 +26,16 @@ from transformers import CLIPTokenizer  # noqa: E402
 from canvasdata.cli import main  # noqa: E402
 from canvasdata.dataset import build  # noqa: E402
 from canvasdata.errors import UsageError  # noqa: E402
+from canvasdata.evaluate.fidelity import prompt_fidelity  # noqa: E402
+from canvasdata.evaluate.generate import generate_answers  # noqa: E402
+from canvasdata.evaluate.protocol import get_protocol  # noqa: E402
 from canvasdata.fields import RecipeError  # noqa: E402
+from canvasdata.models.probe import PROBE_SEED  # noqa: E402
 from canvasdata.models.recipe import load_model_recipe, parse_model_recipe  # noqa: E402
 from canvasdata.models.train import train_model  # noqa: E402
 from canvasdata.models.vocab import caption_words, unknown_words, word_ids, word_merges, write_tokenizer  # noqa: E402
 from canvasdata.recipes import load_recipe  # noqa: E402
+from canvasdata.sources.diffusers import PipelineOptions  # noqa: E402
 from canvasdata.taxonomy import OBJECTS, UC60, prompt  # noqa: E402
 
 UNET = Path("unet") / "diffusion_pytorch_model.safetensors"
@@ -212,6 +218,30 @@ def test_interrupted_training_resumes_exactly(mini_model, mini_build: Path, tmp_
         assert sha256(out / a.relative_to(full)) == sha256(a), component
     assert resumed["losses"] == record["losses"] and resumed["scaling_factor"] == record["scaling_factor"]
     assert resumed["identity"] == record["identity"]
+
+
+def test_judged_probe_records_a_learning_curve_without_changing_training(mini_model, mini_build: Path,
+                                                                         tmp_path: Path) -> None:
+    """With judges, a point every `judge_every` denoiser steps and one at the end; the weights are those of
+    the run without judges, the last point is what judging the saved model's own generations gives, and
+    the probe's images are gone."""
+    full, _ = mini_model
+    out = tmp_path / "probed"
+    judge = ColourJudge()
+    record = train_model(MINI, mini_build, out, progress=False, judges=[judge], judge_every=4)
+    assert [c["step"] for c in record["curve"]] == [4, MINI.unet.steps]
+    assert all(c["images"] == 9 and 0 <= c["style"] <= 1 and 0 <= c["object"] <= 1 for c in record["curve"])
+    assert sha256(out / UNET) == sha256(full / UNET)
+    assert not (out / ".canvasdata-model" / "probe").exists()
+    styles, objects = record["styles"], record["objects"]
+    proto = get_protocol("unlearncanvas", seed_images_words="Photo")
+    answers = generate_answers(out, tmp_path / "answers", styles=styles, objects=objects, seeds=(PROBE_SEED,),
+                               size=32, steps=MINI.sample.steps, guidance=MINI.sample.guidance, protocol=proto,
+                               options=PipelineOptions(dtype="float32"), device="cpu", progress=False)
+    again = prompt_fidelity(answers, [judge], styles, objects, proto)
+    assert (record["curve"][-1]["style"], record["curve"][-1]["object"]) == (round(again["style"], 4),
+                                                                            round(again["object"], 4))
+    assert "## Learning curve" in (out / "README.md").read_text()
 
 
 def test_exclude_leaves_a_style_out(mini_build: Path, tmp_path: Path) -> None:

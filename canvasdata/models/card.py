@@ -45,6 +45,14 @@ def model_card(record: dict[str, Any]) -> str:
                   f"**{judged['object'] * 100:.1f} %**.", ""]
     else:
         lines += ["Not judged yet (`canvasdata model train ... --judges J`, or `canvasdata world run`, judges it).", ""]
+    curve = record.get("curve") or []
+    if curve:
+        lines += ["## Learning curve", "",
+                  "At checkpoints, one seed of every trained cell generated with the EMA weights "
+                  f"({recipe['sample']['steps']} DDIM steps, guidance {recipe['sample']['guidance']}) and judged:", "",
+                  "| denoiser step | style | object |", "|---:|---:|---:|"]
+        lines += [f"| {c['step']} | {c['style'] * 100:.1f} % | {c['object'] * 100:.1f} % |" for c in curve]
+        lines += [""]
     lines += ["## Recipe", "", "```json", json.dumps(recipe, indent=1), "```", ""]
     return "\n".join(lines)
 

@@ -16,14 +16,14 @@ def _train(a: argparse.Namespace) -> int:
     """`model train`: train or resume, print one line."""
     recipe = load_model_recipe(a.recipe)  # a bad recipe fails before anything heavy is imported
     train = load_extra("canvasdata.models.train", "diffusers")
+    judges = [load_judge(j, a.device) for j in a.judges]
     r = train.train_model(recipe, a.data, a.out, init=a.init, exclude=a.exclude, split=a.split, device=a.device,
                           max_steps=a.max_steps, overwrite=a.overwrite, allow_partial=a.allow_partial,
-                          progress=not a.quiet)
+                          progress=not a.quiet, judges=judges, judge_every=a.judge_every)
     if "stopped" in r:
         print(f"stopped at {r['phase']} step {r['stopped']} (--max-steps); rerun the same command to go on")
         return 0
-    if a.judges:
-        judges = [load_judge(j, a.device) for j in a.judges]
+    if judges:
         j = load_extra("canvasdata.models.judging", "diffusers").judge_model(a.out, judges, device=a.device,
                                                                              progress=not a.quiet)
         print(f"judged {j['images']} generations: style {j['style'] * 100:.1f} %, object {j['object'] * 100:.1f} %")
@@ -45,9 +45,12 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude", help="leave out style:NAME, object:NAME or style:NAME+object:NAME (a model that "
                    "never saw it: the retrained reference)")
     p.add_argument("--split", default="train", help="the build's split to train on")
-    p.add_argument("--judges", nargs="*", default=[], help="judge folders: after training, generate every trained "
-                   "(style, object) cell twice and record in the card how often the judges recognise the prompted "
-                   "style and object")
+    p.add_argument("--judges", nargs="*", default=[], help="judge folders: every --judge-every denoiser steps "
+                   "generate each trained (style, object) cell once and judge it (the learning curve), and after "
+                   "training generate every cell twice and record in the card how often the judges recognise the "
+                   "prompted style and object")
+    p.add_argument("--judge-every", type=positive_int, default=1000,
+                   help="denoiser steps between two judged probes of the learning curve (with --judges)")
     p.add_argument("--max-steps", type=positive_int, help="stop after this many steps of this call (checkpointed)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace another run's model in --out (removes only this command's files)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from canvasdata.models.output import (
     sample_grid,
     write_identity,
 )
+from canvasdata.models.probe import probe
 from canvasdata.models.recipe import ModelRecipe
 from canvasdata.models.vocab import unknown_words, write_tokenizer
 from canvasdata.sheet import contact_sheet
@@ -60,6 +62,7 @@ class Progress:
     scaling_factor: float | None = None
     vae_psnr: float | None = None
     resumed_at: list[str] = field(default_factory=list)
+    curve: list[dict[str, Any]] = field(default_factory=list)   # the judged probe at checkpoints (probe.py)
 
 
 @dataclass
@@ -77,6 +80,8 @@ class Run:
     budget: int | None          # steps this call may take (None: to the end)
     show: bool
     optimizer_values: dict = field(default_factory=dict)  # the checkpoint's non-tensor optimizer state
+    judges: Sequence[Any] = ()  # judge the generations every `judge_every` denoiser steps (the learning curve)
+    judge_every: int = 1000
 
     @property
     def ckpt(self) -> Path:
@@ -96,10 +101,13 @@ class Run:
 
 def train_model(recipe: ModelRecipe, data: str | Path, out: str | Path, *, init: str | Path | None = None,
                 exclude: str | None = None, split: str = "train", device: str = "auto", max_steps: int | None = None,
-                overwrite: bool = False, allow_partial: bool = False, progress: bool = True) -> dict[str, Any]:
+                overwrite: bool = False, allow_partial: bool = False, progress: bool = True,
+                judges: Sequence[Any] = (), judge_every: int = 1000) -> dict[str, Any]:
     """Train (or resume) and return the model record (`OUT/model.json`; `{"stopped": step}` when
     `max_steps` ran out first: rerun to go on). `exclude` ('style:NAME', 'object:NAME' or
-    'style:NAME+object:NAME') leaves those images out: a model that never saw them."""
+    'style:NAME+object:NAME') leaves those images out: a model that never saw them. With `judges`, every
+    `judge_every` denoiser steps (and at the end) one seed of every cell is generated and judged: the
+    record's `curve`."""
     out = Path(out)
     m = open_model_data(data, allow_partial)
     recipe = dataclasses.replace(recipe, resolution=recipe.resolution or m.facts.resolution)
@@ -119,7 +127,8 @@ def train_model(recipe: ModelRecipe, data: str | Path, out: str | Path, *, init:
         captioned = load_captioned(data, m, split, recipe.resolution, spec, allow_partial, progress)
         parts = _parts(recipe, captioned, out, init)
         run = Run(recipe, out, captioned, parts, join_ranks(device), identity, init is not None,
-                  Progress(phase="unet" if init is not None else "vae"), max_steps, progress)
+                  Progress(phase="unet" if init is not None else "vae"), max_steps, progress, judges=judges,
+                  judge_every=judge_every)
         return _train(run)
 
 
@@ -267,9 +276,13 @@ def _train_unet(run: Run, latents: Latents, tensors: dict[str, torch.Tensor], de
             p.step += 1
             bar.set_postfix(loss=f"{loss:.4f}")
             bar.update()
+            if p.step % run.judge_every == 0 and p.step < cfg.steps:
+                _probe(run, ema, params)
             if p.step % every == 0 and p.step < cfg.steps:
                 _save(run, _ema_tensors(ema), opt)
                 _samples(run, ema, params)
+    if not any(point["step"] == p.step for point in p.curve):
+        _probe(run, ema, params)
     if ema is not None:
         ema.copy_to(params)
     return True
@@ -309,6 +322,27 @@ def _samples(run: Run, ema: EMAModel | None, params: list[nn.Parameter]) -> None
         ema.restore(params)
 
 
+def _probe(run: Run, ema: EMAModel | None, params: list[nn.Parameter]) -> None:
+    """One point of the learning curve (rank 0, EMA weights; no-op without judges)."""
+    if not run.judges or not run.main:
+        return
+    if ema is not None:
+        ema.store(params)
+        ema.copy_to(params)
+    run.parts.unet.eval()
+    run.parts.text_encoder.eval()
+    point = probe(pipeline_of(run), run.out / STATE_DIR / "probe", sorted(set(run.data.styles)),
+                  sorted(set(run.data.objects)), run.judges, size=run.recipe.resolution,
+                  steps=run.recipe.sample.steps, guidance=run.recipe.sample.guidance, step=run.progress.step)
+    run.progress.curve.append(point)
+    log.info("judged probe at step %d: style %.1f %%, object %.1f %%", point["step"], point["style"] * 100,
+             point["object"] * 100)
+    run.parts.unet.train()
+    run.parts.text_encoder.train()
+    if ema is not None:
+        ema.restore(params)
+
+
 def _finish(run: Run) -> dict[str, Any]:
     """Save the pipeline folder with its card and record (rank 0)."""
     p = run.progress
@@ -316,7 +350,8 @@ def _finish(run: Run) -> dict[str, Any]:
               "vae_psnr": p.vae_psnr,
               "steps": {"vae": 0 if run.init else run.recipe.vae.steps, "unet": run.recipe.unet.steps},
               "seconds": {k: round(v, 1) for k, v in p.seconds.items()}, "losses": p.losses,
-              "resumed_at": p.resumed_at, "device": str(run.session.device), "ranks": run.session.world,
+              "resumed_at": p.resumed_at, "curve": p.curve, "device": str(run.session.device),
+              "ranks": run.session.world,
               "parameters": {name: sum(q.numel() for q in getattr(run.parts, name).parameters())
                              for name in ("vae", "text_encoder", "unet")},
               "example_prompt": run.data.prompts[0], "styles": sorted(set(run.data.styles)),

@@ -26,6 +26,7 @@ class WorldSampling:
 class WorldESD:
     iterations: int = 200
     lr: float = 1e-4
+    object_lr: float | None = None       # ESD-u's (object requests') lr; None: `lr`
     negative_guidance: float = 1.0
     start_guidance: float = 3.0
     sample_steps: int = 50
@@ -50,6 +51,7 @@ class WorldRecipe(RecipeTable):
     description: str = ""
     protocol: str = "unlearncanvas"
     seed_images_words: str = "Photo"
+    judge_every: int = 1000              # denoiser steps between the model's judged probes (its learning curve)
     sampling: WorldSampling = WorldSampling()
     esd: WorldESD = WorldESD()
     attacks: WorldAttacks = WorldAttacks()
@@ -82,10 +84,15 @@ def _sampling(f: Fields) -> WorldSampling:
                          floor_seeds=_ints(f, "floor_seeds", d.floor_seeds))
 
 
+def _optional_float(v: float | None) -> float | None:
+    return None if v is None else float(v)
+
+
 def _esd(f: Fields) -> WorldESD:
     d = WorldESD()
     return WorldESD(iterations=f.get("iterations", int, d.iterations, lo=1, hi=1_000_000),
                     lr=float(f.get("lr", (int, float), d.lr)),
+                    object_lr=_optional_float(f.get("object_lr", (int, float), None)),
                     negative_guidance=float(f.get("negative_guidance", (int, float), d.negative_guidance)),
                     start_guidance=float(f.get("start_guidance", (int, float), d.start_guidance)),
                     sample_steps=f.get("sample_steps", int, d.sample_steps, lo=1, hi=1000))
@@ -108,6 +115,7 @@ def parse_world_recipe(data: dict, source: str = "<memory>") -> WorldRecipe:
                     model=f.get("model", str), targets=_targets(f), description=f.get("description", str, ""),
                     protocol=p.get("name", str, "unlearncanvas"),
                     seed_images_words=p.get("seed_images_words", str, "Photo", allowed=SEED_WORDS),
+                    judge_every=f.get("judge_every", int, 1000, lo=1, hi=10_000_000),
                     sampling=_sampling(s), esd=_esd(e), attacks=_attacks(a), source=source)
     for sub in (p, s, e, a, f):
         sub.check_unknown()

@@ -83,6 +83,10 @@ def _quality(state: dict[str, Any]) -> list[str]:
              f"- The original model's answers ({q['images']} images), judged: style {_pct(q['style'])} %, "
              f"object {_pct(q['object'])} %. Per class: "
              + ", ".join(f"{k.split(':')[1]} {_pct(v)}" for k, v in q["per_class"].items()) + "."]
+    if m.get("curve"):
+        lines.append("- Learning curve (one seed of every cell at checkpoints, judged; style / object %): "
+                     + ", ".join(f"step {c['step']} {_pct(c['style'])} / {_pct(c['object'])}" for c in m["curve"])
+                     + ".")
     return lines
 
 
@@ -144,9 +148,10 @@ def write_report(world: World, state: dict[str, Any], path: Path, stages: Sequen
              + ", ".join(f"`{t}`" for t in r.targets) + ".",
              f"- Sampling: seeds {list(s.seeds)}, {s.steps} DDIM steps, guidance {s.guidance}, {world.resolution} px; "
              f"FD floor seeds {list(s.floor_seeds)}.",
-             f"- ESD: {e.iterations} iterations, lr {e.lr}, negative guidance {e.negative_guidance}, start guidance "
-             f"{e.start_guidance}, {e.sample_steps} sampling steps; ESD-x (cross-attention) for styles, ESD-u for "
-             "objects.",
+             f"- ESD: {e.iterations} iterations, lr {e.lr}"
+             + (f" (object requests: {e.object_lr})" if e.object_lr is not None else "")
+             + f", negative guidance {e.negative_guidance}, start guidance {e.start_guidance}, "
+             f"{e.sample_steps} sampling steps; ESD-x (cross-attention) for styles, ESD-u for objects.",
              f"- Prompts say \"{r.seed_images_words}\" for Seed_Images: the words the model's captions used.",
              *world.protocol.markdown_lines(), "",
              "## Time", "", *_times(state, stages), ""]

@@ -151,8 +151,9 @@ def _worst_style_object(report: dict) -> dict[str, Any] | None:
 def stage_model(w: World) -> dict[str, Any]:
     """Train the original text-to-image model."""
     r = train_model(load_model_recipe(w.recipe.model), w.path("data"), w.path("model"), device=w.device,
-                    progress=w.progress)
-    return {"seconds": r["seconds"], "vae_psnr": r.get("vae_psnr"), "parameters": r["parameters"]}
+                    progress=w.progress, judges=w.judges(), judge_every=w.recipe.judge_every)
+    return {"seconds": r["seconds"], "vae_psnr": r.get("vae_psnr"), "parameters": r["parameters"],
+            "curve": r.get("curve", [])}
 
 
 def stage_original(w: World) -> dict[str, Any]:
@@ -167,12 +168,13 @@ def stage_original(w: World) -> dict[str, Any]:
 def stage_unlearn(w: World) -> dict[str, Any]:
     """ESD on every request (ESD-x for styles, ESD-u for objects)."""
     e = w.recipe.esd
-    config = ESDConfig(iterations=e.iterations, lr=e.lr, negative_guidance=e.negative_guidance,
-                       start_guidance=e.start_guidance, sample_steps=e.sample_steps)
     info = {}
     for target in w.recipe.targets:
+        lr = e.object_lr if target.startswith("object:") and e.object_lr is not None else e.lr
+        config = ESDConfig(iterations=e.iterations, lr=lr, negative_guidance=e.negative_guidance,
+                           start_guidance=e.start_guidance, sample_steps=e.sample_steps)
         r = erase(w.path("model"), target, w.unlearned(target), config, device=w.device, progress=w.progress)
-        info[target] = {"method": r.method, "prompt": r.prompt, "seconds": round(r.seconds, 1),
+        info[target] = {"method": r.method, "prompt": r.prompt, "lr": lr, "seconds": round(r.seconds, 1),
                         "peak_memory_bytes": r.peak_memory_bytes, "changed_parameters": r.changed_parameters,
                         "changed_bytes": r.changed_bytes, "final_loss": r.final_loss}
     return info
