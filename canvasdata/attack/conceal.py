@@ -36,7 +36,7 @@ from canvasdata.attack.common import (
 from canvasdata.attack.crs import LinearProbe, confidence_score, mean_over_psi, retrieval_score
 from canvasdata.attack.io import save_image
 from canvasdata.attack.partial import PartialDiffusion, check_compatible, check_psi, original_steps
-from canvasdata.attack.plot import line_chart
+from canvasdata.chart import line_chart
 from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer

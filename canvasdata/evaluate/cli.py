@@ -30,6 +30,7 @@ from canvasdata.evaluate.protocol import (
     get_protocol,
 )
 from canvasdata.evaluate.score import NEIGHBOURS_K
+from canvasdata.evaluate.sequence import score_sequence
 from canvasdata.sources.diffusers import DTYPES, PipelineOptions
 
 SCORING_OPTIONS = ("cra_includes_forgotten", "judge_resize", "inception_pipeline", "seed_images_in_style_metrics")
@@ -207,6 +208,36 @@ def _suite_parser(es: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_suite)
 
 
+def _sequence(a: argparse.Namespace) -> int:
+    """`evaluate sequence`: continual unlearning, step by step."""
+    r = score_sequence(a.answers, a.forget, load_judges(a.judges, a.device), original=a.original,
+                       simultaneous=a.simultaneous, protocol=_protocol(a), out=a.out, batch_size=a.batch_size,
+                       workers=a.workers, progress=not a.quiet)
+    for row in r.rows:
+        su = "—" if row.su is None else f"{row.su * 100:.2f}"
+        print(f"{row.label}: SU {su}  SR {row.sr * 100:.2f}  ("
+              + ", ".join(f"UA {t} {row.ua[t] * 100:.2f}" for t in row.forgotten) + ")")
+    print(f"-> {r.paths['markdown']} and {r.paths['plot']}")
+    return 0
+
+
+def _sequence_parser(es: argparse._SubParsersAction) -> None:
+    q = es.add_parser("sequence", help="score sequential unlearning: per-step UA of every target forgotten so far "
+                      "(rebound), SR over what was never targeted, a plot; simultaneous mode side by side")
+    q.add_argument("--answers", nargs="+", required=True, help="one answer set per step, in order: the model that "
+                   "forgot the first request, then the one that also forgot the second, ...")
+    q.add_argument("--forget", nargs="+", required=True, help="the requests in the order they were applied "
+                   "(style:NAME, object:NAME or style:NAME+object:NAME; each once)")
+    q.add_argument("--original", help="the original model's answer set (a step-0 row)")
+    q.add_argument("--simultaneous", help="the answer set of a model that forgot every request in one run "
+                   "(`unlearn esd --forget T1,T2,...`)")
+    q.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
+    _scoring_flags(q)
+    q.add_argument("--out", required=True, help="where sequence.md, sequence.json and sequence.png go")
+    add_device_args(q)
+    q.set_defaults(func=_sequence)
+
+
 def _concept_parsers(es: argparse._SubParsersAction) -> None:
     gp = es.add_parser("generate-concept", help="images {id}_seed{seed}.jpg for a concept set's prompts JSON")
     gp.add_argument("--model", required=True, help="a local diffusers pipeline directory or a Hub id")
@@ -226,10 +257,11 @@ def _concept_parsers(es: argparse._SubParsersAction) -> None:
 
 
 def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
-    """`canvasdata evaluate generate|score|suite|generate-concept|score-concept`."""
+    """`canvasdata evaluate generate|score|suite|sequence|generate-concept|score-concept`."""
     e = sub.add_parser("evaluate", help="generate answer sets from a diffusers pipeline and score them with judges")
     es = e.add_subparsers(dest="evaluate_command", required=True)
     _generate_parser(es)
     _score_parser(es)
     _suite_parser(es)
+    _sequence_parser(es)
     _concept_parsers(es)

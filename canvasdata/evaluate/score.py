@@ -360,7 +360,7 @@ def _generation(answers: Sequence[Answer] | Path | str) -> dict | None:
     return None
 
 
-def _class_ids(answers: list[Answer], styles: list[str], objects: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def class_ids(answers: list[Answer], styles: list[str], objects: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Each answer's style and object class ids in the judges' label spaces; an answer outside them is
     an error naming it."""
     for a in answers:
@@ -404,7 +404,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     domain, target = request
     if neighbours_k < 0:
         raise UsageError(f"neighbours k {neighbours_k}: expected a number >= 0")
-    ts, to = _class_ids(answers, styles, objects)
+    ts, to = class_ids(answers, styles, objects)
     if domain == COMBINATION:
         style_id, object_id = styles.index(request.parts[0]), objects.index(request.parts[1])
         if not ((ts == style_id) & (to == object_id)).any():
