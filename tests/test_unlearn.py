@@ -22,6 +22,7 @@ from canvasdata.errors import MissingExtraError, UsageError  # noqa: E402
 from canvasdata.extras import load_extra  # noqa: E402
 from canvasdata.unlearn import ESDConfig, esd  # noqa: E402
 from canvasdata.unlearn.cli import add_unlearn_commands  # noqa: E402
+from canvasdata.unlearn.sequence import erase_sequence  # noqa: E402
 
 CONFIG = ESDConfig(iterations=3, sample_steps=3, checkpoint_every=2, lr=1e-3)
 UNET = Path("unet") / "diffusion_pytorch_model.safetensors"
@@ -218,3 +219,69 @@ def test_a_combination_is_erased_through_its_caption_on_cross_attention(tiny_sd_
         with pytest.raises(UsageError, match=pattern):
             esd.erase(tiny_sd_pipeline, forget, tmp_path / "refused", CONFIG, progress=False)
     assert not (tmp_path / "refused").exists()
+
+
+# --- simultaneous and sequential requests (issue 21) --------------------------------------------------------
+
+def test_simultaneous_requests_take_the_concepts_in_turn(tiny_sd_pipeline: Path, tmp_path: Path) -> None:
+    """`--forget style:Van_Gogh,style:Monet`: iteration 0 trains on the first concept, iteration 1 on the
+    second: one iteration equals the single request bit for bit, two differ from it; recorded as both."""
+    one = ESDConfig(iterations=1, sample_steps=2, lr=1e-3)
+    single = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "single", one, progress=False)
+    both = esd.erase(tiny_sd_pipeline, "style:Van_Gogh,style:Monet", tmp_path / "both", one, progress=False)
+    assert weights(both.out, "unet").keys() == weights(single.out, "unet").keys()
+    assert not changed(weights(both.out, "unet"), weights(single.out, "unet"))
+    two = ESDConfig(iterations=2, sample_steps=2, lr=1e-3)
+    single2 = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "single2", two, progress=False)
+    both2 = esd.erase(tiny_sd_pipeline, "style:Van_Gogh, style:Monet", tmp_path / "both2", two, progress=False)
+    assert changed(weights(both2.out, "unet"), weights(single2.out, "unet"))
+    record = json.loads((both2.out / "unlearn.json").read_text())
+    assert record["forget"] == "style:Van_Gogh,style:Monet" and record["request"]["prompts"] == [
+        "Van Gogh style", "Monet style"]
+    assert "prompts" not in json.loads((single2.out / "unlearn.json").read_text())["request"]
+    assert "style:Van Gogh, style:Monet (simultaneous requests) erased with ESD-x" in (both2.out / "README.md").read_text()
+
+
+def test_simultaneous_bad_requests_are_refused_before_anything_is_written(tiny_sd_pipeline: Path,
+                                                                         tmp_path: Path) -> None:
+    out = tmp_path / "refused"
+    for forget, pattern in (("style:Van_Gogh,object:Dogs", "choose one with --method"),
+                            ("style:Van_Gogh,style:Van_Gogh", "names style:Van_Gogh twice"),
+                            ("style:Van_Gogh,", "an empty request")):
+        with pytest.raises(UsageError, match=pattern):
+            esd.erase(tiny_sd_pipeline, forget, out, CONFIG, progress=False)
+    with pytest.raises(UsageError, match="--prompt names one concept"):
+        esd.erase(tiny_sd_pipeline, "style:Van_Gogh,style:Monet", out, CONFIG, prompt="x", progress=False)
+    assert not out.exists()
+
+
+def test_a_sequence_chains_each_step_on_the_previous_one(tiny_sd_pipeline: Path, style_run, tmp_path: Path,
+                                                         capsys) -> None:
+    """`unlearn sequence`: step 1 is the single request's output bit for bit, step 2 starts from it (its
+    history names both); a rerun is a no-op; a repeated request or a foreign file in --out is refused."""
+    first, _ = style_run
+    out = tmp_path / "seq"
+    parser = CommandParser(prog="canvasdata")
+    add_unlearn_commands(parser.add_subparsers(dest="command", required=True))
+    argv = ["unlearn", "sequence", "--model", str(tiny_sd_pipeline), "--forget", "style:Van_Gogh", "object:Dogs",
+            "--out", str(out), "--iterations", "3", "--sample-steps", "3", "--checkpoint-every", "2", "--lr", "1e-3",
+            "--device", "cpu", "-q"]
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("step 2: forget object:Dogs (ESD noxattn")
+    step1, step2 = out / "1_style_Van_Gogh", out / "2_object_Dogs"
+    assert not changed(weights(step1, "unet"), weights(first, "unet"))
+    history = json.loads((step2 / "unlearn.json").read_text())["history"]
+    assert [h["forget"] for h in history] == ["style:Van_Gogh", "object:Dogs"]
+    assert history[1]["source"] == str(step1.resolve())
+    record = json.loads((out / "sequence.json").read_text())
+    assert record["forget"] == ["style:Van_Gogh", "object:Dogs"] and record["steps"] == [step1.name, step2.name]
+    before = listing(out)
+    again = erase_sequence(tiny_sd_pipeline, ["style:Van_Gogh", "object:Dogs"], out, CONFIG, progress=False)
+    assert [r.out for r in again] == [step1, step2] and listing(out) == before
+    with pytest.raises(UsageError, match="repeats style:Van_Gogh"):
+        erase_sequence(tiny_sd_pipeline, ["style:Van_Gogh", "style:Van_Gogh"], tmp_path / "x", CONFIG)
+    with pytest.raises(UsageError, match="holds another sequence's step"):
+        erase_sequence(tiny_sd_pipeline, ["object:Dogs"], out, CONFIG)
+    assert not (tmp_path / "x").exists()

@@ -170,6 +170,12 @@ def parse_request_dir(name: str) -> tuple[str, str]:
     return domain, target
 
 
+def request_dir(spec: str) -> str:
+    """The request folder of a `--forget` request (the inverse of `request_spec`): 'style:Van_Gogh' ->
+    'style_Van_Gogh', 'style:Van_Gogh+object:Dogs' -> 'style_Van_Gogh+object_Dogs'."""
+    return "+".join(part.replace(":", "_", 1) for part in spec.split("+"))
+
+
 def request_spec(name: str) -> str:
     """The `--forget` request of a request folder: `style_Van_Gogh+object_Dogs` -> 'style:Van_Gogh+object:Dogs'."""
     domain, target = parse_request_dir(name)

@@ -13,12 +13,26 @@ from canvasdata.unlearn import METHODS, ESDConfig
 ESD = ESDConfig()  # ESD's defaults, shown by --help
 
 
+def _config(a: argparse.Namespace) -> ESDConfig:
+    return ESDConfig(method=a.method, iterations=a.iterations, lr=a.lr, negative_guidance=a.negative_guidance,
+                     start_guidance=a.start_guidance, sample_steps=a.sample_steps,
+                     checkpoint_every=a.checkpoint_every, seed=a.seed, size=a.size)
+
+
+def _sequence(a: argparse.Namespace) -> int:
+    """`unlearn sequence`: ESD on each request in turn, from the previous step's output."""
+    seq = load_extra("canvasdata.unlearn.sequence", "diffusers")
+    results = seq.erase_sequence(a.model, a.forget, a.out, _config(a), device=a.device,
+                                 progress=not getattr(a, "quiet", False))
+    for k, r in enumerate(results, 1):
+        print(f"step {k}: forget {r.forget} (ESD {r.method}, {r.seconds:.1f} s) -> {r.out}")
+    return 0
+
+
 def _esd(a: argparse.Namespace) -> int:
     """`unlearn esd`: train, write the unlearned pipeline, print one line."""
     esd = load_extra("canvasdata.unlearn.esd", "diffusers")
-    config = ESDConfig(method=a.method, iterations=a.iterations, lr=a.lr, negative_guidance=a.negative_guidance,
-                       start_guidance=a.start_guidance, sample_steps=a.sample_steps,
-                       checkpoint_every=a.checkpoint_every, seed=a.seed, size=a.size)
+    config = _config(a)
     r = esd.erase(a.model, a.forget, a.out, config, prompt=a.prompt, device=a.device,
                   progress=not getattr(a, "quiet", False))
     print(f"forget {r.forget}: ESD {r.method} on {r.prompt!r}, {len(r.losses)} iterations in {r.seconds:.1f} s, "
@@ -32,16 +46,34 @@ def _esd_parser(sub: argparse._SubParsersAction) -> None:
                        "from the concept; writes a full pipeline folder (resumable)")
     p.add_argument("--model", required=True, help="the source: a StableDiffusionPipeline folder")
     p.add_argument("--forget", required=True, help="style:NAME, object:NAME, or a style x object combination "
-                   "style:NAME+object:NAME (finer-scale; its style may be Seed_Images)")
+                   "style:NAME+object:NAME (finer-scale; its style may be Seed_Images); several separated by commas "
+                   "are forgotten simultaneously, in one run (iterations take the concepts in turn)")
     p.add_argument("--out", required=True, help="folder to write the unlearned pipeline to (new or empty; rerun the "
                    "same command to resume)")
+    p.add_argument("--prompt", help="the concept text (default: 'NAME style' for a style, the object's name, the "
+                   "build's caption 'A OBJECT image in STYLE style.' for a combination); every word must be in the "
+                   "model's vocabulary")
+    _esd_flags(p)
+    p.set_defaults(func=_esd)
+
+
+def _sequence_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sequence", help="sequential unlearning: ESD on each request in turn, each step from the "
+                       "previous step's output (OUT/1_..., OUT/2_...; resumable)")
+    p.add_argument("--model", required=True, help="the source: a StableDiffusionPipeline folder")
+    p.add_argument("--forget", nargs="+", required=True, help="the requests in order (style:NAME, object:NAME or "
+                   "style:NAME+object:NAME; each once)")
+    p.add_argument("--out", required=True, help="folder of the steps (new or empty, or this sequence's own)")
+    _esd_flags(p)
+    p.set_defaults(func=_sequence)
+
+
+def _esd_flags(p: argparse.ArgumentParser) -> None:
+    """ESD's settings, shared by `esd` and `sequence`."""
     p.add_argument("--method", choices=METHODS, default=ESD.method,
                    help="parameters trained: xattn (ESD-x, cross-attention), noxattn (ESD-u, all but "
                         "cross-attention, the time embedding and the output layer), full; "
                         "auto is xattn for a style or a combination, noxattn for an object")
-    p.add_argument("--prompt", help="the concept text (default: 'NAME style' for a style, the object's name, the "
-                   "build's caption 'A OBJECT image in STYLE style.' for a combination); every word must be in the "
-                   "model's vocabulary")
     p.add_argument("--iterations", type=positive_int, default=ESD.iterations, help="training iterations (batch 1)")
     p.add_argument("--lr", type=float, default=ESD.lr, help="Adam learning rate")
     p.add_argument("--negative-guidance", type=float, default=ESD.negative_guidance,
@@ -54,12 +86,12 @@ def _esd_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=positive_int, help="image size in px (default: the UNet's native size)")
     p.add_argument("--seed", type=int, default=ESD.seed, help=f"seed of every draw (default: {ESD.seed})")
     add_device_arg(p)
-    p.set_defaults(func=_esd)
 
 
 def add_unlearn_commands(sub: argparse._SubParsersAction) -> None:
-    """`canvasdata unlearn esd`."""
+    """`canvasdata unlearn esd|sequence`."""
     u = sub.add_parser("unlearn", help="erase a style, an object or a style x object combination from a diffusers "
                        "pipeline (ESD)")
     s = u.add_subparsers(dest="unlearn_command", required=True)
     _esd_parser(s)
+    _sequence_parser(s)

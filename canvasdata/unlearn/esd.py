@@ -176,20 +176,53 @@ def check_vocabulary(tokenizer: Any, prompt: str, model: str | Path) -> None:
                          "tokenizer; name the concept in the words the model was trained on (--prompt)")
 
 
+def parse_targets(forget: str) -> list[tuple[str, str]]:
+    """`--forget` as a list of (domain, name): one request, or several separated by commas (simultaneous
+    unlearning: one run forgets them all); a request named twice is refused."""
+    parts = [f.strip() for f in forget.split(",")]
+    if len(parts) > 1 and not all(parts):
+        raise UsageError(f"--forget {forget!r}: an empty request between commas")
+    targets = [parse_forget(f) for f in parts]
+    specs = [canonical_forget(*t) for t in targets]
+    twice = sorted({s for s in specs if specs.count(s) > 1})
+    if twice:
+        raise UsageError(f"--forget {forget!r}: names {', '.join(twice)} twice")
+    return targets
+
+
+def _parameters(targets: list[tuple[str, str]], method: str) -> str:
+    """The parameter set of the run; `auto` over requests whose sets differ (a style and an object) is refused."""
+    sets = {parameter_set(d, method) for d, _ in targets}
+    if len(sets) > 1:
+        raise UsageError("--forget mixes requests that ESD trains on different parameters (a style or a "
+                         "combination: xattn; an object: noxattn): choose one with --method (xattn, noxattn or full)")
+    return sets.pop()
+
+
 def make_request(model: Path, forget: str, prompt: str | None, config: ESDConfig) -> dict:
     """The request this output is written for (its identity, compared on resume and rerun, and the entry
-    in the history of chained unlearning): every setting that changes the result."""
-    domain, name = parse_forget(forget)
+    in the history of chained unlearning): every setting that changes the result. Several requests
+    (simultaneous) record `forget` as their specs joined by commas and one prompt each in `prompts`."""
+    targets = parse_targets(forget)
+    if prompt is not None and len(targets) > 1:
+        raise UsageError("--prompt names one concept; with several --forget requests each takes its default prompt")
     check_sd_folder(model, "--model", "ESD")
     native, scale = default_size(model)
     size = config.size or native
     if size % scale:
         raise UsageError(f"--size {size}: must be a multiple of the VAE's scale factor {scale}")
-    resolved = replace(config, method=parameter_set(domain, config.method), size=size)
+    resolved = replace(config, method=_parameters(targets, config.method), size=size)
     settings = {k: v for k, v in asdict(resolved).items() if k not in ("method", "checkpoint_every")}
-    return {"method": "esd", "forget": canonical_forget(domain, name),
-            "prompt": prompt or default_prompt(domain, name),
-            "parameters": resolved.method, **settings, "optimizer": "Adam", "source": str(model.resolve())}
+    prompts = [default_prompt(d, n) for d, n in targets]
+    concept = {"forget": canonical_forget(*targets[0]), "prompt": prompt or prompts[0]} if len(targets) == 1 else \
+        {"forget": ",".join(canonical_forget(*t) for t in targets), "prompt": " | ".join(prompts), "prompts": prompts}
+    return {"method": "esd", **concept, "parameters": resolved.method, **settings, "optimizer": "Adam",
+            "source": str(model.resolve())}
+
+
+def request_prompts(request: dict) -> list[str]:
+    """The concept texts a request trains on, one per forgotten concept (iteration i uses i mod their number)."""
+    return list(request.get("prompts") or [request["prompt"]])
 
 
 # --- the output folder -----------------------------------------------------------------------------------
@@ -269,8 +302,9 @@ class ESDTrainer:
     def __init__(self, pipe: StableDiffusionPipeline, request: dict, device: torch.device) -> None:
         self.request, self.device = request, device
         self.eta, self.guidance = request["negative_guidance"], request["start_guidance"]
-        cond, uncond = pipe.encode_prompt(request["prompt"], torch.device("cpu"), 1, True, "")
-        self.cond, self.uncond = (e.detach().to(device, torch.float32) for e in (cond, uncond))
+        embedded = [pipe.encode_prompt(p, torch.device("cpu"), 1, True, "") for p in request_prompts(request)]
+        self.conds = [c.detach().to(device, torch.float32) for c, _ in embedded]
+        self.uncond = embedded[0][1].detach().to(device, torch.float32)
         self.unet = pipe.unet.to(device, torch.float32).train()   # trained in float32 whatever the source's dtype
         self.frozen = copy.deepcopy(self.unet).eval().requires_grad_(False)
         names = trainable_names([n for n, _ in self.unet.named_parameters()], request["parameters"])
@@ -294,10 +328,10 @@ class ESDTrainer:
         return index, torch.randn(self.shape, generator=gen)
 
     @torch.no_grad()
-    def sample(self, noise: torch.Tensor, index: int) -> torch.Tensor:
-        """x_t: DDIM sampling with θ, guided towards the concept, from `noise` down to step `index`."""
+    def sample(self, noise: torch.Tensor, index: int, cond: torch.Tensor) -> torch.Tensor:
+        """x_t: DDIM sampling with θ, guided towards the concept `cond`, from `noise` down to step `index`."""
         x = noise.to(self.device) * self.scheduler.init_noise_sigma
-        both = torch.cat([self.uncond, self.cond])
+        both = torch.cat([self.uncond, cond])
         for t in self.scheduler.timesteps[:index]:
             inp = self.scheduler.scale_model_input(torch.cat([x, x]), t)
             e_u, e_c = self.unet(inp, t, encoder_hidden_states=both).sample.chunk(2)
@@ -307,14 +341,15 @@ class ESDTrainer:
     def step(self, i: int) -> float:
         """One ESD iteration; its loss."""
         index, noise = self.draw(i)
-        x = self.sample(noise, index)
+        cond = self.conds[i % len(self.conds)]      # several concepts (simultaneous): one after another
+        x = self.sample(noise, index, cond)
         t = self.scheduler.timesteps[index]
         x = self.scheduler.scale_model_input(x, t)
         with torch.no_grad():
             e0, ep = self.frozen(torch.cat([x, x]), t,
-                                 encoder_hidden_states=torch.cat([self.uncond, self.cond])).sample.chunk(2)
+                                 encoder_hidden_states=torch.cat([self.uncond, cond])).sample.chunk(2)
         target = e0 - self.eta * (ep - e0)
-        loss = F.mse_loss(self.unet(x, t, encoder_hidden_states=self.cond).sample, target)
+        loss = F.mse_loss(self.unet(x, t, encoder_hidden_states=cond).sample, target)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -412,8 +447,10 @@ def record(request: dict, trainer: ESDTrainer, progress: Progress, model: Path) 
 
 def model_card(data: dict, out: Path) -> str:
     """README.md of the output: what was erased, how, and from which model."""
-    combo = split_combination(data["forget"])
-    if combo is not None:
+    combo = None if "," in data["forget"] else split_combination(data["forget"])
+    if "," in data["forget"]:
+        domain, name = "simultaneous requests", data["forget"].replace(",", ", ")
+    elif combo is not None:
         domain, name = "style × object combination", " × ".join(combo)
     else:
         domain, name = data["forget"].split(":", 1)
@@ -480,7 +517,8 @@ def _run(model: Path, out: Path, request: dict, dev: torch.device, every: int, p
          after_step: Callable[[int], None] | None) -> ESDResult:
     """Load, check the prompt's words, train (resuming), write the pipeline, the card and unlearn.json."""
     pipe = StableDiffusionPipeline.from_pretrained(str(model))
-    check_vocabulary(pipe.tokenizer, request["prompt"], model)
+    for text in request_prompts(request):
+        check_vocabulary(pipe.tokenizer, text, model)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     trainer = ESDTrainer(pipe, request, dev)

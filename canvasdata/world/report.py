@@ -15,10 +15,11 @@ import torch.nn.functional as F
 
 from canvasdata.encode import decode_image, image_tensor
 from canvasdata.evaluate.generate import answer_name
+from canvasdata.evaluate.suite import request_dir
 from canvasdata.formats.common import atomic_path, write_text
 from canvasdata.sheet import contact_sheet
 from canvasdata.taxonomy import SEED_STYLE
-from canvasdata.world.stages import METHOD, ORIGINAL, World, request_dir
+from canvasdata.world.stages import METHOD, ORIGINAL, World
 
 # UnlearnCanvas Table 2, ESD (reference/unlearncanvas.md): style UA, IRA, CRA; object UA, IRA, CRA (%)
 PUBLISHED_ESD = {"style UA": 98.58, "style IRA": 80.97, "style CRA": 93.96,

@@ -35,7 +35,7 @@ from canvasdata.evaluate.fidelity import prompt_fidelity
 from canvasdata.evaluate.generate import generate_answers
 from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import judge_for, run_judges
-from canvasdata.evaluate.suite import score_suite
+from canvasdata.evaluate.suite import request_dir, score_suite
 from canvasdata.formats.common import write_json
 from canvasdata.judges import load_judge
 from canvasdata.judges.evaluate import evaluate_judge, worst
@@ -54,12 +54,6 @@ from canvasdata.world.recipe import WorldRecipe
 
 METHOD = "esd"
 ORIGINAL = "original"
-
-
-def request_dir(target: str) -> str:
-    """'style:Van_Gogh' -> 'style_Van_Gogh' (the suite's request folder name)."""
-    domain, _, name = target.partition(":")
-    return f"{domain}_{name}"
 
 
 @dataclass
