@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import shlex
 import shutil
 import textwrap
@@ -264,3 +265,17 @@ def test_readme_world_journey_commands_parse():
     for argv in commands:
         assert argv[0] == "canvasdata", argv
         make_parser().parse_args(argv[1:])
+
+
+def test_every_command_in_the_docs_parses():
+    """Each `canvasdata ...` line of a code block in docs/*.md is one the command line accepts."""
+    parser = make_parser()
+    checked = 0
+    for doc in sorted((Path(__file__).parents[1] / "docs").glob("*.md")):
+        for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", doc.read_text(), re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                line = line.split("#")[0].strip()
+                if line.startswith("canvasdata "):
+                    parser.parse_args(shlex.split(line)[1:])
+                    checked += 1
+    assert checked >= 10
