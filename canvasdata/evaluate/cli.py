@@ -1,7 +1,8 @@
 """`canvasdata evaluate ...`: generate answer sets with a diffusers pipeline and score them with judges,
 grouped the way `canvasdata judge ...` is (a noun, then a verb): `generate`/`score` one request's grid answer
 set, `suite` a folder of runs, `generate-concept`/`score-concept` a concept set's prompts. Parse, call the
-library, print."""
+library, print. `retrained` (answer sets against a model retrained without the target) needs diffusers, imported in
+its handler through `extras.load_extra`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from canvasdata.evaluate.generate import (
     PROTOCOL_SIZE,
     PROTOCOL_STEPS,
 )
+from canvasdata.evaluate.jeffreys import LOSS_BATCH, LOSS_TIMESTEPS, NOISE_SEED
 from canvasdata.evaluate.protocol import (
     DEFAULT_PROTOCOL,
     INCEPTION_PIPELINES,
@@ -31,6 +33,7 @@ from canvasdata.evaluate.protocol import (
 )
 from canvasdata.evaluate.score import NEIGHBOURS_K
 from canvasdata.evaluate.sequence import score_sequence
+from canvasdata.extras import load_extra
 from canvasdata.sources.diffusers import DTYPES, PipelineOptions
 
 SCORING_OPTIONS = ("cra_includes_forgotten", "judge_resize", "inception_pipeline", "seed_images_in_style_metrics")
@@ -101,6 +104,49 @@ def _generate_concept(a: argparse.Namespace) -> int:
                                  progress=not a.quiet)
     print(f"images in {out}")
     return 0
+
+
+def _retrained(a: argparse.Namespace) -> int:
+    """`evaluate retrained`: answer sets against the retrained reference's (scores, FD/KID, J)."""
+    retrained = load_extra("canvasdata.evaluate.retrained", "diffusers")
+    r = retrained.compare_retrained(a.reference, a.answers, a.forget, load_judges(a.judges, a.device),
+                                    models=a.models, reference_model=a.reference_model, protocol=_protocol(a, ()),
+                                    timesteps=a.timesteps, noise_seed=a.noise_seed, loss_batch=a.loss_batch,
+                                    device=a.device, batch_size=a.batch_size, workers=a.workers, out=a.out,
+                                    progress=not a.quiet)
+    for row in r.rows[1:]:
+        f, rest = row["forgotten"], row["rest"]
+        fd = "—" if f["fd"] is None else f"{f['fd']:.2f}"
+        print(f"{row['label']}: J forgotten {f['loss']['j']:.5f}, J rest {rest['loss']['j']:.5f}, FD forgotten {fd} "
+              f"(UA {row['scores']['ua'] * 100:.2f}; reference UA {r.rows[0]['scores']['ua'] * 100:.2f})")
+    print(f"-> {r.paths['markdown']}")
+    return 0
+
+
+def _retrained_parser(es: argparse._SubParsersAction) -> None:
+    r = es.add_parser("retrained", help="compare answer sets with a model retrained without the target (the gold "
+                      "standard): scores, FD/KID and a denoising-loss Jeffreys divergence (FADE)")
+    r.add_argument("--reference", required=True, help="answer folder of the model retrained without --forget "
+                   "(`canvasdata model train ... --exclude`)")
+    r.add_argument("--answers", nargs="+", required=True, help="answer folders to compare (e.g. the original model's "
+                   "and an unlearned model's), on the reference's cells, seeds and sampling settings")
+    r.add_argument("--forget", required=True, help="the request: style:NAME, object:NAME or style:NAME+object:NAME "
+                   "(what the reference was retrained without)")
+    r.add_argument("--judges", nargs="+", required=True, help="judge directories or Hub ids (style and object)")
+    r.add_argument("--out", required=True, help="folder for retrained.json and retrained.md")
+    r.add_argument("--models", nargs="+", help="the pipeline folder of each --answers, in the same order (default: "
+                   "each generation.json's model)")
+    r.add_argument("--reference-model", help="the reference's pipeline folder (default: its generation.json's model)")
+    r.add_argument("--timesteps", type=positive_int, default=LOSS_TIMESTEPS,
+                   help="evenly spaced timesteps of each model's training schedule the denoising loss averages over")
+    r.add_argument("--noise-seed", type=non_negative_int, default=NOISE_SEED,
+                   help=f"seed of the fixed noise draws, with each answer's style, object and seed "
+                        f"(default: {NOISE_SEED})")
+    r.add_argument("--loss-batch", type=positive_int, default=LOSS_BATCH,
+                   help="images a denoising forward pass (each at every timestep)")
+    protocol_flag(r)
+    add_device_args(r)
+    r.set_defaults(func=_retrained)
 
 
 def _default(option: str) -> str:
@@ -257,7 +303,7 @@ def _concept_parsers(es: argparse._SubParsersAction) -> None:
 
 
 def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
-    """`canvasdata evaluate generate|score|suite|sequence|generate-concept|score-concept`."""
+    """`canvasdata evaluate generate|score|suite|sequence|generate-concept|score-concept|retrained`."""
     e = sub.add_parser("evaluate", help="generate answer sets from a diffusers pipeline and score them with judges")
     es = e.add_subparsers(dest="evaluate_command", required=True)
     _generate_parser(es)
@@ -265,3 +311,4 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     _suite_parser(es)
     _sequence_parser(es)
     _concept_parsers(es)
+    _retrained_parser(es)
