@@ -217,3 +217,30 @@ def test_the_original_models_card_says_how_well_it_generates(world: dict, tmp_pa
                        str(root / "judges"), "--quiet")
     assert code == 0 and out.splitlines()[0].startswith("judged 18 generations: style ")
     assert sorted(p.name for p in (copy / "samples" / "answers").glob("*.jpg"))[0] == "Pop_Art_Flame_seed188.jpg"
+
+
+def test_retrained_adds_the_gold_standard_to_a_finished_world(world: dict) -> None:
+    """`--retrained style:Van_Gogh` on the finished world: one more model trained without Van_Gogh, its
+    answers, the comparison (the reference's own J is 0) and a report section; the world's identity and
+    earlier stages stay. Runs last: it adds a stage to the shared world."""
+    root = world["root"]
+    before = state(root)
+    code, out, err = run("world", "run", "--size", "mini", "--out", str(root), "--retrained", "style:Monet", "--quiet")
+    assert code == 2 and "not a request of world mini" in err and state(root) == before
+    code, out, _ = run("world", "run", "--size", "mini", "--out", str(root), "--retrained", "style:Van_Gogh",
+                       "--quiet")
+    assert code == 0 and "finished" in out
+    after = state(root)
+    assert after["identity"] == before["identity"]
+    assert {k: v for k, v in after["stages"].items() if k in before["stages"]} == before["stages"]
+    assert after["stages"]["retrained style:Van_Gogh"]["done"] is True
+    record = json.loads((root / "retrained" / "style_Van_Gogh" / "model.json").read_text())
+    assert record["identity"]["exclude"] == "style:Van_Gogh" and "Van_Gogh" not in record["styles"]
+    gold = json.loads((root / "gold" / "style_Van_Gogh" / "retrained.json").read_text())
+    assert [r["role"] for r in gold["rows"]] == ["reference", "original", "unlearned"]
+    assert gold["rows"][0]["forgotten"]["loss"]["j"] == 0.0
+    report = (root / "REPORT.md").read_text()
+    assert "## Against the retrained model" in report and "gold/style_Van_Gogh/retrained.md" in report
+    code, out, _ = run("world", "run", "--size", "mini", "--out", str(root), "--retrained", "style:Van_Gogh",
+                       "--quiet")
+    assert code == 0 and "finished world" in out

@@ -19,10 +19,10 @@ def _run(a: argparse.Namespace) -> int:
     recipe = load_world_recipe(a.size)  # a bad recipe fails before anything heavy is imported
     run = load_extra("canvasdata.world.run", "world")
     out = Path(a.out)
-    if run.finished(out, recipe):
+    if run.finished(out, recipe, a.retrained):
         print(f"{out} holds a finished world ({recipe.name}): its report is {out / run.REPORT}")
         return 0
-    state = run.run_world(recipe, out, device=a.device, progress=not a.quiet, until=a.until)
+    state = run.run_world(recipe, out, device=a.device, progress=not a.quiet, until=a.until, retrained=a.retrained)
     total = sum(s.get("seconds", 0.0) for s in state["stages"].values())
     if a.until is not None:
         print(f"world {recipe.name}: stages up to {a.until} done in {total / 60:.1f} min -> {out}")
@@ -42,5 +42,9 @@ def add_world_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="tiny", help="world recipe: tiny (the default, about an hour on 2 CPU "
                    "cores), mini (toy size, under a minute) or a TOML file")
     p.add_argument("--until", choices=STAGE_NAMES, help="stop after this stage (rerun without it to go on)")
+    p.add_argument("--retrained", nargs="+", default=[], metavar="REQUEST",
+                   help="the gold standard for these requests (of the world's own): train the world's model recipe "
+                   "again without the concept, and compare the original and ESD models with it (one more model "
+                   "each: about as long as the model stage)")
     add_device_arg(p)
     p.set_defaults(func=_run)

@@ -91,6 +91,30 @@ def _quality(state: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _gold(state: dict[str, Any]) -> list[str]:
+    """The retrained references (`world run --retrained T`): each model against the model never trained on T."""
+    done = {n.removeprefix("retrained "): e["info"] for n, e in state["stages"].items()
+            if n.startswith("retrained ") and e.get("done")}
+    if not done:
+        return []
+    lines = ["## Against the retrained model (the gold standard)", "",
+             "A model of the same recipe trained on the build without the concept is what unlearning should "
+             "reach. UA / IRA / CRA of each answer set under the request (the retrained model's own first), FD "
+             "between each set and the retrained model's on the prompts naming the concept, and J, the "
+             "denoising-loss Jeffreys proxy (FADE's bidirectional idea; 0 for the same model) on those prompts "
+             "and on the rest. Lower FD and J: closer to never having learned it.", "",
+             "| request | answer set | UA | IRA | CRA | FD forgotten | J forgotten | J rest |",
+             "|---|---|---|---|---|---|---|---|"]
+    for target, info in done.items():
+        for r in info["rows"]:
+            sc = r["scores"]
+            lines.append(f"| `{target}` | {r['label']} | {_pct(sc.get('ua'))} | {_pct(sc.get('ira'))} | "
+                         f"{_pct(sc.get('cra'))} | {_num(r['fd_forgotten'])} | {_num(r['j_forgotten'], 4)} | "
+                         f"{_num(r['j_rest'], 4)} |")
+    lines += ["", "Details: " + ", ".join(f"[{t}](gold/{request_dir(t)}/retrained.md)" for t in done) + ".", ""]
+    return lines
+
+
 def _times(state: dict[str, Any], stages: Sequence[tuple[str, str]]) -> list[str]:
     lines = ["| stage | what | minutes |", "|---|---|---|"]
     total = 0.0
@@ -139,7 +163,7 @@ def write_report(world: World, state: dict[str, Any], path: Path, stages: Sequen
              "its own answers the judges do not recognise: the floor every method starts from.", "",
              *_table(suite["rows"]), "",
              "## Per request", "", *_requests(world, state), "",
-             "## Attacks", "", *_attacks(state),
+             "## Attacks", "", *_attacks(state), *_gold(state),
              "## Prompts x models", "", "![prompts x models](grid.png)", "",
              "Rows: one prompt of each forgotten concept, then two prompts of none; columns: the original model, "
              f"then each ESD model (seed {s.seeds[0]}).", "",

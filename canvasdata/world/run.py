@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from canvasdata.locks import folder_lock
 from canvasdata.world.recipe import WorldRecipe
 from canvasdata.world.report import write_report
 from canvasdata.world.stages import (
+    GOLD,
+    RETRAINED,
     World,
     stage_answers,
     stage_attacks,
@@ -27,6 +30,7 @@ from canvasdata.world.stages import (
     stage_judges,
     stage_model,
     stage_original,
+    stage_retrained,
     stage_suite,
     stage_unlearn,
 )
@@ -46,8 +50,9 @@ STAGES: tuple[tuple[str, str, Callable[[World], dict[str, Any]]], ...] = (
     ("attacks", "concealment probe and adversarial prompts", stage_attacks),
     ("suite", "the suite and the concept FDs", stage_suite),
 )
-OURS = {"data", "judges", "model", "answers", "unlearned", "runs", "suite", STATE, LOCK, REPORT, "grid.png",
-        f".{STATE}"}
+OURS = {"data", "judges", "model", "answers", "unlearned", "runs", "suite", RETRAINED, GOLD, STATE, LOCK, REPORT,
+        "grid.png", f".{STATE}"}
+RETRAINED_STAGE = "retrained {}"   # one extra stage per `--retrained` request, after the others
 
 
 def _state(root: Path, recipe: WorldRecipe) -> dict[str, Any]:
@@ -66,18 +71,33 @@ def _state(root: Path, recipe: WorldRecipe) -> dict[str, Any]:
     return state
 
 
+def check_retrained(recipe: WorldRecipe, retrained: Sequence[str]) -> list[str]:
+    """The `--retrained` requests: each one of the world's targets (it needs the ESD model to compare), once."""
+    bad = [t for t in retrained if t not in recipe.targets]
+    if bad:
+        raise UsageError(f"--retrained {bad[0]}: not a request of world {recipe.name} (its requests: "
+                         f"{', '.join(recipe.targets)})")
+    if len(set(retrained)) != len(retrained):
+        raise UsageError("--retrained names a request twice")
+    return list(retrained)
+
+
 def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", progress: bool = True,
-              until: str | None = None) -> dict[str, Any]:
+              until: str | None = None, retrained: Sequence[str] = ()) -> dict[str, Any]:
     """Run (or resume) every stage of the world into `out`, then write REPORT.md; returns the state
-    (`world.json`). `until` stops after that stage (for tests and partial runs)."""
+    (`world.json`). `until` stops after that stage (for tests and partial runs). `retrained`: requests for
+    which a model is also trained without the concept (the gold standard, one more model each) and the
+    original and ESD models compared with it; they add stages without changing the world's identity."""
     root = Path(out)
     if until is not None and until not in [s[0] for s in STAGES]:
         raise UsageError(f"until {until!r}: allowed {', '.join(s[0] for s in STAGES)}")
+    extra = [(RETRAINED_STAGE.format(t), f"a model trained without {t}, compared", partial(stage_retrained, target=t))
+             for t in check_retrained(recipe, retrained)]
     state = _state(root, recipe)
     root.mkdir(parents=True, exist_ok=True)
     world = World(recipe, root.resolve(), device, progress)
     with folder_lock(root / LOCK, f"{root} is being run by canvasdata world run"):
-        for name, what, fn in STAGES:
+        for name, what, fn in (*STAGES, *extra):
             entry = state["stages"].setdefault(name, {"done": False, "seconds": 0.0})
             if not entry["done"]:
                 log.info("world %s: %s", name, what)
@@ -91,15 +111,25 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
                 write_json(root / STATE, state)
             if name == until:
                 return state
-        write_report(world, state, root / REPORT, [(n, w) for n, w, _ in STAGES])
+        done = [(n, w) for n, w, _ in STAGES] + [(n, w) for n, w in _retrained_stages(state)]
+        write_report(world, state, root / REPORT, done)
     return state
 
 
-def finished(out: str | Path, recipe: WorldRecipe | None = None) -> bool:
-    """Whether `out` holds a finished world (every stage done and the report written); with `recipe`, a
-    folder of another recipe (or with files this command did not write) is refused in one line."""
+def _retrained_stages(state: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every retrained stage a world has finished (this run's and earlier runs'), as (name, what)."""
+    prefix = RETRAINED_STAGE.format("")
+    return [(n, f"a model trained without {n.removeprefix(prefix)}, compared") for n, e in state["stages"].items()
+            if n.startswith(prefix) and e.get("done")]
+
+
+def finished(out: str | Path, recipe: WorldRecipe | None = None, retrained: Sequence[str] = ()) -> bool:
+    """Whether `out` holds a finished world (every stage done, those of the `retrained` requests too, and
+    the report written); with `recipe`, a folder of another recipe (or with files this command did not
+    write) is refused in one line."""
     root = Path(out)
     if not (root / STATE).exists() or not (root / REPORT).exists():
         return False
     state = read_json(root / STATE, UsageError, "") if recipe is None else _state(root, recipe)
-    return all(state.get("stages", {}).get(name, {}).get("done") for name, _, _ in STAGES)
+    names = [name for name, _, _ in STAGES] + [RETRAINED_STAGE.format(t) for t in retrained]
+    return all(state.get("stages", {}).get(name, {}).get("done") for name in names)

@@ -11,6 +11,9 @@ is skipped):
     DIR/runs/{method}/{request}/  answer sets in the layout `evaluate suite` reads (original: links)
     DIR/runs/esd/{first}/conceal|prompts/   the attacks on the first request
     DIR/suite/                    the suite (`evaluate suite`) and concept FDs
+    DIR/retrained/{request}/      with `--retrained T`: a model trained without T (`model train --exclude T`)
+    DIR/answers/retrained/{request}/   its answer set
+    DIR/gold/{request}/           the original and ESD models against it (`evaluate retrained`)
     DIR/REPORT.md, DIR/grid.png   the report
 """
 
@@ -34,6 +37,7 @@ from canvasdata.evaluate.answers import read_answers
 from canvasdata.evaluate.fidelity import prompt_fidelity
 from canvasdata.evaluate.generate import generate_answers
 from canvasdata.evaluate.protocol import Protocol, get_protocol
+from canvasdata.evaluate.retrained import compare_retrained
 from canvasdata.evaluate.score import judge_for, run_judges
 from canvasdata.evaluate.suite import request_dir, score_suite
 from canvasdata.formats.common import write_json
@@ -54,6 +58,7 @@ from canvasdata.world.recipe import WorldRecipe
 
 METHOD = "esd"
 ORIGINAL = "original"
+RETRAINED, GOLD = "retrained", "gold"
 
 
 @dataclass
@@ -238,3 +243,20 @@ def concept_fd(w: World, target: str, judges: Sequence[Any]) -> dict[str, Any]:
     floor = feats(w.path("answers", "floor", request_dir(target)))
     return {"images": len(orig), "fd_unlearned": frechet_distance(orig, unl), "fd_floor": frechet_distance(orig, floor),
             "features": f"{type(judge).__name__} penultimate layer ({orig.shape[1]}-d)"}
+
+
+def stage_retrained(w: World, target: str) -> dict[str, Any]:
+    """The gold standard for one request: the world's model recipe trained on the build without `target`,
+    its answer set, and the original and ESD models compared with it (scores side by side, FD/KID to its
+    answers, the denoising-loss Jeffreys proxy)."""
+    model = w.path(RETRAINED, request_dir(target))
+    r = train_model(load_model_recipe(w.recipe.model), w.path("data"), model, exclude=target, device=w.device,
+                    progress=w.progress, judges=w.judges(), judge_every=w.recipe.judge_every)
+    answers = w.generate(model, w.path("answers", RETRAINED, request_dir(target)))
+    report = compare_retrained(answers, [w.path("answers", ORIGINAL), w.path("runs", METHOD, request_dir(target))],
+                               target, w.judges(), protocol=w.protocol, device=w.device,
+                               out=w.path(GOLD, request_dir(target)), progress=w.progress)
+    return {"seconds": r["seconds"], "curve": r.get("curve", []),
+            "rows": [{"label": row["label"], "role": row["role"], "scores": row["scores"],
+                      "fd_forgotten": row["forgotten"]["fd"], "j_forgotten": row["forgotten"]["loss"]["j"],
+                      "j_rest": row["rest"]["loss"]["j"]} for row in report.rows]}
