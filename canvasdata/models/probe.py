@@ -27,6 +27,7 @@ def probe(pipe: Any, folder: Path, styles: Sequence[str], objects: Sequence[str]
     images; returns `{"step", "style", "object", "images"}` (accuracies as fractions)."""
     proto = get_protocol("unlearncanvas", seed_images_words=SEED_WORDS_CAPTION)
     shutil.rmtree(folder, ignore_errors=True)
+    pipe.set_progress_bar_config(disable=True)      # the probe is part of the training bar's step
     answers = generate_answers(pipe, folder, styles=styles, objects=objects, seeds=(PROBE_SEED,), size=size,
                                steps=steps, guidance=guidance, batch_size=PROBE_BATCH,
                                options=PipelineOptions(dtype="float32"), protocol=proto, progress=False)
