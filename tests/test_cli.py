@@ -279,3 +279,27 @@ def test_every_command_in_the_docs_parses():
                     parser.parse_args(shlex.split(line)[1:])
                     checked += 1
     assert checked >= 10
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["evaluate", "generate", "--model", "{missing}", "--out", "{out}"], "no such folder"),
+    (["evaluate", "generate", "--model", "{empty}", "--out", "{out}"], "no model_index.json"),
+    (["evaluate", "generate", "--model", "{file}", "--out", "{out}"], "a file, not a diffusers pipeline folder"),
+    (["evaluate", "generate-concept", "--model", "{missing}", "--prompts", "{prompts}", "--out", "{out}"],
+     "no such folder"),
+    (["evaluate", "generate-concept", "--model", "{empty}", "--prompts", "{file}", "--out", "{out}"],
+     "--prompts"),
+])
+def test_a_bad_pipeline_source_is_one_line_and_creates_nothing(tmp_path: Path, capsys, argv: list[str],
+                                                                says: str) -> None:
+    """`--model` that is no pipeline (missing, a folder without model_index.json, a file), or a bad prompts
+    file: one error line naming it, exit 2, and no --out folder left behind."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.txt").write_text("not json")
+    (tmp_path / "prompts.json").write_text('[{"id": 1, "prompt": "a cat", "seeds": [1]}]')
+    paths = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "file": tmp_path / "file.txt",
+             "prompts": tmp_path / "prompts.json", "out": tmp_path / "out"}
+    code = main([a.format(**paths) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and says in err[0]
+    assert not (tmp_path / "out").exists()

@@ -28,6 +28,19 @@ CONCEPT_STEPS = 50         # concept sets' generation (the DataIGM shape): 50 st
 CONCEPT_GUIDANCE = 7.5
 
 
+def read_prompts(path: Path | str) -> list[dict]:
+    """A concept set's prompts JSON: a list of {"id", "prompt", "seeds"}; anything else is a one-line error."""
+    try:
+        records = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"--prompts {path}: unreadable ({e})") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) and {"id", "prompt", "seeds"} <= set(r)
+                                                for r in records):
+        raise UsageError(f"--prompts {path}: expected a list of {{\"id\", \"prompt\", \"seeds\"}} records "
+                         "(forget_prompts.json or retain_prompts.json of a concept set)")
+    return records
+
+
 def generate_prompt_images(model: str | object, prompts: Path | str, out: Path | str, size: int = PROTOCOL_SIZE,
                            steps: int = CONCEPT_STEPS, guidance: float = CONCEPT_GUIDANCE,
                            batch_size: int = GENERATE_BATCH, device: str = "auto",
@@ -36,9 +49,9 @@ def generate_prompt_images(model: str | object, prompts: Path | str, out: Path |
     retain_prompts.json of a concept set) and each of its seeds, the pipeline loaded as `options` say
     (default: DDIM); resumable."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    records = json.loads(Path(prompts).read_text())
+    records = read_prompts(prompts)
     pipe = load_pipeline(model, device, options) if isinstance(model, (str, Path)) else model
+    out.mkdir(parents=True, exist_ok=True)   # after the inputs are read: bad input leaves nothing behind
     jobs = [(r["id"], r["prompt"], s) for r in records for s in r["seeds"]
             if not (out / f"{r['id']:05d}_seed{s}.jpg").exists()]
     write_json(out / "generation.json", {"model": str(model), "prompts": str(prompts), "size": size, "steps": steps,

@@ -96,9 +96,9 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
     proto = get_protocol(protocol)
     words = proto.seed_images_words
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     options = options or PipelineOptions(scheduler=PROTOCOL_SCHEDULER)
     pipe = load_pipeline(model, device, options) if isinstance(model, (str, Path)) else model
+    out.mkdir(parents=True, exist_ok=True)   # after the pipeline loaded: a bad --model leaves nothing behind
     settings = {"model": model_name(model),
                 "styles": list(styles), "objects": list(objects), "seeds": [int(s) for s in seeds],
                 "size": size, "steps": steps, "guidance": guidance,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,9 @@ def diffusers_version() -> str:
 
 SD_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")  # same components, loadable as SD
 SD_COMPONENTS = ("unet", "text_encoder", "tokenizer", "vae", "scheduler")
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")   # owner/name, as the Hub names a repository
 
 
 def check_sd_folder(model: Path, flag: str = "--model", user: str = "this command") -> dict:
@@ -109,11 +113,29 @@ class PipelineOptions:
     attention_slicing: bool = False
 
 
+def check_pipeline_source(model: str | Path, flag: str = "--model") -> None:
+    """A local diffusers pipeline folder (with model_index.json) or something shaped like a Hub id
+    (owner/name); anything else (a missing path, a file, a folder without model_index.json) is a one-line
+    UsageError naming the flag and the path, before anything is loaded or written."""
+    path = Path(model).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"{flag} {model}: a file, not a diffusers pipeline folder")
+        if not (path / "model_index.json").is_file():
+            raise UsageError(f"{flag} {model}: no model_index.json; not a diffusers pipeline folder")
+        return
+    if str(model).startswith(("/", ".", "~")) or not HUB_ID.fullmatch(str(model)):
+        raise UsageError(f"{flag} {model}: no such folder (expected a diffusers pipeline folder or a Hub id "
+                         "owner/name)")
+
+
 def load_text2image(model: str | Path, device: str | torch.device = "auto",
                     options: PipelineOptions = PipelineOptions()) -> Any:
     """Any text-to-image pipeline from a local directory or Hub id (`AutoPipelineForText2Image`,
     falling back to `DiffusionPipeline` for pipelines it does not map), loaded as `options` say, with no
-    safety checker and no progress bar."""
+    safety checker and no progress bar. A source that is neither (`check_pipeline_source`), or a Hub id
+    that cannot be fetched, is a one-line UsageError."""
+    check_pipeline_source(model)
     d = _diffusers()
     if options.cpu_offload and importlib.util.find_spec("accelerate") is None:  # fail before loading anything
         raise MissingExtraError("--cpu-offload needs accelerate: pip install accelerate")
@@ -121,9 +143,13 @@ def load_text2image(model: str | Path, device: str | torch.device = "auto",
     dev = resolve_device(device)
     kwargs = {"dtype": resolve_dtype(options.dtype, dev), "safety_checker": None, "requires_safety_checker": False}
     try:
-        pipe = d.AutoPipelineForText2Image.from_pretrained(str(model), **kwargs)
-    except ValueError:  # a pipeline class AutoPipeline has no text-to-image mapping for
-        pipe = d.DiffusionPipeline.from_pretrained(str(model), **kwargs)
+        try:
+            pipe = d.AutoPipelineForText2Image.from_pretrained(str(model), **kwargs)
+        except ValueError:  # a pipeline class AutoPipeline has no text-to-image mapping for
+            pipe = d.DiffusionPipeline.from_pretrained(str(model), **kwargs)
+    except OSError as e:  # huggingface_hub / diffusers: not found locally, not reachable on the Hub
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"--model {model}: cannot be loaded ({first})") from None
     if scheduler is not None:
         pipe.scheduler = scheduler.from_config(pipe.scheduler.config)
     if options.attention_slicing:
