@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from helpers.colour_judge import ColourJudge, colour_image  # noqa: E402
 from helpers.tiny_diffusers import tiny_pipeline
 from helpers.tiny_judges import tiny_judge
 from PIL import Image
@@ -35,7 +35,6 @@ from canvasdata.evaluate import score_suite
 from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.generate import generate_answers, load_pipeline
 from canvasdata.evaluate.suite import COLUMNS
-from canvasdata.taxonomy import OBJECTS, UC50
 
 KW = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
 SMALL = ["--size", "32", "--steps", "2", "--device", "cpu", "--workers", "0", "-q"]
@@ -166,7 +165,8 @@ def test_conceal_command_end_to_end_and_resumed(models, judge_dir, tmp_path, cap
     assert report["models"]["original"] == str(models[0].resolve())
     assert Image.open(out / "conceal.png").format == "PNG"
     assert "UA under concealment (worst ψ)" in (out / "report.md").read_text()
-    assert (out / "psi_0.5" / "report" / "report.json").exists()
+    psi_report = json.loads((out / "psi_0.5" / "report" / "report.json").read_text())  # ψ = 0.5 scored as a request
+    assert psi_report["ua"] == report["per_psi"][1]["ua"] and psi_report["num_images"] == 4
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")}
     assert main(argv) == 0  # resumed: every image kept
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")} == before
@@ -195,26 +195,11 @@ def test_prompts_command_end_to_end_and_resumed(models, judge_dir, target_images
     assert "lr" in capsys.readouterr().err
 
 
-class ColourJudge:
-    """style = round(red / 5), object = round(green / 12) (the rule-based judge of test_evaluate)."""
-
-    tasks = ["style", "object"]
-    class_names = {"style": list(UC50), "object": list(OBJECTS)}
-    image_size = 16
-
-    def logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        m = x.mean((2, 3)) * 255
-        s, o = (m[:, 0] / 5).round().long().clamp(0, 50), (m[:, 1] / 12).round().long().clamp(0, 19)
-        return {"style": F.one_hot(s, 51).float(), "object": F.one_hot(o, 20).float()}
-
-
 def _request(folder: Path, styles: list[str], objects: list[str]) -> None:
     folder.mkdir(parents=True)
     for s in styles:
         for o in objects:
-            a = np.zeros((16, 16, 3), np.uint8)
-            a[..., 0], a[..., 1] = UC50.index(s) * 5, OBJECTS.index(o) * 12
-            Image.fromarray(a).save(folder / f"{s}_{o}_seed1.jpg", quality=95)
+            colour_image(s, o, noise=1).save(folder / f"{s}_{o}_seed1.jpg", quality=95)
 
 
 def test_suite_carries_attack_columns_when_runs_hold_attack_reports(tmp_path):

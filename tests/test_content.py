@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from canvasdata.content import UnknownObjectError, list_objects, render
+from canvasdata.content.preview import content_sheet
+from canvasdata.encode import to_uint8
+from canvasdata.seeds import content_seed
 from canvasdata.taxonomy import OBJECTS
 
 
@@ -74,7 +78,13 @@ def test_unknown_object_suggests_the_closest():
 
 
 def test_contact_sheet(tmp_path):
-    from canvasdata.content.preview import content_sheet
-
     sheet = content_sheet(objects=["Cats", "Dogs"], seeds=range(3), size=48)
     assert sheet.size[0] > 3 * 48 and sheet.size[1] >= 2 * 48
+    # the tiles are the classes in order, row by row (an object's seeds across its row), as the build renders them
+    arr = np.asarray(sheet)
+    left, pad = 8 + 7 * len("Cats"), 2
+    for r, obj in enumerate(["Cats", "Dogs"]):
+        want = to_uint8(render(obj, [content_seed(0, obj, k + 1) for k in range(3)], 48)[0])
+        for c in range(3):
+            y, x = pad + r * (48 + pad), left + pad + c * (48 + pad)
+            assert np.array_equal(arr[y:y + 48, x:x + 48], want[c]), (obj, c)
