@@ -8,6 +8,7 @@ each batch (DDP). The folder is sealed by `model.json`, written last."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -17,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from diffusers import StableDiffusionPipeline
 from diffusers.training_utils import EMAModel
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
+from transformers import CLIPTokenizer
 
 from canvasdata.checkpoints import load_optimizer, optimizer_tensors, read_state, save_state, under
 from canvasdata.devices import Session, join_ranks
@@ -119,21 +122,40 @@ def train_model(recipe: ModelRecipe, data: str | Path, out: str | Path, *, init:
         check_init(init)
     spec = parse_exclude(exclude, m)
     identity = identity_of(recipe, m, Path(data), split, exclude, init)
-    if plan_out(out, identity, overwrite) == "done":
+    session = join_ranks(device)
+    if recipe.unet.batch_size % session.world:
+        raise UsageError(f"{recipe.source}: unet.batch_size {recipe.unet.batch_size} does not split evenly over "
+                         f"{session.world} ranks (each takes an equal share of every batch); use a multiple of "
+                         f"{session.world}")
+    # under torchrun rank 0 alone plans (and with `overwrite` clears), locks and writes the folder; the others follow
+    if _from_main(session, plan_out(out, identity, overwrite) if session.main else None) == "done":
         return read_record(out)
-    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
-    with folder_lock(out / STATE_DIR / "lock", f"{out} is being trained"):
-        write_identity(out, identity)
-        captioned = load_captioned(data, m, split, recipe.resolution, spec, allow_partial, progress)
-        parts = _parts(recipe, captioned, out, init)
-        run = Run(recipe, out, captioned, parts, join_ranks(device), identity, init is not None,
-                  Progress(phase="unet" if init is not None else "vae"), max_steps, progress, judges=judges,
-                  judge_every=judge_every)
+    if session.main:
+        (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    doing = f"{out} is being trained"
+    with folder_lock(out / STATE_DIR / "lock", doing) if session.main else contextlib.nullcontext():
+        if session.main:
+            write_identity(out, identity)
+        captioned = load_captioned(data, m, split, recipe.resolution, spec, allow_partial, progress and session.main)
+        parts = _parts(recipe, captioned, out, init, session)
+        run = Run(recipe, out, captioned, parts, session, identity, init is not None,
+                  Progress(phase="unet" if init is not None else "vae"), max_steps, progress and session.main,
+                  judges=judges, judge_every=judge_every)
         return _train(run)
 
 
-def _parts(recipe: ModelRecipe, data: Captioned, out: Path, init: str | Path | None) -> Parts:
-    """The components: an existing pipeline's, or new ones over a tokenizer of the build's own words."""
+def _from_main(session: Session, value: Any) -> Any:
+    """Rank 0's `value`, on every rank (itself outside a process group)."""
+    if not session.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _parts(recipe: ModelRecipe, data: Captioned, out: Path, init: str | Path | None, session: Session) -> Parts:
+    """The components: an existing pipeline's, or new ones over a tokenizer of the build's own words (written
+    by rank 0, read back by the other ranks)."""
     if init is not None:
         parts = from_pipeline(init, recipe)
         for caption in dict.fromkeys(data.prompts):
@@ -142,8 +164,10 @@ def _parts(recipe: ModelRecipe, data: Captioned, out: Path, init: str | Path | N
                 raise UsageError(f"--init {init}: its tokenizer does not know the word {bad[0]!r} of the build's "
                                  f"caption {caption!r}; fine-tune a model whose vocabulary covers the captions")
         return parts
-    tokenizer = write_tokenizer(data.prompts, out / STATE_DIR / "tokenizer", recipe.text.max_length)
-    return from_scratch(recipe, tokenizer)
+    folder = out / STATE_DIR / "tokenizer"
+    tokenizer = write_tokenizer(data.prompts, folder, recipe.text.max_length) if session.main else None
+    session.barrier()
+    return from_scratch(recipe, CLIPTokenizer.from_pretrained(str(folder)) if tokenizer is None else tokenizer)
 
 
 def _train(run: Run) -> dict[str, Any]:
@@ -271,6 +295,8 @@ def _train_unet(run: Run, latents: Latents, tensors: dict[str, torch.Tensor], de
             t0 = time.perf_counter()
             loss = unet_step(wrapped, opt, ema, params, latents, ids, empty, parts.noise, cfg, run.recipe.seed,
                              p.step, run.session.rank, run.session.world, dev)
+            if run.session.distributed:  # the whole batch's loss: each rank's is its share's
+                loss = _mean_over_ranks(loss, dev)
             p.losses["unet"].append(round(loss, 5))
             p.seconds["unet"] += time.perf_counter() - t0
             p.step += 1
@@ -286,6 +312,12 @@ def _train_unet(run: Run, latents: Latents, tensors: dict[str, torch.Tensor], de
     if ema is not None:
         ema.copy_to(params)
     return True
+
+
+def _mean_over_ranks(value: float, dev: torch.device) -> float:
+    t = torch.tensor([value], dtype=torch.float64, device=dev)
+    dist.all_reduce(t)
+    return float(t) / dist.get_world_size()
 
 
 def _ema_tensors(ema: EMAModel | None) -> dict[str, torch.Tensor]:
