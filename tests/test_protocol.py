@@ -26,7 +26,7 @@ from canvasdata.dataset import build
 from canvasdata.evaluate import score_answers
 from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.inception import load_inception
-from canvasdata.evaluate.preprocess import JudgeInputs
+from canvasdata.evaluate.preprocess import JudgeInputs, original_load
 from canvasdata.evaluate.protocol import CANVASDATA, PROTOCOLS, UNLEARNCANVAS, get_protocol
 from canvasdata.evaluate.score import inception_features, run_judges
 from canvasdata.judges import JudgeError, import_unlearncanvas, load_judge
@@ -177,7 +177,7 @@ def test_inception_features_follow_the_original_fid_pipeline(tmp_path: Path):
     """A random-weights torchvision Inception v3 with transform_input=True, as `inception_v3(
     pretrained=True)` builds it in the original fid.py. Its features through canvasdata equal a direct
     transcription of fid.py: read RGB, resize to 512 (8-bit), /255, resize to 299 (bilinear), x*2-1,
-    Mixed_7c output average-pooled."""
+    Mixed_7c output average-pooled (8-bit: halves up, as OpenCV)."""
     torch.manual_seed(0)
     net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False,
                                           transform_input=True).eval()
@@ -194,7 +194,8 @@ def test_inception_features_follow_the_original_fid_pipeline(tmp_path: Path):
     for p in paths:
         x = torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1).float()[None]
         if x.shape[-2:] != (512, 512):
-            x = F.interpolate(x, size=(512, 512), mode="bilinear", align_corners=False).round().clamp(0, 255)
+            x = F.interpolate(x, size=(512, 512), mode="bilinear", align_corners=False)
+            x = torch.floor(x + 0.5).clamp(0, 255)  # OpenCV's uint8 resize rounds halves up
         batch.append(F.interpolate(x / 255, size=(299, 299), mode="bilinear", align_corners=False))
     with torch.no_grad():
         net(torch.cat(batch) * 2 - 1)
@@ -287,3 +288,17 @@ def test_import_accepts_the_original_checkpoints_extras_only(tmp_path: Path):
     assert main(["judge", "import", str(tmp_path / "evil.pth"), "--space", "objects", "--out",
                  str(tmp_path / "j3"), "--arch", "vit_tiny_patch16_224", "--image-size", "32",
                  "--model-kwargs", json.dumps(TINY_VIT)]) == 2
+
+
+def test_original_load_rounds_halves_up_as_opencv() -> None:
+    """1024 -> 512 px: each output is the mean of a 2x2 block; columns alternating 0 and 1 average to 0.5,
+    which OpenCV's uint8 resize gives as 1 (torch's round would give 0); 2.5 gives 3; a 512 px image is
+    left as it is."""
+    x = torch.zeros(1, 3, 1024, 1024)
+    x[..., 1::2] = 1.0
+    x[:, 1, :, 1::2], x[:, 1, :, ::2] = 3.0, 2.0
+    y = original_load(x)
+    assert y.shape == (1, 3, 512, 512)
+    assert torch.equal(y[:, 0], torch.ones(1, 512, 512)) and torch.equal(y[:, 1], torch.full((1, 512, 512), 3.0))
+    same = torch.randint(0, 256, (1, 3, 512, 512)).float()
+    assert original_load(same) is same

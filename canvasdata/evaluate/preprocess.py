@@ -10,7 +10,7 @@ Judge inputs (`judge_resize`), uint8 [3, S, S] for each judge input size S:
 
 Inception inputs (`inception_pipeline`), float [3, 299, 299] in [0, 1]:
 - `original`: as the original `fid.py`: the image resized to 512 x 512 (bilinear without antialias,
-  rounded to 8 bits, as OpenCV's `cv2.resize` on the uint8 image; a 512 x 512 image is left as it is),
+  rounded to 8 bits with halves up, as OpenCV's `cv2.resize` on the uint8 image; a 512 x 512 image is left as it is),
   scaled to [0, 1], then resized to 299 x 299 (bilinear on floats, as `cv2.resize` on float32).
   OpenCV computes the 8-bit step in fixed point, so for images of another size than 512 a pixel may
   differ from it by one level; answer sets and the UnlearnCanvas images are 512 x 512.
@@ -52,12 +52,20 @@ def resize_for_judge(img: Image.Image, size: int, mode: str) -> torch.Tensor:
     raise UsageError(f"judge resize {mode!r}: allowed {', '.join(JUDGE_RESIZES)}")
 
 
+def original_load(x: torch.Tensor) -> torch.Tensor:
+    """float [N, 3, 512, 512] of uint8 levels as `fid.py`'s `cv2.resize(img, (512, 512))` gives them: bilinear
+    without antialias, and halves rounded up as OpenCV's fixed-point uint8 path does (torch's `round` would
+    take them to even: at 1024 -> 512 px one value in eight differed by one level)."""
+    if x.shape[-2:] == (ORIGINAL_LOAD_SIZE, ORIGINAL_LOAD_SIZE):
+        return x
+    y = F.interpolate(x, size=(ORIGINAL_LOAD_SIZE, ORIGINAL_LOAD_SIZE), mode="bilinear", align_corners=False,
+                      antialias=False)
+    return torch.floor(y + 0.5).clamp(0, 255)
+
+
 def original_inception_input(img: Image.Image) -> torch.Tensor:
     """float [3, 299, 299] in [0, 1] as the original `fid.py` prepares an image (module docstring)."""
-    x = image_tensor(img).float().unsqueeze(0)
-    if x.shape[-2:] != (ORIGINAL_LOAD_SIZE, ORIGINAL_LOAD_SIZE):
-        x = F.interpolate(x, size=(ORIGINAL_LOAD_SIZE, ORIGINAL_LOAD_SIZE), mode="bilinear", align_corners=False,
-                          antialias=False).round().clamp(0, 255)
+    x = original_load(image_tensor(img).float().unsqueeze(0))
     x = F.interpolate(x / 255, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear", align_corners=False,
                       antialias=False)
     return x[0]
