@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from canvasdata.cliargs import add_device_arg, add_partial_arg, positive_int
+from canvasdata.devices import Rank
 from canvasdata.extras import load_extra
 from canvasdata.judges import load_judge
 from canvasdata.models.recipe import load_model_recipe
@@ -20,6 +21,8 @@ def _train(a: argparse.Namespace) -> int:
     r = train.train_model(recipe, a.data, a.out, init=a.init, exclude=a.exclude, split=a.split, device=a.device,
                           max_steps=a.max_steps, overwrite=a.overwrite, allow_partial=a.allow_partial,
                           progress=not a.quiet, judges=judges, judge_every=a.judge_every)
+    if not Rank.from_env().main:   # under torchrun: rank 0 alone judges and prints
+        return 0
     if "stopped" in r:
         print(f"stopped at {r['phase']} step {r['stopped']} (--max-steps); rerun the same command to go on")
         return 0
