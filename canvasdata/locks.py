@@ -41,6 +41,19 @@ def _holder(path: Path) -> dict[str, Any]:
         return {}
 
 
+def check_unlocked(path: Path, doing: str) -> None:
+    """Readers' side of `folder_lock`: a LockError naming the holder while another live process of this
+    host holds `path` (a stale lock, or this process's own, lets the reader through)."""
+    if not path.exists():
+        return
+    other = _holder(path)
+    pid = int(other.get("pid", 0) or 0)
+    if other.get("host") == socket.gethostname() and (pid == os.getpid() or not pid_alive(pid or -1)):
+        return
+    raise LockError(f"{doing} by pid {other.get('pid', '?')} on {other.get('host', '?')} (since "
+                    f"{other.get('since', '?')}); wait for it to finish")
+
+
 @contextlib.contextmanager
 def folder_lock(path: Path, doing: str) -> Iterator[None]:
     """Hold the lock file `path` (its folder must exist) while the caller works; `doing` says what, for the

@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from canvasdata.judges import Judge, JudgeError, JudgeInfo, create_backbone, loa
 from canvasdata.judges import train as training
 from canvasdata.judges.io import CHECKPOINT, LOCK, judge_files, write_atomically
 from canvasdata.judges.train import EpochSampler, SeededSamples, checkpoint_meta, train_judge
-from canvasdata.locks import folder_lock
+from canvasdata.locks import LockError, folder_lock
 from canvasdata.recipes import parse_recipe
 
 # drop path and augmentation make every step draw random numbers: resume must restore them exactly
@@ -389,3 +390,20 @@ def test_a_second_training_into_the_same_folder_is_refused(full: Path, data: Pat
     with folder_lock(tmp_path / "elsewhere.lock", "x"):
         assert cli_train(recipe_file, data, fresh, "--max-steps", "1") == 0
     assert not (fresh / LOCK).exists() and (fresh / "judge.json").exists()
+
+
+def test_reading_a_judge_that_is_being_trained_is_refused(full: Path, data: Path, tmp_path: Path, capsys):
+    """`judge eval`/`predict` (load_judge) while another live process holds the training lock: one line
+    naming the holder; a stale lock (its process gone) or none lets the reader through."""
+    judge = tmp_path / "judge"
+    shutil.copytree(full, judge)
+    holder = {"pid": 1, "host": socket.gethostname(), "since": "2026-12-03 00:00:00"}  # pid 1: always alive
+    (judge / LOCK).write_text(json.dumps(holder))
+    with pytest.raises(LockError, match=r"is being trained by pid 1"):
+        load_judge(judge)
+    assert main(["judge", "eval", str(judge), "--data", str(data), "--out", str(tmp_path / "ev")]) == 2
+    assert "is being trained by pid 1" in capsys.readouterr().err and not (tmp_path / "ev").exists()
+    (judge / LOCK).write_text(json.dumps({**holder, "pid": 2 ** 22 + 12345}))      # no such process
+    assert load_judge(judge).class_names
+    (judge / LOCK).unlink()
+    assert load_judge(judge).class_names

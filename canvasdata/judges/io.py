@@ -28,6 +28,7 @@ from canvasdata.formats.common import atomic_path, fsync_file, read_json, sha256
 from canvasdata.hub import HubError, push_folder
 from canvasdata.judges.backbone import create_backbone
 from canvasdata.judges.model import Judge, JudgeError, JudgeInfo, parse_info
+from canvasdata.locks import check_unlocked
 from canvasdata.taxonomy import label_space
 
 WEIGHTS, HEADS, CONFIG, CARD = "model.safetensors", "heads.safetensors", "config.json", "README.md"
@@ -181,6 +182,7 @@ def load_judge(path_or_id: str | Path, device: str | torch.device = "cpu") -> Ju
         if str(path_or_id).count("/") != 1:
             raise JudgeError(f"{path_or_id}: no such judge directory (nor a Hub id 'user/name')")
         root = Path(snapshot_download(str(path_or_id), repo_type="model"))
+    check_unlocked(root / LOCK, f"{root} is being trained")   # a judge half-written by `judge train` is not read
     verify_seal(root)
     info = read_info(root)
     weights = root / WEIGHTS
