@@ -10,6 +10,7 @@ import argparse
 
 from canvasdata.cliargs import add_device_arg, add_device_args, non_negative_int, positive_int
 from canvasdata.devices import DECODE_WORKERS
+from canvasdata.errors import UsageError
 from canvasdata.evaluate.commands import evaluate_command, generate_command, load_judges, suite_command
 from canvasdata.evaluate.concepts import CONCEPT_GUIDANCE, CONCEPT_STEPS, generate_prompt_images, score_concept
 from canvasdata.evaluate.generate import (
@@ -33,8 +34,10 @@ from canvasdata.evaluate.protocol import (
 )
 from canvasdata.evaluate.score import NEIGHBOURS_K
 from canvasdata.evaluate.sequence import score_sequence
+from canvasdata.evaluate.sweep import Sampling, load_sweep, measure_image_cost, run_sweep, sweep_plan
 from canvasdata.extras import load_extra
 from canvasdata.sources.diffusers import DTYPES, PipelineOptions
+from canvasdata.taxonomy import OBJECTS, label_space
 
 SCORING_OPTIONS = ("cra_includes_forgotten", "judge_resize", "inception_pipeline", "seed_images_in_style_metrics")
 GENERATION_OPTIONS = ("seed_images_words",)
@@ -77,6 +80,57 @@ def _generate(a: argparse.Namespace) -> int:
     print(f"answer set in {out} (protocol {proto.name}, Seed_Images prompted as \"{proto.seed_images_words}\"; "
           "settings in generation.json)")
     return 0
+
+
+def _sweep(a: argparse.Namespace) -> int:
+    """`evaluate sweep`: every model of a sweep file generated into RUNS, then one suite (or --plan)."""
+    entries = load_sweep(a.models)
+    if not a.plan and not a.judges:
+        raise UsageError("evaluate sweep: --judges is required (unless --plan)")
+    proto = _protocol(a, SCORING_OPTIONS + GENERATION_OPTIONS)
+    sampling = Sampling(styles=tuple(a.styles or label_space(a.space).names), objects=tuple(a.objects or OBJECTS),
+                        seeds=tuple(a.seeds), size=a.size, steps=a.steps, guidance=a.guidance,
+                        batch_size=a.batch_size)
+    if a.plan:
+        cost = measure_image_cost(entries[0].model, sampling, a.device, _options(a))
+        p = sweep_plan(entries, sampling, seconds_per_image=cost)
+        print(f"sweep of {p['models']} models ({p['requests']} requests): {p['images']:,} images "
+              f"({p['images_per_model']:,} a model), {p['unet_evaluations']:,} UNet evaluations, "
+              f"{p['judge_calls']:,} judge calls; {cost:.3f} s an image measured on {entries[0].model} "
+              f"-> about {p['estimate_seconds'] / 60:.1f} min of generation on {a.device} (one process)")
+        return 0
+    suite = run_sweep(entries, a.out, load_judges(a.judges, a.device), sampling, device=a.device,
+                      options=_options(a), protocol=proto, generator_device=a.generator_device,
+                      progress=not a.quiet, reference=a.reference, inception=a.inception, workers=a.workers,
+                      neighbours_k=a.neighbours)
+    print(suite.to_markdown())
+    print(f"-> {a.out}/suite/suite.md")
+    return 0
+
+
+def _sweep_parser(es: argparse._SubParsersAction) -> None:
+    w = es.add_parser("sweep", help="many models as one job: generate every pipeline of MODELS.toml into "
+                      "RUNS/{method}/{request}/ (resumable), then score the suite; --plan prints the cost first")
+    w.add_argument("models", help="a TOML file of [[model]] entries: method, forget (a request or a list), path")
+    w.add_argument("--out", required=True, help="the runs folder (RUNS/{method}/{request}/, RUNS/suite/)")
+    w.add_argument("--judges", nargs="+", default=[], help="judge directories or Hub ids (style and object); "
+                   "required unless --plan")
+    w.add_argument("--plan", action="store_true", help="print images, UNet evaluations, judge calls and a time "
+                   "estimate (a per-image cost measured on the first model), then exit")
+    w.add_argument("--space", default="uc50", help="style label space whose styles are prompted")
+    w.add_argument("--styles", nargs="*", help="styles to prompt (default: all of --space)")
+    w.add_argument("--objects", nargs="*", help="objects to prompt (default: all)")
+    w.add_argument("--seeds", nargs="*", type=non_negative_int, default=list(PROTOCOL_SEEDS),
+                   help="the seeds of every prompt")
+    w.add_argument("--reference", help="real images for FD/KID (a build or a {style}/{object}/{k}.jpg folder)")
+    w.add_argument("--inception", help="Inception v3 weights file for FD/KID (default: the judge's features)")
+    w.add_argument("--neighbours", type=non_negative_int, default=NEIGHBOURS_K,
+                   help="IRA is also split into the K retained classes nearest the target and the rest")
+    _scoring_flags(w)
+    w.add_argument("--seed-images-words", choices=SEED_IMAGES_WORDS,
+                   help=f"{OPTION_HELP['seed_images_words']} ({_default('seed_images_words')})")
+    sampling_flags(w, workers=True)
+    w.set_defaults(func=_sweep)
 
 
 def _suite(a: argparse.Namespace) -> int:
@@ -310,5 +364,6 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     _score_parser(es)
     _suite_parser(es)
     _sequence_parser(es)
+    _sweep_parser(es)
     _concept_parsers(es)
     _retrained_parser(es)
