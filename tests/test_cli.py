@@ -163,7 +163,7 @@ def test_device_means_and_defaults_the_same_everywhere():
     assert {name.removeprefix("canvasdata ") for name, _ in devices} == {
         "build", "evaluate score", "evaluate generate", "evaluate suite", "evaluate score-concept",
         "evaluate generate-concept", "judge train", "judge eval", "judge predict", "attack conceal", "attack prompts",
-        "model train", "unlearn esd", "unlearn sequence", "evaluate sequence", "evaluate retrained", "world run"}
+        "model train", "unlearn esd", "unlearn sequence", "evaluate sequence", "evaluate retrained", "evaluate sweep", "world run"}
     for name, action in devices:
         assert action.default == "auto" and DEVICES in action.help, name
 
