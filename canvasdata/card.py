@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import datasets
 import yaml
@@ -12,11 +12,9 @@ import yaml
 from canvasdata.formats import get_format
 from canvasdata.formats.common import atomic_writer
 from canvasdata.manifest import Manifest
+from canvasdata.recipes import Recipe
 from canvasdata.shipped import builtin_dir
 from canvasdata.taxonomy import SEED_STYLE
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry, which uses cards
-    from canvasdata.recipes import Recipe
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from canvasdata.encode import decode_image
 from canvasdata.formats import FORMATS, FormatError, features_for, get_format, read_shard, sha256_file, write_shard
 from canvasdata.manifest import Manifest, ManifestError
 from canvasdata.recipes import parse_recipe
+from canvasdata.recipes.types import KIND_SHAPES, SHARD_FORMATS
 from canvasdata.verify import verify
 
 TINY = {"name": "tiny", "seed": 7, "styles": ["Seed_Images", "Van_Gogh", "Pop_Art"], "objects": ["Cats", "Towers"],
@@ -304,10 +305,12 @@ def test_format_registry_names_the_registered_formats(tmp_path: Path):
         read_shard(tmp_path / "x.zip")
 
 
-def test_recipes_ask_the_registries(monkeypatch):
-    monkeypatch.setitem(FORMATS, "parquet2", dataclasses.replace(FORMATS["parquet"], name="parquet2"))
-    assert tiny(output={"format": "parquet2"}).output.format == "parquet2"
-    monkeypatch.setitem(kinds.KINDS, "grid2", dataclasses.replace(kinds.KINDS["grid"], name="grid2"))
+def test_recipes_ask_the_declarations_and_the_registries_implement_them(monkeypatch):
+    """A recipe names what `recipes.types` declares (it imports no registry); each registry implements exactly
+    the declared names."""
+    assert list(FORMATS) == list(SHARD_FORMATS) and list(kinds.KINDS) == list(KIND_SHAPES)
+    assert all(kinds.KINDS[n].name == n for n in KIND_SHAPES) and all(FORMATS[n].name == n for n in FORMATS)
+    monkeypatch.setitem(KIND_SHAPES, "grid2", dataclasses.replace(KIND_SHAPES["grid"], name="grid2"))
     r = tiny(kind="grid2")
     assert r.kind == "grid2" and r.num_images == 18
     with pytest.raises(ValueError, match="unknown name 'cube' in dataset kinds"):

@@ -26,6 +26,7 @@ from canvasdata.hub import HubError, push_folder
 from canvasdata.judges.recipe import parse_judge_recipe
 from canvasdata.recipes import RecipeError, load_recipe, parse_recipe
 from canvasdata.shipped import builtin_dir
+from canvasdata.sources import make_painter
 from canvasdata.taxonomy import OBJECTS, UC50, closest_names
 
 BASE = {"name": "t", "seed": 1, "styles": ["Seed_Images", "Van_Gogh"], "objects": ["Cats"],
@@ -131,7 +132,7 @@ def test_an_empty_split_is_named():
 ])
 def test_unknown_keys_are_refused_in_every_table(change, message):
     with pytest.raises(CanvasdataError) as e:
-        recipe(**change)
+        make_painter(recipe(**change))  # custom styles' steps are the procedural painter's to check
     assert message in str(e.value)
 
 

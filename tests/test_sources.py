@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from canvasdata.dataset import BuildError, build
-from canvasdata.recipes import parse_recipe
+from canvasdata.recipes import ContentConfig, RecipeError, parse_recipe
+from canvasdata.recipes.options import PAINTER_OPTIONS, SOURCE_OPTIONS, DiffusersOptions, Img2ImgOptions
 from canvasdata.sources import PAINTERS, SOURCES, make_painter
 
 
@@ -99,20 +100,50 @@ def test_diffusers_source_and_img2img_painter(tiny_sd_pipeline: Path, tmp_path: 
     assert rows.num_rows == 4
 
 
-def test_backend_options_use_the_recipe_field_validator(tmp_path: Path):
-    root = photo_folder(tmp_path / "photos")
-    with pytest.raises(BuildError, match=r"field 'content.min_size': expected int, got str 'big'"):
-        build(photo_recipe(root, min_size="big"), tmp_path / "out", progress=False, preview=False)
-    with pytest.raises(BuildError, match=r"field 'content.path': is required"):
-        build(parse_recipe({"name": "p", "seed": 1, "objects": ["Cats"], "styles": ["Seed_Images"],
-                            "images_per_cell": 1, "resolution": 32, "content": {"source": "photos"}}, "p.toml"),
-              tmp_path / "out2", progress=False, preview=False)
+def p_recipe(**content) -> object:
+    return parse_recipe({"name": "p", "seed": 1, "objects": ["Cats"], "styles": ["Seed_Images"], "images_per_cell": 1,
+                         "resolution": 32, "content": content}, "p.toml")
 
 
-def test_painters_are_a_registry(tmp_path: Path):
-    assert set(SOURCES) == {"procedural", "photos", "diffusers"}
-    assert set(PAINTERS) == {"procedural", "diffusers-img2img"}
-    r = parse_recipe({"name": "p", "seed": 1, "objects": ["Cats"], "styles": ["Seed_Images"], "images_per_cell": 1,
-                      "resolution": 32, "content": {"painter": "oils"}}, "p.toml")
+@pytest.mark.parametrize("content, message", [
+    ({"source": "photos", "path": "x", "min_size": "big"}, "field 'content.min_size': expected int, got str 'big'"),
+    ({"source": "photos"}, "field 'content.path': is required"),
+    ({"source": "photos", "path": "x", "skip_bad": 1}, "field 'content.skip_bad': expected bool, got int 1"),
+    ({"source": "diffusers"}, "field 'content.model': is required"),
+    ({"source": "diffusers", "model": "m", "dtype": "float8"},
+     "field 'content.dtype': 'float8' is not one of auto, float32, float16, bfloat16"),
+    ({"source": "diffusers", "model": "m", "steps": 0}, "field 'content.steps': 0 is out of range: allowed 1..10000"),
+    ({"source": "diffusers", "model": "m", "guidance": "high"}, "field 'content.guidance': expected int or float"),
+    ({"painter": "diffusers-img2img"},
+     "field 'content.painter_model': (or 'content.model') is required for painter = 'diffusers-img2img'"),
+    ({"painter": "diffusers-img2img", "model": "m", "strength": 1.5},
+     "field 'content.strength': 1.5 is out of range: allowed (0, 1]"),
+    ({"painter": "diffusers-img2img", "model": "m", "strength": 0}, "field 'content.strength': 0.0 is out of range"),
+    ({"painter": "oils"}, "field 'content.painter': 'oils' is not one of procedural, diffusers-img2img"),
+])
+def test_backend_options_are_checked_when_the_recipe_is_read(content, message):
+    """Each backend's options dataclass is the one declaration: the loader reads it, so a bad option is refused
+    with the file and the field before any build starts (and without importing the backend)."""
+    with pytest.raises(RecipeError) as e:
+        p_recipe(**content)
+    assert str(e.value).startswith("p.toml: ") and message in str(e.value)
+
+
+def test_backends_read_their_typed_options():
+    r = p_recipe(source="diffusers", model="m", guidance=7, painter="diffusers-img2img", strength=1)
+    assert r.content.source_options() == DiffusersOptions(model="m", guidance=7.0)
+    assert r.content.painter_options() == Img2ImgOptions(model="m", guidance=7.0, strength=1.0)
+    assert isinstance(r.content.source_options().guidance, float)
+    assert make_painter(r).describe() == {"painter": "diffusers-img2img", "painter_model": "m", "strength": 1.0,
+                                          "style_prompt": r.prompt_template, "img2img_steps": 30, "guidance": 7.0}
+
+
+def test_painters_are_a_registry_of_the_declared_backends():
+    assert set(SOURCES) == set(SOURCE_OPTIONS) == {"procedural", "photos", "diffusers"}
+    assert set(PAINTERS) == set(PAINTER_OPTIONS) == {"procedural", "diffusers-img2img"}
+    assert all(SOURCES[n].options is SOURCE_OPTIONS[n] for n in SOURCES)
+    assert all(PAINTERS[n].options is PAINTER_OPTIONS[n] for n in PAINTERS)
+    r = p_recipe()
+    r = r.replace(content=ContentConfig(options=(("painter", "oils"),)))  # past the loader: the registry refuses it
     with pytest.raises(ValueError, match=r"p\.toml: field 'content.painter': unknown name 'oils' in painters"):
         make_painter(r)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import datasets
 import torch
@@ -20,12 +19,10 @@ import torch
 from canvasdata.dataset.plan import ShardPlan, chunk_shards
 from canvasdata.encode import encode_batch
 from canvasdata.formats import write_json
+from canvasdata.recipes import ConceptSpec, Recipe
 from canvasdata.seeds import derive_seed
 from canvasdata.sources import ContentSource, Painter
 from canvasdata.taxonomy import SEED_STYLE, prompt, style_words
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
-    from canvasdata.recipes import ConceptSpec, Recipe
 
 LABELS = ("negative", "positive")
 ROLES = ("forget", "twin", "retain")
@@ -100,12 +97,6 @@ def plan_concept_shards(recipe: Recipe) -> list[ShardPlan]:
     rows = max(2, recipe.output.shard_rows - recipe.output.shard_rows % 2)
     return [shard for c in recipe.concepts
             for shard in chunk_shards(concept_samples(recipe, c), rows, recipe.output.format, config=c.name)]
-
-
-def concept_num_images(recipe: Recipe) -> int:
-    """Per concept: (image, twin) pairs of every theme, plus the retain classes' negatives."""
-    per_theme = recipe.images_per_cell * recipe.images_per_prompt
-    return sum(per_theme * (2 * len(c.themes) + len(c.retain)) for c in recipe.concepts)
 
 
 def seeds_of(recipe: Recipe, s: ConceptSample) -> tuple[int, int]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import platform
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -18,10 +17,8 @@ from canvasdata.dataset.preview import write_preview
 from canvasdata.dataset.state import owned_files, read_record
 from canvasdata.formats.common import atomic_writer
 from canvasdata.manifest import MANIFEST, FileEntry, Manifest, ShardEntry, SplitStats
+from canvasdata.recipes import Recipe
 from canvasdata.sources import make_painter, make_source
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
-    from canvasdata.recipes import Recipe
 
 
 def regenerate_command(recipe: Recipe) -> str:

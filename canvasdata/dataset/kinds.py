@@ -1,8 +1,10 @@
 """The registry of dataset kinds: everything that differs between the kinds of dataset a recipe can build.
 
 `grid`: the UnlearnCanvas shape (style x object x index). `concepts`: the DataIGM shape (per target,
-images with the concept and their concept-removed twins). Recipes, the build, the card, the preview and
-the loaders ask `KINDS` (or `dataset_kind`) instead of testing the kind's name.
+images with the concept and their concept-removed twins). What a kind asks of its recipe (the counting
+field, `[[concepts]]` targets, the image count) is its shape, declared with the recipe types
+(`recipes.types.KIND_SHAPES`); `KINDS` holds the rest for exactly the kinds declared there. The build, the
+card, the preview and the loaders ask `KINDS` (or `dataset_kind`) instead of testing the kind's name.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import datasets
 import torch
@@ -18,34 +19,28 @@ import torch
 from canvasdata.card import CardParts, concept_card, grid_card
 from canvasdata.dataset.concepts import (
     concept_features,
-    concept_num_images,
     plan_concept_shards,
     render_concept_shard,
     write_prompt_files,
 )
-from canvasdata.dataset.plan import ShardPlan, grid_features, grid_num_images, plan_shards
+from canvasdata.dataset.plan import ShardPlan, grid_features, plan_shards
 from canvasdata.dataset.preview import PreviewGrid, concept_preview, grid_preview
 from canvasdata.dataset.render import render_shard
 from canvasdata.fields import RecipeError
 from canvasdata.manifest import Manifest
+from canvasdata.recipes import Recipe
 from canvasdata.sources import ContentSource, Painter
 from canvasdata.taxonomy import unknown_message
 
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import this registry to validate `kind`
-    from canvasdata.recipes import Recipe
-
-Render = Callable[["Recipe", ShardPlan, ContentSource, Painter, torch.device, Callable[[int], None] | None],
+Render = Callable[[Recipe, ShardPlan, ContentSource, Painter, torch.device, Callable[[int], None] | None],
                   Iterator[dict]]
 
 
 @dataclass(frozen=True)
 class DatasetKind:
-    """One kind of dataset: its recipe shape, its plan, rows, files, card and preview."""
+    """One kind of dataset: its plan, rows, files, card and preview (its recipe shape: `KIND_SHAPES[name]`)."""
 
     name: str
-    count_field: str            # the recipe field that counts content indices per cell (split indices run over it)
-    targets: bool               # the recipe lists [[concepts]] targets, which decide the styles and objects drawn
-    num_images: Callable[[Recipe], int]
     features: Callable[[Recipe], datasets.Features]
     plan: Callable[[Recipe], list[ShardPlan]]
     render: Render
@@ -63,14 +58,11 @@ def _concept_spaces(m: Manifest) -> dict[str, str]:
     return {"label": f"concept:{m.facts.concepts[0]}"}
 
 
-KINDS: dict[str, DatasetKind] = {
-    "grid": DatasetKind("grid", "images_per_cell", False, grid_num_images, grid_features, plan_shards, render_shard,
-                        grid_card, grid_preview, _grid_spaces),
-    "concepts": DatasetKind("concepts", "prompts_per_theme", True, concept_num_images, lambda r: concept_features(),
-                            plan_concept_shards, render_concept_shard, concept_card, concept_preview, _concept_spaces,
-                            write_prompt_files),
-}
-DEFAULT_KIND = "grid"
+KINDS: dict[str, DatasetKind] = {k.name: k for k in (
+    DatasetKind("grid", grid_features, plan_shards, render_shard, grid_card, grid_preview, _grid_spaces),
+    DatasetKind("concepts", lambda r: concept_features(), plan_concept_shards, render_concept_shard, concept_card,
+                concept_preview, _concept_spaces, write_prompt_files),
+)}
 
 
 def kind_named(name: str) -> DatasetKind:

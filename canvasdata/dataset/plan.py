@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import datasets
 
 from canvasdata.formats import features_for, shard_filename
+from canvasdata.recipes import Recipe
 from canvasdata.seeds import content_seed, paint_seed
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
-    from canvasdata.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -72,11 +70,6 @@ def plan_shards(recipe: Recipe) -> list[ShardPlan]:
 def grid_features(recipe: Recipe) -> datasets.Features:
     """Typed columns of a grid build (class ids are positions in the whole label spaces)."""
     return features_for(recipe.style_space.names, recipe.object_space.names)
-
-
-def grid_num_images(recipe: Recipe) -> int:
-    """styles x objects x images per cell."""
-    return len(recipe.styles) * len(recipe.objects) * recipe.images_per_cell
 
 
 def sample_seeds(recipe: Recipe, s: Sample) -> tuple[int, int]:

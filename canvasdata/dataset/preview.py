@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -15,11 +14,9 @@ from canvasdata.dataset.concepts import concept_samples, render_group
 from canvasdata.dataset.plan import Sample, sample_seeds
 from canvasdata.encode import decode_image, encode_batch, image_tensor
 from canvasdata.formats.common import atomic_writer
+from canvasdata.recipes import Recipe
 from canvasdata.sheet import contact_sheet
 from canvasdata.sources import make_painter, make_source
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
-    from canvasdata.recipes import Recipe
 
 CPU = torch.device("cpu")
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from itertools import groupby
-from typing import TYPE_CHECKING
 
 import torch
 
 from canvasdata.dataset.plan import Sample, ShardPlan, content_id, sample_seeds
 from canvasdata.encode import encode_batch
+from canvasdata.recipes import Recipe
 from canvasdata.sources import ContentSource, Painter
 from canvasdata.taxonomy import prompt
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
-    from canvasdata.recipes import Recipe
 
 
 def render_shard(recipe: Recipe, shard: ShardPlan, source: ContentSource, painter: Painter,

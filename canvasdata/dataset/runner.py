@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
@@ -34,13 +33,11 @@ from canvasdata.devices import Rank, Session, join_ranks, resolve_device
 from canvasdata.fields import RecipeError
 from canvasdata.formats import ShardRecord, write_shard
 from canvasdata.manifest import Manifest
+from canvasdata.recipes import Recipe
 from canvasdata.sources import make_painter, make_source
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
-    from canvasdata.recipes import Recipe
 
 __all__ = ["BuildError", "Rank", "build", "build_shard", "shard_is_complete"]
 

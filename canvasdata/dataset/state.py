@@ -16,15 +16,13 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from canvasdata.errors import CanvasdataError
 from canvasdata.formats import ShardRecord, sha256_file, write_json
 from canvasdata.locks import folder_lock, pid_alive
 from canvasdata.manifest import MANIFEST, STATE, Manifest, ManifestError
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the dataset-kind registry
-    from canvasdata.recipes import Recipe
+from canvasdata.recipes import Recipe
 
 LOCK = "lock"
 FINAL_OUTPUTS = ("README.md", "preview.jpg", "recipe.toml")  # what finishing a build writes besides the manifest

@@ -3,24 +3,32 @@
 A recipe's `[content] source` picks the content source (`procedural` by default; `photos` and
 `diffusers` are the real-content backends) and `painter` the painter (`procedural` styles by default).
 `SOURCES` and `PAINTERS` are the registries every other module asks (recipes validate against them);
-each backend class names itself (`name`), so a new backend is one class and one entry (or one
-`register_source` / `register_painter` call from outside the package).
+each backend class names itself and its options (`options`, a dataclass of `recipes.options`, whose
+`backend` is the name), so a new backend is one options dataclass and one class (or one `register_source`
+/ `register_painter` call from outside the package, which declares its options to the recipe loader too).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import torch
 
+from canvasdata.recipes import Recipe
+from canvasdata.recipes.options import (
+    DEFAULT_PAINTER,
+    DEFAULT_SOURCE,
+    BackendOptions,
+    ProceduralPainterOptions,
+    ProceduralSourceOptions,
+    declare_painter,
+    declare_source,
+)
 from canvasdata.sources.diffusers import DiffusersContent, Img2ImgPainter
 from canvasdata.sources.photos import PhotoContent
 from canvasdata.sources.procedural import ProceduralContent, ProceduralPainter
 from canvasdata.taxonomy import unknown_message
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import this registry to validate names
-    from canvasdata.recipes import Recipe
 
 
 class ContentSource(Protocol):
@@ -66,26 +74,31 @@ class Painter(Protocol):
         ...
 
 
-SourceFactory = Callable[["Recipe"], ContentSource]
-PainterFactory = Callable[["Recipe"], Painter]
+SourceFactory = Callable[[Recipe], ContentSource]
+PainterFactory = Callable[[Recipe], Painter]
 
 SOURCES: dict[str, SourceFactory] = {cls.name: cls for cls in (ProceduralContent, PhotoContent, DiffusersContent)}
 PAINTERS: dict[str, PainterFactory] = {cls.name: cls for cls in (ProceduralPainter, Img2ImgPainter)}
-DEFAULT_SOURCE = ProceduralContent.name
-DEFAULT_PAINTER = ProceduralPainter.name
+__all__ = ["DEFAULT_PAINTER", "DEFAULT_SOURCE", "PAINTERS", "SOURCES", "ContentSource", "Painter", "make_painter",
+           "make_source", "register_painter", "register_source"]
 
 
-def register_source(name: str) -> Callable[[SourceFactory], SourceFactory]:
-    """Decorator: register a content source factory under `name`."""
+def register_source(name: str, options: type[BackendOptions] = ProceduralSourceOptions
+                    ) -> Callable[[SourceFactory], SourceFactory]:
+    """Decorator: register a content source factory under `name`, reading the `[content]` options that the
+    dataclass `options` declares (default: none), which recipes are then checked against."""
     def deco(factory: SourceFactory) -> SourceFactory:
+        declare_source(name, options)
         SOURCES[name] = factory
         return factory
     return deco
 
 
-def register_painter(name: str) -> Callable[[PainterFactory], PainterFactory]:
-    """Decorator: register a painter factory under `name`."""
+def register_painter(name: str, options: type[BackendOptions] = ProceduralPainterOptions
+                     ) -> Callable[[PainterFactory], PainterFactory]:
+    """Decorator: register a painter factory under `name`, with its options as `register_source`."""
     def deco(factory: PainterFactory) -> PainterFactory:
+        declare_painter(name, options)
         PAINTERS[name] = factory
         return factory
     return deco
@@ -102,7 +115,8 @@ def make_source(recipe: Recipe) -> ContentSource:
 
 def make_painter(recipe: Recipe) -> Painter:
     """The recipe's painter (`content.painter`, default procedural)."""
-    name = recipe.content.option("painter", DEFAULT_PAINTER)
+    name = recipe.content.painter
     if name not in PAINTERS:
         raise recipe.content.fields(recipe.source).fail("painter", unknown_message(name, sorted(PAINTERS), "painters"))
     return PAINTERS[name](recipe)
+

@@ -5,8 +5,10 @@ is the one pipeline loader (also of `canvasdata evaluate generate`): any text-to
 offload and attention slicing.
 
 Both take a local directory or Hub id (`content.model`), seed one generator per image (so batching
-never changes an image), load the pipeline once per process, and record every setting in the
-manifest and card. diffusers is imported only when used (`pip install 'canvasdata[diffusers]'`).
+never changes an image), and record every setting in the manifest and card. Their options are declared in
+`recipes.options` (`DiffusersOptions`, `Img2ImgOptions`) and checked when the recipe is read. A pipeline
+loads once per backend object, on its first image.
+diffusers is imported only when used (`pip install 'canvasdata[diffusers]'`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,20 +28,19 @@ from PIL import Image
 
 from canvasdata.devices import resolve_device
 from canvasdata.errors import MissingExtraError, UsageError
-from canvasdata.fields import Fields, RecipeError
+from canvasdata.fields import RecipeError
+from canvasdata.recipes import Recipe
+from canvasdata.recipes.options import DTYPE_NAMES, DiffusersOptions, Img2ImgOptions, read_options
 from canvasdata.taxonomy import SEED_STYLE, prompt, unknown_message
 
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the source registry to validate names
-    from canvasdata.recipes import Recipe
-
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
 SCHEDULER_ALIASES = {"ddim": "DDIMScheduler"}  # recipes' short name; "" keeps the pipeline's own scheduler
 
 
 def _diffusers() -> ModuleType:
     """diffusers, imported on first use: an optional extra."""
     try:
-        import diffusers
+        import diffusers  # noqa: PLC0415 (an optional extra, imported on first use)
     except ModuleNotFoundError:
         raise MissingExtraError("the diffusers backends need diffusers: "
                                   "pip install 'canvasdata[diffusers]'") from None
@@ -162,7 +163,7 @@ def load_text2image(model: str | Path, device: str | torch.device = "auto",
 
 
 class _Pipelines:
-    """One text-to-image pipeline per process, and an img2img pipeline sharing its components."""
+    """A text-to-image pipeline, loaded on first use, and an img2img pipeline sharing its components."""
 
     def __init__(self, model: str, dtype: str, scheduler: str) -> None:
         self.model, self.dtype_name, self.scheduler = model, dtype, scheduler
@@ -194,27 +195,17 @@ def _to_tensor(images: Sequence[Image.Image], size: int, device: torch.device) -
     return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(255).to(device)
 
 
-def _settings(fields: Fields) -> tuple[str, str, str]:
-    """(model, dtype, scheduler) of the `[content]` table."""
-    dtype = fields.get("dtype", str, "auto", allowed=("auto", *DTYPES))
-    scheduler = fields.get("scheduler", str, "")  # checked against diffusers' schedulers when the pipeline loads
-    return fields.get("model", str), dtype, scheduler
-
-
 class DiffusersContent:
     """Content k of an object: the pipeline's image for `prompt` with the sample's content seed."""
 
-    name = "diffusers"
+    options = DiffusersOptions
+    name = options.backend
     supports_removal = False
 
     def __init__(self, recipe: Recipe) -> None:
-        fields = recipe.content.fields(recipe.source)
-        model, dtype, scheduler = _settings(fields)
-        self.pipes = _Pipelines(model, dtype, scheduler)
-        self.prompt = fields.get("prompt", str, "A photo of a {object}.")
-        self.steps = fields.get("steps", int, 30)
-        self.guidance = float(fields.get("guidance", (int, float), 7.5))
-        self.gen_size = fields.get("gen_size", int, 0)
+        opts = read_options(DiffusersOptions, recipe.content.fields(recipe.source))
+        self.pipes = _Pipelines(opts.model or "", opts.dtype, opts.scheduler)
+        self.prompt, self.steps, self.guidance, self.gen_size = opts.prompt, opts.steps, opts.guidance, opts.gen_size
 
     def render(self, obj: str, indices: Sequence[int], seeds: Sequence[int], size: int, device: torch.device,
                *, draw_object: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -242,21 +233,14 @@ class DiffusersContent:
 class Img2ImgPainter:
     """Paint content with `style_prompt` at `strength` (Seed_Images stays unpainted)."""
 
-    name = "diffusers-img2img"
+    options = Img2ImgOptions
+    name = options.backend
 
     def __init__(self, recipe: Recipe) -> None:
-        fields = recipe.content.fields(recipe.source)
-        model = fields.get("painter_model", str, recipe.content.option("model", None) or "")
-        if not model:
-            raise fields.fail("painter_model", f"(or 'content.model') is required for painter = {self.name!r}")
-        _, dtype, scheduler = _settings(fields) if recipe.content.option("model") else ("", "auto", "")
-        self.pipes = _Pipelines(model, dtype, scheduler)
-        self.template = fields.get("style_prompt", str, recipe.prompt_template)
-        self.strength = float(fields.get("strength", (int, float), 0.6))
-        if not 0 < self.strength <= 1:
-            raise fields.fail("strength", f"{self.strength} is out of range: allowed (0, 1]")
-        self.steps = fields.get("img2img_steps", int, 30)
-        self.guidance = float(fields.get("guidance", (int, float), 7.5))
+        opts = read_options(Img2ImgOptions, recipe.content.fields(recipe.source))
+        self.pipes = _Pipelines(opts.pipeline, opts.dtype, opts.scheduler)
+        self.template = recipe.prompt_template if opts.style_prompt is None else opts.style_prompt
+        self.strength, self.steps, self.guidance = opts.strength, opts.img2img_steps, opts.guidance
 
     def check(self, styles: Sequence[str]) -> None:
         """Any style name can be prompted."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,9 +20,8 @@ from PIL import Image, ImageOps
 from canvasdata.encode import ImageError, decode_image, opened_image
 from canvasdata.fields import RecipeError
 from canvasdata.formats.common import sha256_file
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the source registry to validate names
-    from canvasdata.recipes import Recipe
+from canvasdata.recipes import Recipe
+from canvasdata.recipes.options import PhotoOptions, read_options
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
@@ -37,17 +35,18 @@ def load_photo(path: Path, size: int) -> np.ndarray:
 class PhotoContent:
     """Photos from `content.path`/{object}/, checked before any work starts."""
 
-    name = "photos"
+    options = PhotoOptions
+    name = options.backend
     supports_removal = False
 
     def __init__(self, recipe: Recipe) -> None:
-        fields = recipe.content.fields(recipe.source)
-        root = Path(fields.get("path", str))
+        opts = read_options(PhotoOptions, recipe.content.fields(recipe.source))
+        root = Path(opts.path)
         if not root.is_absolute() and Path(recipe.source).exists():
             root = Path(recipe.source).resolve().parent / root
         self.root = root
-        self.min_size = fields.get("min_size", int, 64)
-        skip_bad = fields.get("skip_bad", bool, False)
+        self.min_size = opts.min_size
+        skip_bad = opts.skip_bad
         self.files: dict[str, list[Path]] = {}
         self.skipped: list[str] = []
         bad: list[str] = []

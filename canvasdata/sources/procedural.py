@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 
 from canvasdata import content
 from canvasdata import styles as style_library
 from canvasdata.fields import RecipeError
-
-if TYPE_CHECKING:  # the recipe is only a type here: recipes import the source registry to validate names
-    from canvasdata.recipes import Recipe
+from canvasdata.recipes import Recipe
+from canvasdata.recipes.options import ProceduralPainterOptions, ProceduralSourceOptions
 
 
 class ProceduralContent:
     """Scenes from `canvasdata.content`, one per (object, content seed)."""
 
-    name = "procedural"
+    options = ProceduralSourceOptions
+    name = options.backend
     supports_removal = True
 
     def __init__(self, recipe: Recipe) -> None:
@@ -43,9 +42,11 @@ class ProceduralContent:
 
 
 class ProceduralPainter:
-    """Named styles from `canvasdata.styles`, plus the recipe's own `custom_styles`."""
+    """Named styles from `canvasdata.styles`, plus the recipe's own `custom_styles` (checked here, when the
+    build starts: their steps name operators, which the style engine declares)."""
 
-    name = "procedural"
+    options = ProceduralPainterOptions
+    name = options.backend
 
     def __init__(self, recipe: Recipe) -> None:
         self.custom: dict[str, style_library.StyleSpec] = {}

@@ -1,184 +1,39 @@
-"""Dataset recipes: TOML files validated into frozen dataclasses.
+"""Dataset recipes: TOML files validated into the frozen dataclasses of `recipes.types`.
 
 A recipe is data. Every error names the file, the field and what is allowed, so a user can fix a
-recipe without reading code. The recipe hash (sha256 of its canonical JSON form) identifies a build.
+recipe without reading code. Names (kind, format, backends) are checked against what `recipes.types`
+and `recipes.options` declare, and each backend's options against its own dataclass, all when the recipe
+is read: reading one imports none of the machinery that builds it (no torch). The recipe hash (sha256 of
+its canonical JSON form) identifies a build.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from canvasdata.dataset.kinds import DEFAULT_KIND, KINDS
 from canvasdata.fields import Fields, RecipeError
-from canvasdata.formats import DEFAULT_FORMAT, FORMATS
-from canvasdata.shipped import builtin_dir
-from canvasdata.sources import DEFAULT_PAINTER, DEFAULT_SOURCE, PAINTERS, SOURCES
-from canvasdata.sources.diffusers import DiffusersContent, Img2ImgPainter
-from canvasdata.sources.photos import PhotoContent
-from canvasdata.sources.procedural import ProceduralContent, ProceduralPainter
-from canvasdata.styles import styles_from_toml
+from canvasdata.recipes.options import PAINTER_OPTIONS, PROMPT_FIELDS, SOURCE_OPTIONS, read_options
+from canvasdata.recipes.types import (
+    DEFAULT_KIND,
+    KIND_SHAPES,
+    SHARD_FORMATS,
+    CardConfig,
+    ConceptSpec,
+    ContentConfig,
+    OutputConfig,
+    Recipe,
+)
 from canvasdata.taxonomy import PROMPT_TEMPLATE, SEED_STYLE, LabelError, LabelSpace, label_space, unknown_message
 from canvasdata.tomlfiles import load_toml, resolve_recipe_path
 
 PAIRINGS = ("paired", "unpaired")
-PROMPT_FIELDS = ("object", "style")  # the placeholders `taxonomy.prompt` fills in
 RANGE_RE = re.compile(r"(\d+)(?:-(\d+))?")  # a split's "A" or "A-B"
-# The `[content]` fields each backend reads besides source, seed, pairing and painter (keep in step with
-# canvasdata/sources); a backend registered from outside declares its own as an `options` attribute.
-PIPELINE_OPTIONS = ("model", "dtype", "scheduler", "guidance")
-SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {
-    ProceduralContent.name: (),
-    PhotoContent.name: ("path", "min_size", "skip_bad"),
-    DiffusersContent.name: (*PIPELINE_OPTIONS, "prompt", "steps", "gen_size"),
-}
-PAINTER_OPTIONS: dict[str, tuple[str, ...]] = {
-    ProceduralPainter.name: (),
-    Img2ImgPainter.name: (*PIPELINE_OPTIONS, "painter_model", "style_prompt", "strength", "img2img_steps"),
-}
-CONTENT_TEMPLATES = {"prompt": ("object",), "style_prompt": PROMPT_FIELDS}  # template options: their placeholders
 DOMAINS = ("style", "object")
-SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
-
-__all__ = ["CardConfig", "ConceptSpec", "ContentConfig", "OutputConfig", "Recipe", "RecipeError", "builtin_dir",
-           "load_recipe", "load_toml", "parse_recipe", "resolve_recipe_path"]
-
-
-@dataclass(frozen=True)
-class OutputConfig:
-    """How shards are written."""
-
-    format: str = DEFAULT_FORMAT
-    shard_rows: int = 2000
-    row_group_rows: int = 500
-    batch_size: int = 16
-
-
-@dataclass(frozen=True)
-class ContentConfig:
-    """Where content comes from. `seed` namespaces the scenes: a different seed gives disjoint content.
-    `pairing`: "paired" paints content k of an object in every style (the benchmark grid, so that
-    Seed_Images/k is every style's unstylized twin); "unpaired" gives every (style, object, index) a scene
-    of its own (training sets for judges: many more distinct scenes per object). `options` are the
-    table's other fields, which the chosen source and painter read (`fields`)."""
-
-    source: str = DEFAULT_SOURCE
-    seed: int = 0
-    pairing: str = "paired"
-    options: tuple[tuple[str, Any], ...] = ()
-
-    def option(self, key: str, default: Any = None) -> Any:
-        """A backend option as written, or `default`."""
-        return dict(self.options).get(key, default)
-
-    def fields(self, source: str) -> Fields:
-        """The backend options as typed fields of `[content]` in the recipe file `source`."""
-        return Fields(dict(self.options), source, "content.")
-
-
-@dataclass(frozen=True)
-class CardConfig:
-    """Dataset-card metadata."""
-
-    pretty_name: str = ""
-    license: str = "cc-by-4.0"
-    tags: tuple[str, ...] = ()
-    task_categories: tuple[str, ...] = ("image-classification", "text-to-image")
-
-
-@dataclass(frozen=True)
-class ConceptSpec:
-    """One unlearning target of a concept set (the DataIGM shape).
-
-    For a style target, `themes` are the objects drawn and `twin` the style of the concept-removed
-    twin (Seed_Images: unpainted). For an object target, `themes` are the styles the scenes are painted
-    in, the twin is the same scene without the object (or with `replacement` in its place), and
-    `retain` lists unrelated classes drawn as negatives.
-    """
-
-    name: str
-    domain: str
-    themes: tuple[str, ...]
-    twin: str = SEED_STYLE
-    replacement: str = ""
-    retain: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A validated dataset recipe."""
-
-    name: str
-    version: str
-    description: str
-    kind: str
-    seed: int
-    style_space: LabelSpace
-    object_space: LabelSpace
-    styles: tuple[str, ...]
-    objects: tuple[str, ...]
-    images_per_cell: int
-    resolution: int
-    jpeg_quality: int
-    splits: tuple[tuple[str, tuple[int, ...]], ...]
-    output: OutputConfig = OutputConfig()
-    content: ContentConfig = ContentConfig()
-    card: CardConfig = CardConfig()
-    prompt_template: str = PROMPT_TEMPLATE
-    custom_styles: str = ""
-    concepts: tuple[ConceptSpec, ...] = ()
-    images_per_prompt: int = 1
-    source: str = field(default="<memory>", compare=False)
-
-    @property
-    def split_names(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.splits)
-
-    def split_of(self, index: int) -> str:
-        """The split that content index `index` (1-based) belongs to."""
-        for name, indices in self.splits:
-            if index in indices:
-                return name
-        raise RecipeError(f"{self.source}: index {index} is in no split")
-
-    @property
-    def num_images(self) -> int:
-        """How many images the build holds (its dataset kind counts them)."""
-        return KINDS[self.kind].num_images(self)
-
-    @property
-    def size_category(self) -> str:
-        """The Hub's size category of the build."""
-        for bound, name in SIZE_CATEGORIES:
-            if self.num_images < bound:
-                return name
-        return "1M<n<10M"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The canonical, JSON-serialisable form (what the hash covers)."""
-        d = dataclasses.asdict(self)
-        d.pop("source")
-        d["style_space"] = {"name": self.style_space.name, "names": list(self.style_space.names)}
-        d["object_space"] = {"name": self.object_space.name, "names": list(self.object_space.names)}
-        d["splits"] = {name: list(idx) for name, idx in self.splits}
-        d["content"]["options"] = dict(self.content.options)
-        return json.loads(json.dumps(d))
-
-    def hash(self) -> str:
-        """sha256 of the canonical JSON form: two recipes with the same hash build the same data."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(blob).hexdigest()
-
-    def replace(self, **changes: Any) -> Recipe:
-        """A copy with `changes` (dataclass fields)."""
-        return dataclasses.replace(self, **changes)
 
 
 def _names(f: Fields, key: str, space: LabelSpace) -> tuple[str, ...]:
@@ -266,7 +121,7 @@ def _output(f: Fields) -> OutputConfig:
     """`[output]`: shard format and sizes."""
     out_f, d = f.table_of("output"), OutputConfig()
     output = OutputConfig(
-        format=out_f.get("format", str, d.format, allowed=tuple(FORMATS)),
+        format=out_f.get("format", str, d.format, allowed=SHARD_FORMATS),
         shard_rows=out_f.get("shard_rows", int, d.shard_rows, lo=1, hi=1_000_000),
         row_group_rows=out_f.get("row_group_rows", int, d.row_group_rows, lo=1, hi=1_000_000),
         batch_size=out_f.get("batch_size", int, d.batch_size, lo=1, hi=4096),
@@ -276,33 +131,18 @@ def _output(f: Fields) -> OutputConfig:
 
 
 def _content(f: Fields, seed: int) -> ContentConfig:
-    """`[content]`: the source, its seed and pairing; the other fields are the backends' options."""
+    """`[content]`: the source, its seed and pairing; the other fields (the painter's name among them) are
+    the backends' options, each read as the chosen source's and painter's dataclasses declare."""
     c_f, d = f.table_of("content"), ContentConfig()
-    source = c_f.get("source", str, d.source, allowed=tuple(SOURCES))
+    source = c_f.get("source", str, d.source, allowed=tuple(SOURCE_OPTIONS))
     content_seed = c_f.get("seed", int, seed, lo=0, hi=2**62)
     pairing = c_f.get("pairing", str, d.pairing, allowed=PAIRINGS)
     options = tuple(sorted((k, v) for k, v in c_f.table.items() if k not in c_f.seen))
-    known = _backend_options(source, c_f.table.get("painter", DEFAULT_PAINTER))
-    if known is not None:
-        c_f.check_unknown(("painter", *known))
-    for key, placeholders in CONTENT_TEMPLATES.items():
-        c_f.template(key, placeholders, None)
+    painter = c_f.get("painter", str, d.painter, allowed=tuple(PAINTER_OPTIONS))
+    read_options(SOURCE_OPTIONS[source], c_f)
+    read_options(PAINTER_OPTIONS[painter], c_f)
+    c_f.check_unknown()
     return ContentConfig(source, content_seed, pairing, options)
-
-
-def _backend_options(source: str, painter: Any) -> tuple[str, ...] | None:
-    """The `[content]` fields that the source and the painter read (`SOURCE_OPTIONS`, `PAINTER_OPTIONS`, or
-    a backend's own `options`); None when one of them declares none (or the painter is unknown: building
-    names the registered ones)."""
-    found: list[str] = []
-    for registry, declared, name in ((SOURCES, SOURCE_OPTIONS, source), (PAINTERS, PAINTER_OPTIONS, painter)):
-        if not isinstance(name, str):
-            return None
-        options = declared.get(name, getattr(registry.get(name), "options", None))
-        if options is None:
-            return None
-        found += options
-    return tuple(found)
 
 
 def _card(f: Fields) -> CardConfig:
@@ -339,7 +179,7 @@ def _subjects(f: Fields, targets: bool, style_space: LabelSpace, object_space: L
 def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
     """Validate a recipe table (as read from TOML) into a Recipe."""
     f = Fields(data, source)
-    kind = KINDS[f.get("kind", str, DEFAULT_KIND, allowed=tuple(KINDS))]
+    kind = KIND_SHAPES[f.get("kind", str, DEFAULT_KIND, allowed=tuple(KIND_SHAPES))]
     style_space, object_space = _label_spaces(f)
     n = f.get(kind.count_field, int, lo=1, hi=100_000)
     splits = _splits(f, n, kind.count_field)
@@ -348,8 +188,7 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
     content = _content(f, seed)
     card = _card(f)
     template = f.template("prompt_template", PROMPT_FIELDS, PROMPT_TEMPLATE, required=True)
-    custom_styles = f.get("custom_styles", dict, {})
-    styles_from_toml(custom_styles, source)
+    custom_styles = f.get("custom_styles", dict, {})  # the procedural painter checks the styles' steps
     styles, objects, concepts, images_per_prompt = _subjects(f, kind.targets, style_space, object_space)
     recipe = Recipe(
         name=f.get("name", str),
