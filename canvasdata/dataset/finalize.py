@@ -18,7 +18,7 @@ from canvasdata.dataset.state import owned_files, read_record
 from canvasdata.formats.common import atomic_writer
 from canvasdata.manifest import MANIFEST, FileEntry, Manifest, ShardEntry, SplitStats
 from canvasdata.recipes import Recipe
-from canvasdata.sources import make_painter, make_source
+from canvasdata.sources import Backends, make_backends
 
 
 def regenerate_command(recipe: Recipe) -> str:
@@ -58,9 +58,11 @@ def _copy_recipe(recipe: Recipe, out: Path) -> list[str]:
 
 
 def finalize(recipe: Recipe, out: Path, shards: list[ShardPlan], device: torch.device | str,
-             preview: bool = True, inputs: dict | None = None) -> Manifest:
+             preview: bool = True, inputs: dict | None = None, backends: Backends | None = None) -> Manifest:
     """Collect the shard records, write the recipe copy, the kind's extra files, the preview and the card,
-    then seal them all in manifest.json (written last: a directory with a manifest is a finished build)."""
+    then seal them all in manifest.json (written last: a directory with a manifest is a finished build).
+    `backends`: the build's own (made here when not given)."""
+    backends = backends or make_backends(recipe)
     records = [read_record(out, s.name) for s in shards]
     entries, splits, counts = _totals(records, shards)
     written = _copy_recipe(recipe, out)
@@ -69,7 +71,7 @@ def finalize(recipe: Recipe, out: Path, shards: list[ShardPlan], device: torch.d
         canvasdata_version=canvasdata.__version__, torch_version=torch.__version__,
         python_version=platform.python_version(), device=torch.device(device).type, recipe_name=recipe.name,
         recipe_hash=recipe.hash(), recipe=recipe.to_dict(), command=regenerate_command(recipe),
-        format=recipe.output.format, backends={**make_source(recipe).describe(), **make_painter(recipe).describe()},
+        format=recipe.output.format, backends=backends.describe(),
         features=kind.features(recipe), num_rows=sum(e.rows for e in entries),
         num_bytes=sum(e.bytes for e in entries), splits=splits, counts=counts, shards=entries,
         prompt_files=kind.write_prompts(recipe, out) if kind.write_prompts else None, inputs=inputs,
@@ -78,7 +80,7 @@ def finalize(recipe: Recipe, out: Path, shards: list[ShardPlan], device: torch.d
     (out / MANIFEST).unlink(missing_ok=True)  # a stale manifest must not seal the new files
     written += manifest.prompt_files or []
     if preview:
-        write_preview(kind.preview(recipe), out / "preview.jpg")
+        write_preview(kind.preview(recipe, backends.source, backends.painter), out / "preview.jpg")
     if preview or kept_preview:
         written.append("preview.jpg")
     written.append(write_dataset_card(kind.card(recipe, manifest), out).name)

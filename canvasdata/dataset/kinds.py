@@ -45,7 +45,7 @@ class DatasetKind:
     plan: Callable[[Recipe], list[ShardPlan]]
     render: Render
     card: Callable[[Recipe, Manifest], CardParts]
-    preview: Callable[[Recipe], PreviewGrid]
+    preview: Callable[[Recipe, ContentSource, Painter], PreviewGrid]
     label_spaces: Callable[[Manifest], dict[str, str]]   # class-label column -> label-space name
     write_prompts: Callable[[Recipe, Path], list[str]] | None = None  # prompt files (concept sets); their paths
 

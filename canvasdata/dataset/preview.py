@@ -16,7 +16,7 @@ from canvasdata.encode import decode_image, encode_batch, image_tensor
 from canvasdata.formats.common import atomic_writer
 from canvasdata.recipes import Recipe
 from canvasdata.sheet import contact_sheet
-from canvasdata.sources import make_painter, make_source
+from canvasdata.sources import ContentSource, Painter
 
 CPU = torch.device("cpu")
 
@@ -36,9 +36,10 @@ def _tile(painted: torch.Tensor, quality: int, tile: int) -> torch.Tensor:
     return image_tensor(img).float() / 255
 
 
-def grid_preview(recipe: Recipe, max_styles: int = 8, max_objects: int = 6, tile: int = 160) -> PreviewGrid:
-    """Styles x objects of the first content index (one scene per object when content is paired)."""
-    source, painter = make_source(recipe), make_painter(recipe)
+def grid_preview(recipe: Recipe, source: ContentSource, painter: Painter, max_styles: int = 8, max_objects: int = 6,
+                 tile: int = 160) -> PreviewGrid:
+    """Styles x objects of the first content index (one scene per object when content is paired), drawn by the
+    build's own backends."""
     styles, objects = recipe.styles[:max_styles], recipe.objects[:max_objects]
     index = min(min(idx) for _, idx in recipe.splits)
     tiles = torch.zeros(len(styles), len(objects), 3, tile, tile)
@@ -53,9 +54,10 @@ def grid_preview(recipe: Recipe, max_styles: int = 8, max_objects: int = 6, tile
     return PreviewGrid(tiles, list(styles), list(objects))
 
 
-def concept_preview(recipe: Recipe, pairs: int = 3, max_concepts: int = 8, tile: int = 160) -> PreviewGrid:
-    """Per concept, the first `pairs` pairs (image with the concept, then its twin)."""
-    source, painter = make_source(recipe), make_painter(recipe)
+def concept_preview(recipe: Recipe, source: ContentSource, painter: Painter, pairs: int = 3, max_concepts: int = 8,
+                    tile: int = 160) -> PreviewGrid:
+    """Per concept, the first `pairs` pairs (image with the concept, then its twin), drawn by the build's own
+    backends."""
     concepts = recipe.concepts[:max_concepts]
     tiles = torch.zeros(len(concepts), 2 * pairs, 3, tile, tile)
     for i, c in enumerate(concepts):

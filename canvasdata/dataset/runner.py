@@ -1,5 +1,9 @@
 """Run a build: plan -> shards (in parallel workers or torchrun ranks) -> manifest, card, preview.
 
+The content source and painter are made once per process (`sources.make_backends`: in the building
+process, and in each worker on its first shard) and render every shard that process builds; a diffusers
+pipeline is therefore loaded once per process, not once per shard.
+
 A build directory is resumable. Its `.canvasdata/` folder holds the recipe it was started with and
 one record per finished shard (sha256, rows, bytes). A rerun keeps every shard whose file still
 matches its record and redoes the rest, so an interrupted build, a deleted shard or a corrupt one
@@ -34,7 +38,7 @@ from canvasdata.fields import RecipeError
 from canvasdata.formats import ShardRecord, write_shard
 from canvasdata.manifest import Manifest
 from canvasdata.recipes import Recipe
-from canvasdata.sources import make_painter, make_source
+from canvasdata.sources import Backends, make_backends
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
@@ -43,10 +47,12 @@ __all__ = ["BuildError", "Rank", "build", "build_shard", "shard_is_complete"]
 
 
 def build_shard(recipe: Recipe, out: Path, shard: ShardPlan, device: str,
-                on_images: Callable[[int], None] | None = None) -> ShardRecord:
-    """Render and write one shard atomically, then its record: any process can build any shard."""
+                on_images: Callable[[int], None] | None = None, backends: Backends | None = None) -> ShardRecord:
+    """Render and write one shard atomically, then its record: any process can build any shard. `backends`:
+    the process's own (`make_backends(recipe)`), made here when not given."""
     kind = dataset_kind(recipe)
-    rows = kind.render(recipe, shard, make_source(recipe), make_painter(recipe), torch.device(device), on_images)
+    backends = backends or make_backends(recipe)
+    rows = kind.render(recipe, shard, backends.source, backends.painter, torch.device(device), on_images)
     rec = write_shard(recipe.output.format, out / shard.name, rows, kind.features(recipe),
                       row_group_rows=recipe.output.row_group_rows)
     rec.path = shard.name
@@ -55,6 +61,7 @@ def build_shard(recipe: Recipe, out: Path, shard: ShardPlan, device: str,
 
 
 _progress_queue = None  # set in each worker process by _worker_init: where it reports rendered images
+_worker_backends: tuple[str, Backends] | None = None  # a worker's backends (made on its first shard), by recipe
 
 
 def _exit_with(parent: int) -> None:
@@ -81,11 +88,21 @@ def _worker_init(threads: int, progress: mp.queues.Queue | None, parent: int) ->
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
 
+def _backends_of_worker(recipe: Recipe) -> Backends:
+    """This worker process's backends for `recipe`: made on its first shard, reused for every later one."""
+    global _worker_backends
+    key = f"{recipe.hash()} {recipe.source}"
+    if _worker_backends is None or _worker_backends[0] != key:
+        _worker_backends = (key, make_backends(recipe))
+    return _worker_backends[1]
+
+
 def _worker_build(args: tuple[Recipe, str, ShardPlan, str]) -> int:
-    """Build one shard in a worker process; returns its rows."""
+    """Build one shard in a worker process with the worker's backends; returns its rows."""
     recipe, out, shard, device = args
     q = _progress_queue
-    return build_shard(recipe, Path(out), shard, device, on_images=(lambda n: q.put(n)) if q is not None else None).rows
+    return build_shard(recipe, Path(out), shard, device, on_images=(lambda n: q.put(n)) if q is not None else None,
+                       backends=_backends_of_worker(recipe)).rows
 
 
 def _run_pool(jobs: list, workers: int, threads: int, bar: tqdm, shards_done: int, shards_total: int) -> None:
@@ -122,22 +139,25 @@ def _run_pool(jobs: list, workers: int, threads: int, bar: tqdm, shards_done: in
         bar.update(expected - reported)
 
 
-def _check_painters(recipe: Recipe) -> None:
-    """Fail before any work when a style or object cannot be drawn."""
+def _checked_backends(recipe: Recipe) -> Backends:
+    """The build's backends, made once; fail before any work when a style or object cannot be drawn."""
     try:
-        source = make_source(recipe)
-        make_painter(recipe).check(recipe.styles)
-        if any(c.domain == "object" for c in recipe.concepts) and not getattr(source, "supports_removal", False):
+        backends = make_backends(recipe)
+        backends.painter.check(recipe.styles)
+        removes = getattr(backends.source, "supports_removal", False)
+        if any(c.domain == "object" for c in recipe.concepts) and not removes:
             raise RecipeError(f"field 'content.source': {recipe.content.source!r} cannot render a scene without its "
                              "object, which object targets of a concept set need; use the procedural source")
     except (KeyError, ValueError) as e:
         msg = e.args[0] if e.args else str(e)
-        raise BuildError(f"{recipe.source}: {msg}") from None
+        raise BuildError(msg if msg.startswith(f"{recipe.source}: ") else f"{recipe.source}: {msg}") from None
+    return backends
 
 
 def _render_shards(recipe: Recipe, out: Path, shards: list[ShardPlan], session: Session, workers: int,
-                   progress: bool) -> None:
-    """Build this rank's shards that are not built yet, in `workers` processes, with one progress bar."""
+                   progress: bool, backends: Backends) -> None:
+    """Build this rank's shards that are not built yet, in `workers` processes (each making its own backends
+    once), or here with `backends`, with one progress bar."""
     rank = session.place
     todo = [s for i, s in enumerate(shards) if rank.mine(i) and not shard_is_complete(out, s.name)]
     total = sum(len(s.samples) for i, s in enumerate(shards) if rank.mine(i))
@@ -149,7 +169,7 @@ def _render_shards(recipe: Recipe, out: Path, shards: list[ShardPlan], session: 
     try:
         if workers <= 1 or len(todo) <= 1:
             for k, shard in enumerate(todo):
-                build_shard(recipe, out, shard, device, on_images=bar.update)
+                build_shard(recipe, out, shard, device, on_images=bar.update, backends=backends)
                 bar.set_postfix(shards=f"{len(shards) - len(todo) + k + 1}/{len(shards)}")
         else:
             threads = max(1, (os.cpu_count() or 1) // workers)
@@ -169,15 +189,15 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
     """
     out = Path(out)
     dev = resolve_device(device)
-    _check_painters(recipe)
+    backends = _checked_backends(recipe)
     session = join_ranks(dev, rank=rank, backend="gloo", independent=True)
     with build_lock(out) if session.main else contextlib.nullcontext():
-        inputs = make_source(recipe).fingerprint()
+        inputs = backends.source.fingerprint()
         if session.main:
             prepare_output(recipe, out, overwrite, inputs)
         session.barrier()
         shards = dataset_kind(recipe).plan(recipe)
-        _render_shards(recipe, out, shards, session, workers, progress)
+        _render_shards(recipe, out, shards, session, workers, progress, backends)
         session.barrier()
         if not session.main:
             return None
@@ -187,4 +207,4 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
                 log.warning("rank 0 done; %d shard(s) of other ranks pending: rerun rank 0 when they finish "
                             "to write the manifest", len(missing))
                 return None
-        return finalize(recipe, out, shards, session.device, preview=preview, inputs=inputs)
+        return finalize(recipe, out, shards, session.device, preview=preview, inputs=inputs, backends=backends)

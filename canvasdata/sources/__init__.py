@@ -2,15 +2,18 @@
 
 A recipe's `[content] source` picks the content source (`procedural` by default; `photos` and
 `diffusers` are the real-content backends) and `painter` the painter (`procedural` styles by default).
-`SOURCES` and `PAINTERS` are the registries every other module asks (recipes validate against them);
-each backend class names itself and its options (`options`, a dataclass of `recipes.options`, whose
+`SOURCES` and `PAINTERS` are the registries every other module asks; they implement exactly the backends
+that `recipes.options` declares (which recipes are checked against, without importing this package). Each
+backend class names itself and its options (`options`, a dataclass of `recipes.options`, whose
 `backend` is the name), so a new backend is one options dataclass and one class (or one `register_source`
 / `register_painter` call from outside the package, which declares its options to the recipe loader too).
+A build makes its backends once per process (`make_backends`) and renders every shard with them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -79,8 +82,8 @@ PainterFactory = Callable[[Recipe], Painter]
 
 SOURCES: dict[str, SourceFactory] = {cls.name: cls for cls in (ProceduralContent, PhotoContent, DiffusersContent)}
 PAINTERS: dict[str, PainterFactory] = {cls.name: cls for cls in (ProceduralPainter, Img2ImgPainter)}
-__all__ = ["DEFAULT_PAINTER", "DEFAULT_SOURCE", "PAINTERS", "SOURCES", "ContentSource", "Painter", "make_painter",
-           "make_source", "register_painter", "register_source"]
+__all__ = ["DEFAULT_PAINTER", "DEFAULT_SOURCE", "PAINTERS", "SOURCES", "Backends", "ContentSource", "Painter",
+           "make_backends", "make_painter", "make_source", "register_painter", "register_source"]
 
 
 def register_source(name: str, options: type[BackendOptions] = ProceduralSourceOptions
@@ -120,3 +123,20 @@ def make_painter(recipe: Recipe) -> Painter:
         raise recipe.content.fields(recipe.source).fail("painter", unknown_message(name, sorted(PAINTERS), "painters"))
     return PAINTERS[name](recipe)
 
+
+@dataclass(frozen=True)
+class Backends:
+    """A recipe's content source and painter, made once per process (a diffusers pipeline loads once, a
+    photo folder is read once) and used for every shard, the preview and the records of that process."""
+
+    source: ContentSource
+    painter: Painter
+
+    def describe(self) -> dict:
+        """Both backends' settings, as the manifest and card record them."""
+        return {**self.source.describe(), **self.painter.describe()}
+
+
+def make_backends(recipe: Recipe) -> Backends:
+    """The recipe's content source and painter."""
+    return Backends(make_source(recipe), make_painter(recipe))

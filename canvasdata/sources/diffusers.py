@@ -7,7 +7,8 @@ offload and attention slicing.
 Both take a local directory or Hub id (`content.model`), seed one generator per image (so batching
 never changes an image), and record every setting in the manifest and card. Their options are declared in
 `recipes.options` (`DiffusersOptions`, `Img2ImgOptions`) and checked when the recipe is read. A pipeline
-loads once per backend object, on its first image.
+loads once per backend object, on its first image, and the two backends of one build share it when they
+name the same pipeline: a build, which makes its backends once per process, loads it once per process.
 diffusers is imported only when used (`pip install 'canvasdata[diffusers]'`).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,12 +165,25 @@ def load_text2image(model: str | Path, device: str | torch.device = "auto",
 
 
 class _Pipelines:
-    """A text-to-image pipeline, loaded on first use, and an img2img pipeline sharing its components."""
+    """A text-to-image pipeline, loaded on first use, and an img2img pipeline sharing its components.
+    `shared` gives the backends alive in a process one object per (model, dtype, scheduler)."""
+
+    _alive: weakref.WeakValueDictionary[tuple[str, str, str], _Pipelines] = weakref.WeakValueDictionary()
 
     def __init__(self, model: str, dtype: str, scheduler: str) -> None:
         self.model, self.dtype_name, self.scheduler = model, dtype, scheduler
         self._t2i = self._i2i = None
         self._device: torch.device | None = None
+
+    @classmethod
+    def shared(cls, model: str, dtype: str, scheduler: str) -> _Pipelines:
+        """The pipelines of (model, dtype, scheduler) that a live backend holds, else new ones (loaded on use;
+        gone with the last backend that holds them)."""
+        key = (model, dtype, scheduler)
+        pipes = cls._alive.get(key)
+        if pipes is None:
+            pipes = cls._alive[key] = cls(model, dtype, scheduler)
+        return pipes
 
     def text2img(self, device: torch.device) -> Any:
         """The text-to-image pipeline on `device`, loaded once."""
@@ -204,7 +219,7 @@ class DiffusersContent:
 
     def __init__(self, recipe: Recipe) -> None:
         opts = read_options(DiffusersOptions, recipe.content.fields(recipe.source))
-        self.pipes = _Pipelines(opts.model or "", opts.dtype, opts.scheduler)
+        self.pipes = _Pipelines.shared(opts.model or "", opts.dtype, opts.scheduler)
         self.prompt, self.steps, self.guidance, self.gen_size = opts.prompt, opts.steps, opts.guidance, opts.gen_size
 
     def render(self, obj: str, indices: Sequence[int], seeds: Sequence[int], size: int, device: torch.device,
@@ -238,7 +253,7 @@ class Img2ImgPainter:
 
     def __init__(self, recipe: Recipe) -> None:
         opts = read_options(Img2ImgOptions, recipe.content.fields(recipe.source))
-        self.pipes = _Pipelines(opts.pipeline, opts.dtype, opts.scheduler)
+        self.pipes = _Pipelines.shared(opts.pipeline, opts.dtype, opts.scheduler)
         self.template = recipe.prompt_template if opts.style_prompt is None else opts.style_prompt
         self.strength, self.steps, self.guidance = opts.strength, opts.img2img_steps, opts.guidance
 
