@@ -51,6 +51,35 @@ def test_reading_every_recipe_imports_no_machinery():
     assert heavy == []
 
 
+VALUE_LEAVES = ("canvasdata.errors", "canvasdata.taxonomy", "canvasdata.fields", "canvasdata.shipped",
+                "canvasdata.seeds", "canvasdata.tomlfiles", "canvasdata.recipes", "canvasdata.models.recipe",
+                "canvasdata.world.recipe")  # docs/architecture.md, "What may import what", rule 2
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_leaf(module: str) -> bool:
+    return any(module == leaf or module.startswith(f"{leaf}.") for leaf in VALUE_LEAVES)
+
+
+def test_value_leaves_import_only_value_leaves():
+    """The recipe types and the other value leaves import nothing of the machinery (at any depth)."""
+    upward = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if not _is_leaf(_module(path)):
+            continue
+        nodes = list(ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+        imported = [n.module or "" for n in nodes if isinstance(n, ast.ImportFrom)]
+        imported += [a.name for n in nodes if isinstance(n, ast.Import) for a in n.names]
+        imported = [m for m in imported if m.split(".")[0] == "canvasdata"]
+        if bad := [m for m in imported if not _is_leaf(m)]:
+            upward[_module(path)] = bad
+    assert upward == {}
+
+
 def _hidden_imports(path: Path) -> list[str]:
     """canvasdata modules that `path` imports under `if TYPE_CHECKING:` or inside a function."""
     tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -18,6 +18,7 @@ from canvasdata.formats.common import FormatError, ShardRecord, atomic_writer, s
 from canvasdata.formats.parquet import read_parquet, write_parquet
 from canvasdata.formats.schema import ROW_FIELDS, features_for, wds_features
 from canvasdata.formats.webdataset import read_tar, write_tar
+from canvasdata.recipes.types import DEFAULT_FORMAT
 from canvasdata.taxonomy import unknown_message
 
 
@@ -58,8 +59,7 @@ FORMATS: dict[str, Format] = {
         "and `KEY.json` holds every other column. With `datasets.load_dataset` they appear as the "
         "columns `jpg` (Image) and `json` (a struct with the typed class labels), because the Hub's "
         "WebDataset builder types members by file extension; `canvasdata.data` flattens them."),
-}
-DEFAULT_FORMAT = "parquet"
+}  # exactly the names `recipes.types.SHARD_FORMATS` declares (what a recipe may name)
 
 
 def get_format(name: str) -> Format:
