@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from canvasdata.errors import UsageError
+from canvasdata.extras import load_extra
 
 METHODS = ("auto", "xattn", "noxattn", "full")   # parameter sets, named as in the authors' esd_diffusers.py
 LAZY = ("ESDResult", "erase", "parse_forget", "default_prompt", "check_vocabulary", "trainable_names")
@@ -51,8 +52,6 @@ class ESDConfig:
 def __getattr__(name: str) -> Any:
     """`erase`, `ESDResult`, ... from canvasdata.unlearn.esd, imported on first use (diffusers extra)."""
     if name in LAZY:
-        from canvasdata.extras import load_extra
-
         return getattr(load_extra("canvasdata.unlearn.esd", "diffusers"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
