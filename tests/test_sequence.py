@@ -107,7 +107,7 @@ def test_score_sequence_reports_steps_rebound_simultaneous_and_a_plot(tmp_path: 
     md = (tmp_path / "report" / "sequence.md").read_text()
     assert "| step 1 | 1 | 100.00 | (0.00) |" in md       # Dogs not forgotten yet: in parentheses
     with Image.open(tmp_path / "report" / "sequence.png") as im:
-        assert im.size == (720, 440) and len(set(im.convert("RGB").getdata())) > 5
+        assert im.size == (720, 440) and len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) > 5
 
 
 def test_sequence_of_one(tmp_path: Path) -> None:
