@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
              _pct(row.su), _pct(row.sr_style), _pct(row.sr_object), _pct(row.sr)) for row in rep.rows]
     sections.append(f"**Sequential** ({' -> '.join(targets)}; each step ESD {config.iterations} iterations at lr "
                     f"{config.lr:g} from the previous step's model, the steps after the first took {seq_s:.0f} s; "
-                    "step 1 is the world's own ESD model) and **simultaneous** (one run over all {len(targets)}, "
+                    f"step 1 is the world's own ESD model) and **simultaneous** (one run over all {len(targets)}, "
                     f"{config.iterations * len(targets)} iterations: each concept as many updates as in the sequence, "
                     f"{sim_s:.0f} s). UA in % (parentheses: not forgotten yet); SR over the cells no request touches. "
                     "Rebound: " + ", ".join(f"{t} {_pct(v)} pp" for t, v in rep.rebound.items()) + ".\n\n"
