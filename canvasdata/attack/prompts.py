@@ -16,7 +16,6 @@ where it stopped and ends exactly as an uninterrupted one."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from canvasdata.attack.common import AttackReport, Request, Sampling, forget_req
 from canvasdata.attack.io import check_settings, load_state, save_state
 from canvasdata.attack.tokens import POSITIONS, AdversarialPipeline, SoftPrompt, execution_device
 from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
+from canvasdata.encode import decode_image
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer, read_answers
 from canvasdata.evaluate.generate import answer_name, model_name
@@ -124,7 +124,7 @@ def encode_images(pipe: Any, answers: Sequence[Answer], size: int, batch: int = 
     for i in range(0, len(answers), batch):
         arrays = []
         for a in answers[i:i + batch]:
-            img = Image.open(a.path if a.path is not None else io.BytesIO(a.data)).convert("RGB")
+            img = decode_image(a.path if a.path is not None else a.data, draft=False, name=a.name)  # bomb-guarded
             arrays.append(np.asarray(img.resize((size, size), Image.Resampling.BICUBIC), np.float32) / 127.5 - 1)
         x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).to(dev, vae.dtype)
         out.append(vae.encode(x).latent_dist.mean.float() * vae.config.scaling_factor)
