@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from canvasdata.dataset import build
+from canvasdata.recipes import load_recipe
+
 
 @pytest.fixture(scope="session")
 def tiny_sd_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -24,3 +27,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def mini_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 32 px tiny-mini build (3 styles x 3 objects; 27 training images), shared by the model tests."""
+    out = tmp_path_factory.mktemp("build") / "tiny-mini"
+    build(load_recipe("tiny-mini"), out, progress=False)
+    return out

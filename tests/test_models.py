@@ -5,7 +5,6 @@ exclusion, fine-tuning an existing pipeline, refusals and the command line."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 import subprocess
@@ -19,12 +18,11 @@ pytest.importorskip("diffusers")
 
 from diffusers import StableDiffusionPipeline  # noqa: E402
 from helpers.colour_judge import ColourJudge  # noqa: E402
+from helpers.files import sha256, weights  # noqa: E402
 from PIL import Image  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
 from transformers import CLIPTokenizer  # noqa: E402
 
 from canvasdata.cli import main  # noqa: E402
-from canvasdata.dataset import build  # noqa: E402
 from canvasdata.errors import UsageError  # noqa: E402
 from canvasdata.evaluate.fidelity import prompt_fidelity  # noqa: E402
 from canvasdata.evaluate.generate import generate_answers  # noqa: E402
@@ -34,7 +32,6 @@ from canvasdata.models.probe import PROBE_SEED  # noqa: E402
 from canvasdata.models.recipe import load_model_recipe, parse_model_recipe  # noqa: E402
 from canvasdata.models.train import train_model  # noqa: E402
 from canvasdata.models.vocab import caption_words, unknown_words, word_ids, word_merges, write_tokenizer  # noqa: E402
-from canvasdata.recipes import load_recipe  # noqa: E402
 from canvasdata.sources.diffusers import PipelineOptions  # noqa: E402
 from canvasdata.taxonomy import OBJECTS, UC60, prompt  # noqa: E402
 
@@ -42,28 +39,11 @@ UNET = Path("unet") / "diffusion_pytorch_model.safetensors"
 MINI = load_model_recipe("mini")
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def weights(folder: Path, component: str) -> dict[str, torch.Tensor]:
-    (path,) = (folder / component).glob("*.safetensors")
-    return load_file(str(path))
-
-
 def mtimes(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def mini_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 32 px tiny-mini build (3 styles x 3 objects; 27 training images)."""
-    out = tmp_path_factory.mktemp("build") / "tiny-mini"
-    build(load_recipe("tiny-mini"), out, progress=False)
-    return out
 
 
 @pytest.fixture(scope="module")

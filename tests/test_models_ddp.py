@@ -5,7 +5,6 @@ the uninterrupted 2-rank run does."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -20,17 +19,15 @@ pytest.importorskip("diffusers")
 
 import torch.distributed as dist  # noqa: E402
 from diffusers import StableDiffusionPipeline  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
+from helpers.files import sha256  # noqa: E402
 
 from canvasdata.checkpoints import read_state  # noqa: E402
-from canvasdata.dataset import build  # noqa: E402
 from canvasdata.devices import Session  # noqa: E402
 from canvasdata.errors import ModelError, UsageError  # noqa: E402
 from canvasdata.models import train as train_module  # noqa: E402
 from canvasdata.models.output import OURS, STATE_DIR, check_model  # noqa: E402
 from canvasdata.models.recipe import load_model_recipe  # noqa: E402
 from canvasdata.models.train import CHECKPOINT_FORMAT, train_model  # noqa: E402
-from canvasdata.recipes import load_recipe  # noqa: E402
 
 if not (dist.is_available() and dist.is_gloo_available()):
     pytest.skip("torch.distributed with the gloo backend is not available in this torch build",
@@ -69,23 +66,6 @@ def torchrun(*args: str) -> subprocess.CompletedProcess:
 def ok(done: subprocess.CompletedProcess) -> str:
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-4000:]}"
     return done.stdout
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def weights(folder: Path, component: str) -> dict[str, torch.Tensor]:
-    (path,) = (folder / component).glob("*.safetensors")
-    return load_file(str(path))
-
-
-@pytest.fixture(scope="module")
-def mini_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 32 px tiny-mini build (3 styles x 3 objects; 27 training images)."""
-    out = tmp_path_factory.mktemp("build") / "tiny-mini"
-    build(load_recipe("tiny-mini"), out, progress=False)
-    return out
 
 
 @pytest.fixture(scope="module")

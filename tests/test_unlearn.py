@@ -15,7 +15,7 @@ import torch
 pytest.importorskip("diffusers")
 
 from diffusers import StableDiffusionPipeline  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
+from helpers.files import weights  # noqa: E402
 
 from canvasdata.cliargs import CommandParser  # noqa: E402
 from canvasdata.errors import MissingExtraError, UsageError  # noqa: E402
@@ -26,11 +26,6 @@ from canvasdata.unlearn.sequence import erase_sequence  # noqa: E402
 
 CONFIG = ESDConfig(iterations=3, sample_steps=3, checkpoint_every=2, lr=1e-3)
 UNET = Path("unet") / "diffusion_pytorch_model.safetensors"
-
-
-def weights(folder: Path, component: str) -> dict[str, torch.Tensor]:
-    (path,) = (folder / component).glob("*.safetensors")
-    return load_file(str(path))
 
 
 def changed(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> list[str]:
