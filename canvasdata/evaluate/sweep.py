@@ -138,7 +138,8 @@ def measure_image_cost(model: str, sampling: Sampling, device: str, options: Pip
     def timed(steps: int) -> float:
         t0 = time.perf_counter()
         pipe(prompts, height=sampling.size, width=sampling.size, num_inference_steps=steps,
-             guidance_scale=sampling.guidance, generator=[torch.Generator("cpu").manual_seed(i) for i in range(2)])
+             guidance_scale=sampling.guidance,
+             generator=[torch.Generator("cpu").manual_seed(i) for i in range(PLAN_IMAGES)])
         return time.perf_counter() - t0
 
     timed(1)                                   # warm-up

@@ -91,7 +91,7 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
     root = Path(out)
     if until is not None and until not in [s[0] for s in STAGES]:
         raise UsageError(f"until {until!r}: allowed {', '.join(s[0] for s in STAGES)}")
-    extra = [(RETRAINED_STAGE.format(t), f"a model trained without {t}, compared", partial(stage_retrained, target=t))
+    extra = [(RETRAINED_STAGE.format(t), _retrained_what(t), partial(stage_retrained, target=t))
              for t in check_retrained(recipe, retrained)]
     state = _state(root, recipe)
     root.mkdir(parents=True, exist_ok=True)
@@ -119,8 +119,12 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
 def _retrained_stages(state: dict[str, Any]) -> list[tuple[str, str]]:
     """Every retrained stage a world has finished (this run's and earlier runs'), as (name, what)."""
     prefix = RETRAINED_STAGE.format("")
-    return [(n, f"a model trained without {n.removeprefix(prefix)}, compared") for n, e in state["stages"].items()
+    return [(n, _retrained_what(n.removeprefix(prefix))) for n, e in state["stages"].items()
             if n.startswith(prefix) and e.get("done")]
+
+
+def _retrained_what(target: str) -> str:
+    return f"a model trained without {target}, compared"
 
 
 def finished(out: str | Path, recipe: WorldRecipe | None = None, retrained: Sequence[str] = ()) -> bool:
