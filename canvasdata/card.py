@@ -8,6 +8,8 @@ from typing import Any
 
 import datasets
 import yaml
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCardData
 
 from canvasdata.formats import get_format
 from canvasdata.formats.common import atomic_writer
@@ -54,13 +56,20 @@ def _hub_view(recipe: Recipe, manifest: Manifest) -> tuple[datasets.Features, st
     return fmt.hub_features(manifest.features), fmt.extension.lstrip(".")
 
 
+def _info_yaml(info: datasets.DatasetInfo, config: str = "default") -> dict:
+    """`info` as one `dataset_info` entry of a card, written by `datasets`' own card writer (as
+    `push_to_hub` writes it): features, splits and sizes, and `config_name` first unless "default"."""
+    data = DatasetCardData()
+    DatasetInfosDict({config: info}).to_dataset_card_data(data)
+    return data["dataset_info"]
+
+
 def card_yaml(recipe: Recipe, manifest: Manifest) -> dict:
     """The card's front matter: what `load_dataset` and the Hub read."""
     features, ext = _hub_view(recipe, manifest)
-    info = datasets.DatasetInfo(features=features)._to_yaml_dict()
-    info["splits"] = [{"name": s, "num_bytes": v.bytes, "num_examples": v.rows} for s, v in manifest.splits.items()]
-    info["download_size"] = manifest.num_bytes
-    info["dataset_size"] = manifest.num_bytes
+    splits = [{"name": s, "num_bytes": v.bytes, "num_examples": v.rows} for s, v in manifest.splits.items()]
+    info = _info_yaml(datasets.DatasetInfo(features=features, splits=splits, download_size=manifest.num_bytes,
+                                           dataset_size=manifest.num_bytes))
     configs = [{"config_name": "default", "default": True,
                 "data_files": [{"split": s, "path": f"data/{s}-*.{ext}"} for s in manifest.splits]}]
     return _front_matter(recipe, configs, info)
@@ -69,7 +78,7 @@ def card_yaml(recipe: Recipe, manifest: Manifest) -> dict:
 def concept_card_yaml(recipe: Recipe, manifest: Manifest) -> dict:
     """Front matter of a concept set: one configuration per target concept."""
     features, ext = _hub_view(recipe, manifest)
-    feats = datasets.DatasetInfo(features=features)._to_yaml_dict()["features"]
+    feats = _info_yaml(datasets.DatasetInfo(features=features))["features"]  # one list: YAML writes it once (&id001)
     configs, infos = [], []
     for i, c in enumerate(recipe.concepts):
         shards = manifest.shards_of(config=c.name)

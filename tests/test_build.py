@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from datasets.info import DatasetInfosDict
 from PIL import Image
 
 import canvasdata
@@ -121,6 +122,13 @@ def test_manifest_card_and_preview(built: Path):
     front = yaml.safe_load((built / "README.md").read_text().split("---")[1])
     assert front["size_categories"] == ["n<1K"] and front["license"]
     assert [f["name"] for f in front["dataset_info"]["features"]][:3] == ["image", "style", "object"]
+    info = front["dataset_info"]  # datasets' push_to_hub layout, with the built sizes
+    assert list(info) == ["features", "splits", "download_size", "dataset_size"]
+    assert info["splits"] == [{"name": s, "num_bytes": v["bytes"], "num_examples": v["rows"]}
+                              for s, v in m["splits"].items()]
+    assert info["download_size"] == info["dataset_size"] == m["num_bytes"]
+    read = DatasetInfosDict.from_dataset_card_data(front)["default"]  # as datasets reads the card back
+    assert read.features == get_format("parquet").hub_features(Manifest.read(built).features)
     assert {c["split"] for c in front["configs"][0]["data_files"]} == {"train", "test"}
     card = (built / "README.md").read_text()
     assert "procedural analogues" in card and "canvasdata build" in card

@@ -164,6 +164,43 @@ def test_answers_and_references_from_parquet_shards(tmp_path: Path):
     assert datasets.load_dataset(str(tmp_path), split="train").features["style"].names == list(UC50)
 
 
+def test_parquet_class_names_are_read_as_datasets_reads_them(tmp_path: Path):
+    """The style and object names of a bare data/*.parquet are `datasets`' reading of its schema
+    (`Features.from_arrow_schema`): a file written by `datasets` itself reads, a column with no datasets type
+    does not stand in the way, and a file without (or with unreadable) features metadata is a one-line error."""
+    import io
+
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from canvasdata.errors import UsageError
+    from canvasdata.evaluate.answers import read_answer_shards
+
+    buf = io.BytesIO()
+    colour_image("Monet", "Cats").save(buf, format="JPEG")
+    feats = datasets.Features({"image": datasets.Image(), "style": datasets.ClassLabel(names=["Monet", "Dali"]),
+                               "object": datasets.ClassLabel(names=["Dogs", "Cats"]), "index": datasets.Value("int32")})
+    (tmp_path / "data").mkdir()
+    shard = tmp_path / "data" / "train-00000-of-00001.parquet"
+    datasets.Dataset.from_dict({"image": [{"bytes": buf.getvalue(), "path": None}], "style": [1], "object": [1],
+                                "index": [4]}, features=feats).to_parquet(str(shard))
+    [a] = read_answer_shards(tmp_path)
+    assert (a.style, a.object, a.seed, a.data) == ("Dali", "Cats", 4, buf.getvalue())
+    table = pq.read_table(shard)
+    table = table.append_column("extra", pa.array([[("k", 1)]], pa.map_(pa.string(), pa.int64())))
+    pq.write_table(table, shard)  # the datasets metadata kept, beside a column datasets has no type for
+    assert pq.read_schema(shard).metadata[b"huggingface"] and read_answer_shards(tmp_path)[0].key == ("Dali", "Cats", 4)
+    for metadata, message in ((None, r"no class names for 'style' and 'object' in the Parquet schema metadata "
+                                     r"\(style is Value\('int64'\), object is Value\('int64'\)\)"),
+                              ({"huggingface": "{not json"}, r"unreadable datasets features in the Parquet schema "
+                                                             r"metadata \(Expecting property name")):
+        pq.write_table(table.replace_schema_metadata(metadata), shard)
+        with pytest.raises(UsageError, match=message) as err:
+            read_answer_shards(tmp_path)
+        assert str(err.value).startswith(str(shard)) and "\n" not in str(err.value)
+
+
 def test_generated_answer_set_is_complete_recorded_resumable_and_batch_independent(tiny_sd_pipeline: Path,
                                                                                     tmp_path: Path):
     from canvasdata.evaluate.generate import generate_answers

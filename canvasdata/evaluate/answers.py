@@ -10,7 +10,6 @@ decompression bomb is an error naming it, and images that are not RGB are named 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import Counter
@@ -18,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from canvasdata.encode import image_mode
@@ -135,24 +136,31 @@ def read_answer_folder(folder: Path | str, styles: Sequence[str] = UC60, objects
 Keep = Callable[[str, str, int], bool]
 
 
-def _feature_names(schema, path: Path) -> dict[str, list[str]]:
-    """Class names of the `style` and `object` columns from a Parquet file's `datasets` metadata."""
+def _feature_names(schema: pa.Schema, path: Path) -> dict[str, list[str]]:
+    """Class names of the `style` and `object` columns (both in `schema`), as `datasets` reads a Parquet
+    file's features (`Features.from_arrow_schema`, from the schema's `huggingface` metadata)."""
+    # the label columns alone: another column may have no datasets type (a map) and is not needed here
+    labels = pa.schema([schema.field(c) for c in ("style", "object")], metadata=schema.metadata)
     try:
-        feats = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
-        return {c: list(feats[c]["names"]) for c in ("style", "object")}
-    except (KeyError, TypeError, ValueError):
-        raise UsageError(f"{path}: no class names for 'style' and 'object' in the Parquet schema metadata; "
-                         "write it with datasets.Features(...).arrow_schema (as canvasdata builds do)") from None
+        feats = datasets.Features.from_arrow_schema(labels)
+    except (KeyError, TypeError, ValueError) as e:  # metadata that is not datasets' features
+        reason = str(e).partition("\n")[0] or type(e).__name__
+        raise UsageError(f"{path}: unreadable datasets features in the Parquet schema metadata ({reason})") from None
+    if not all(isinstance(feats.get(c), datasets.ClassLabel) for c in ("style", "object")):
+        seen = ", ".join(f"{c} is {feats.get(c)!r}" for c in ("style", "object"))
+        raise UsageError(f"{path}: no class names for 'style' and 'object' in the Parquet schema metadata ({seen}); "
+                         "write it with datasets.Features(...).arrow_schema (as canvasdata builds do)")
+    return {c: list(feats[c].names) for c in ("style", "object")}
 
 
 def _read_parquet(path: Path, names: dict[str, list[str]] | None, keep: Keep | None) -> list[Answer]:
     """Rows of one Parquet file; the labels are read first and only the kept rows' images loaded."""
     try:
         pf = pq.ParquetFile(path)
-        names = names or _feature_names(pf.schema_arrow, path)
         cols = [c for c in ("style", "object", "index") if c in pf.schema_arrow.names]
         if cols[:2] != ["style", "object"] or "image" not in pf.schema_arrow.names:
             raise UsageError(f"{path}: expected columns image, style and object, found {pf.schema_arrow.names}")
+        names = names or _feature_names(pf.schema_arrow, path)
         labels = pf.read(columns=cols).to_pydict()
         index = labels.get("index", range(1, pf.metadata.num_rows + 1))
         rows = [(i, names["style"][s], names["object"][o], int(k))
