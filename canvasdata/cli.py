@@ -11,7 +11,14 @@ from pathlib import Path
 
 from canvasdata import __version__
 from canvasdata.attack.cli import add_attack_commands
-from canvasdata.cliargs import CommandParser, add_device_arg, add_hub_args, add_partial_arg, positive_int
+from canvasdata.cliargs import (
+    CommandParser,
+    add_device_arg,
+    add_hub_args,
+    add_partial_arg,
+    positive_int,
+    workers_or_auto,
+)
 from canvasdata.content.preview import content_sheet
 from canvasdata.dataset import build
 from canvasdata.errors import CanvasdataError, UsageError
@@ -131,7 +138,9 @@ def _build_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", help="output directory (default: ./RECIPE_NAME)")
     b.add_argument("--format", choices=list(FORMATS), help="override the recipe's shard format (default: the recipe's)")
     add_device_arg(b)
-    b.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes")
+    b.add_argument("--workers", type=workers_or_auto, default="auto", metavar="N|auto",
+                   help="parallel worker processes; auto: one per core on the CPU (each renders with one torch "
+                        "thread, so the bytes never depend on the machine)")
     b.add_argument("--overwrite", action="store_true",
                    help="replace a build of another recipe in --out (default: refuse)")
     b.set_defaults(func=cmd_build)

@@ -54,6 +54,11 @@ def positive_int(text: str) -> int:
     return _int_at_least(text, 1, "a positive integer")
 
 
+def workers_or_auto(text: str) -> int | None:
+    """argparse type of a build's --workers: `auto` (None: one per core on the CPU) or an integer >= 1."""
+    return None if text == "auto" else _int_at_least(text, 1, "'auto' or a positive integer")
+
+
 def non_negative_int(text: str) -> int:
     """argparse type of counts where 0 means none (image-decoding workers: 0 decodes in the main process)."""
     return _int_at_least(text, 0, "an integer >= 0")

@@ -7,8 +7,9 @@ rank 0 of 1. No home-made cluster code.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,31 @@ from canvasdata.errors import CanvasdataError
 DEVICES = "cpu, cuda, cuda:N, mps or auto"
 JUDGE_BATCH = 64       # images a judge forward pass takes, by default (evaluation, scoring, prediction)
 DECODE_WORKERS = 2     # image-decoding worker processes, by default
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the platform says, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def cores_per_local_rank() -> int:
+    """This rank's share of the machine's cores under torchrun (LOCAL_WORLD_SIZE ranks on one machine)."""
+    return max(1, usable_cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int) -> Iterator[None]:
+    """Run the block with `n` torch intra-op threads, then restore the count. On the CPU torch splits a
+    kernel's sums by thread count, so work whose bytes must not depend on the machine pins it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class DeviceError(CanvasdataError, ValueError):

@@ -155,7 +155,7 @@ def test_every_argument_has_help_and_help_shows_defaults(capsys):
                and a.help != argparse.SUPPRESS and not isinstance(a, argparse._HelpAction)):
             assert "(default: " in printed, name
     build_help = " ".join(commands["canvasdata build"].format_help().split())
-    assert "(default: auto)" in build_help and "parallel worker processes (default: 1)" in build_help
+    assert "(default: auto)" in build_help and "parallel worker processes; auto: one per core" in build_help
 
 
 def test_device_means_and_defaults_the_same_everywhere():

@@ -174,9 +174,9 @@ def test_counts_are_positive(change, message):
 # --- command-line counts ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, message", [
-    (["build", "--workers", "0"], "argument --workers: expected a positive integer, got 0"),
-    (["build", "--workers", "-1"], "argument --workers: expected a positive integer, got -1"),
-    (["build", "--workers", "two"], "argument --workers: expected a positive integer, got 'two'"),
+    (["build", "--workers", "0"], "argument --workers: expected 'auto' or a positive integer, got 0"),
+    (["build", "--workers", "-1"], "argument --workers: expected 'auto' or a positive integer, got -1"),
+    (["build", "--workers", "two"], "argument --workers: expected 'auto' or a positive integer, got 'two'"),
     (["judge", "eval", "j", "--data", "d", "--batch-size", "0"], "argument --batch-size: expected a positive integer"),
     (["judge", "eval", "j", "--data", "d", "--workers", "-1"], "argument --workers: expected an integer >= 0, got -1"),
     (["evaluate", "score", "--batch-size", "-1"], "argument --batch-size: expected a positive integer, got -1"),

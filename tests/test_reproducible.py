@@ -2,7 +2,9 @@
 before the recipe types became a leaf and the backends were built once per process (issue 22).
 
 A change that is meant to move pixels or files (content, styles, the card) re-records these values in
-its own commit and says so."""
+its own commit and says so. Re-recorded once (issue 23) when rendering on the CPU was pinned to one torch
+thread a process: the mini shards had been recorded with the 2 threads of a 2-core machine, and a machine
+with other cores (or `--workers 2`) wrote other bytes."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from PIL import Image
 
 import canvasdata
 from canvasdata.dataset import build
+from canvasdata.devices import intra_op_threads
 from canvasdata.manifest import Manifest
 from canvasdata.recipes import load_recipe, parse_recipe
 
@@ -31,12 +34,12 @@ CONCEPTS = {
 
 MINI = {
     "recipe_hash": "ffca73a638097208700324afbb766e7f606112f0e96dd93ea75599ad68ad68ce",
-    "data/train-00000-of-00002.parquet": "556e686d020887d4f060f30bc9b1954cb589dac86aa1fab7cd81ac934412296b",
-    "data/train-00001-of-00002.parquet": "0233f03ea30c3d786d96f6c5c8b8671e64b1f9b049c936a0137ae8cb9c3b23b8",
-    "data/test-00000-of-00001.parquet": "16eb3bbdb23348d80b7cc3b3b04049dea4b28c753f13ae225db0671ac1260a79",
+    "data/train-00000-of-00002.parquet": "f68683358f0a93b6fe4bc56082cb556589a894b4e66fe2ffea88a9f221db0068",
+    "data/train-00001-of-00002.parquet": "58691c7eecbdc811a29c94fdfa3e350c49c516f2b048ae38f31b9a146f0ea4cd",
+    "data/test-00000-of-00001.parquet": "d921179197637d90e901bfd5095ea321d146a5ef28c0f454c6a967db78db31a9",
     "recipe.toml": "a76164311afa6193b5a91cf4e53f7686634da4fd81bb6561f2adb499cea32821",
-    "preview.jpg": "2de8bc59e84e66e0d554bfea8a91be8ab00369a98c00a3c7e3ac27ae11778d8a",
-    "README.md": "4eeeb6b721c52362060c5894f00ce1e72c029aa1e55a6965ff8e61b1a5a4728a",
+    "preview.jpg": "a5660d6e821c8bceccf08b899c28268de29f285d2a02964c0d11dd66f239a439",
+    "README.md": "515c6e8598b3867730e10e64c0031f10f13300d7085106bc4542aef9813c2613",
 }
 CONCEPT_SET = {
     "recipe_hash": "45e7af23ca5eaa03f6df7faa3d6e80844af123b589cfe9072709e0429a89c189",
@@ -75,7 +78,8 @@ def checksums(out: Path) -> dict[str, str]:
 @pytest.mark.parametrize("name", ["mini", "concepts"])
 def test_builds_are_byte_identical_to_the_recorded_ones(name: str, tmp_path: Path):
     recipe = load_recipe("mini") if name == "mini" else parse_recipe(CONCEPTS, "concepts.toml")
-    build(recipe, tmp_path / name, progress=False)
+    with intra_op_threads(3):  # not the one thread a render uses: the caller's thread count must not matter
+        build(recipe, tmp_path / name, progress=False)
     assert checksums(tmp_path / name) == (MINI if name == "mini" else CONCEPT_SET)
 
 

@@ -4,6 +4,11 @@ The content source and painter are made once per process (`sources.make_backends
 process, and in each worker on its first shard) and render every shard that process builds; a diffusers
 pipeline is therefore loaded once per process, not once per shard.
 
+Rendering on the CPU uses one torch thread a process (`RENDER_THREADS`): torch splits a kernel's sums by
+its thread count, so with the machine's default the pixels of a build would depend on how many cores it
+has. Cores are used by processes instead: `workers=None` (the command line's `--workers auto`) starts one
+worker per core this rank may use.
+
 A build directory is resumable. Its `.canvasdata/` folder holds the recipe it was started with and
 one record per finished shard (sha256, rows, bytes). A rerun keeps every shard whose file still
 matches its record and redoes the rest, so an interrupted build, a deleted shard or a corrupt one
@@ -33,7 +38,7 @@ from canvasdata.dataset.finalize import finalize
 from canvasdata.dataset.kinds import dataset_kind
 from canvasdata.dataset.plan import ShardPlan
 from canvasdata.dataset.state import BuildError, build_lock, prepare_output, shard_is_complete, write_record
-from canvasdata.devices import Rank, Session, join_ranks, resolve_device
+from canvasdata.devices import Rank, Session, cores_per_local_rank, intra_op_threads, join_ranks, resolve_device
 from canvasdata.fields import RecipeError
 from canvasdata.formats import ShardRecord, write_shard
 from canvasdata.manifest import Manifest
@@ -42,6 +47,7 @@ from canvasdata.sources import Backends, make_backends
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+RENDER_THREADS = 1    # torch intra-op threads of a process rendering on the CPU: the bytes must not depend on it
 
 __all__ = ["BuildError", "Rank", "build", "build_shard", "shard_is_complete"]
 
@@ -73,9 +79,9 @@ def _exit_with(parent: int) -> None:
 
 
 def _worker_init(threads: int, progress: mp.queues.Queue | None, parent: int) -> None:
-    """In each worker process: its thread count, where it reports rendered images, no Ctrl-C of its own
-    (the parent handles it and stops the pool), and death with the parent: PR_SET_PDEATHSIG on Linux,
-    a watcher thread everywhere."""
+    """In each worker process: its torch thread count (`RENDER_THREADS` on the CPU), where it reports
+    rendered images, no Ctrl-C of its own (the parent handles it and stops the pool), and death with the
+    parent: PR_SET_PDEATHSIG on Linux, a watcher thread everywhere."""
     global _progress_queue
     torch.set_num_threads(threads)
     _progress_queue = progress
@@ -103,6 +109,18 @@ def _worker_build(args: tuple[Recipe, str, ShardPlan, str]) -> int:
     q = _progress_queue
     return build_shard(recipe, Path(out), shard, device, on_images=(lambda n: q.put(n)) if q is not None else None,
                        backends=_backends_of_worker(recipe)).rows
+
+
+def render_threads(device: torch.device | str) -> int:
+    """Torch intra-op threads of a process rendering on `device`: `RENDER_THREADS` on the CPU (so the
+    bytes are the same on every machine), the machine's share of cores elsewhere (the GPU does the work)."""
+    return RENDER_THREADS if torch.device(device).type == "cpu" else cores_per_local_rank()
+
+
+def default_workers(device: torch.device | str) -> int:
+    """Worker processes of `--workers auto`: one per core this rank may use on the CPU (each renders with
+    one thread), one on a GPU."""
+    return cores_per_local_rank() if torch.device(device).type == "cpu" else 1
 
 
 def _run_pool(jobs: list, workers: int, threads: int, bar: tqdm, shards_done: int, shards_total: int) -> None:
@@ -166,29 +184,32 @@ def _render_shards(recipe: Recipe, out: Path, shards: list[ShardPlan], session: 
                desc=f"build {recipe.name}" + (f" [rank {rank.rank}]" if rank.world > 1 else ""))
     bar.set_postfix(shards=f"{len(shards) - len(todo)}/{len(shards)}")
     device = str(session.device)
+    threads = render_threads(device)
     try:
         if workers <= 1 or len(todo) <= 1:
-            for k, shard in enumerate(todo):
-                build_shard(recipe, out, shard, device, on_images=bar.update, backends=backends)
-                bar.set_postfix(shards=f"{len(shards) - len(todo) + k + 1}/{len(shards)}")
+            with intra_op_threads(threads):
+                for k, shard in enumerate(todo):
+                    build_shard(recipe, out, shard, device, on_images=bar.update, backends=backends)
+                    bar.set_postfix(shards=f"{len(shards) - len(todo) + k + 1}/{len(shards)}")
         else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            _run_pool([(recipe, str(out), s, device) for s in todo], workers, threads, bar,
+            _run_pool([(recipe, str(out), s, device) for s in todo], min(workers, len(todo)), threads, bar,
                       len(shards) - len(todo), len(shards))
     finally:
         bar.close()
 
 
-def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int = 1, overwrite: bool = False,
+def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int | None = 1, overwrite: bool = False,
           progress: bool = True, rank: Rank | None = None, preview: bool = True) -> Manifest | None:
     """Build (or resume) a dataset from `recipe` into `out`; returns the manifest (None on ranks > 0).
 
-    `workers` processes split this rank's shards; under torchrun, ranks split the shards the same
-    way and rank 0 writes the manifest and card once every rank is done. Rank 0 holds the directory's
-    lock for the whole build, so a second build of the same directory fails at once.
+    `workers` processes split this rank's shards (None: `default_workers`, one per core on the CPU); the
+    bytes are the same whatever the workers, ranks or cores (`RENDER_THREADS`). Under torchrun, ranks split
+    the shards the same way and rank 0 writes the manifest and card once every rank is done. Rank 0 holds
+    the directory's lock for the whole build, so a second build of the same directory fails at once.
     """
     out = Path(out)
     dev = resolve_device(device)
+    workers = default_workers(dev) if workers is None else workers
     backends = _checked_backends(recipe)
     session = join_ranks(dev, rank=rank, backend="gloo", independent=True)
     with build_lock(out) if session.main else contextlib.nullcontext():
@@ -207,4 +228,5 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
                 log.warning("rank 0 done; %d shard(s) of other ranks pending: rerun rank 0 when they finish "
                             "to write the manifest", len(missing))
                 return None
-        return finalize(recipe, out, shards, session.device, preview=preview, inputs=inputs, backends=backends)
+        with intra_op_threads(render_threads(session.device)):  # the preview is rendered too
+            return finalize(recipe, out, shards, session.device, preview=preview, inputs=inputs, backends=backends)
