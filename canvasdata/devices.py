@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 from canvasdata.errors import CanvasdataError
 
+T = TypeVar("T")
 DEVICES = "cpu, cuda, cuda:N, mps or auto"
 JUDGE_BATCH = 64       # images a judge forward pass takes, by default (evaluation, scoring, prediction)
 DECODE_WORKERS = 2     # image-decoding worker processes, by default
@@ -117,6 +119,44 @@ class Session:
         """Wait for every rank (nothing to wait for outside a process group)."""
         if self.distributed:
             dist.barrier()
+
+    def share(self, value: T) -> T:
+        """Rank 0's `value` on every rank (picklable; the value itself outside a process group)."""
+        if not self.distributed:
+            return value
+        box = [value if self.main else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def from_main(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on rank 0 alone and hand its result to every rank. A canvasdata error it raises is
+        raised on every rank, so that no rank waits for a partner that has failed."""
+        result: T | None = None
+        error: CanvasdataError | None = None
+        if self.main:
+            try:
+                result = fn()
+            except CanvasdataError as e:
+                if not self.distributed:
+                    raise
+                error = e
+        result, error = self.share((result, error))
+        if error is not None:
+            raise error
+        return result  # type: ignore[return-value]
+
+    def gather(self, value: T) -> list[T] | None:
+        """Every rank's `value`, in rank order, on rank 0 (None on the others)."""
+        if not self.distributed:
+            return [value]
+        out: list[T] | None = [None] * self.world if self.main else None  # type: ignore[list-item]
+        dist.gather_object(value, out, dst=0)
+        return out
+
+    def deal(self, items: Sequence[T]) -> list[T]:
+        """This rank's share of `items`: dealt round-robin by position, so every rank can tell which are
+        whose from the same list."""
+        return [x for i, x in enumerate(items) if self.place.mine(i)]
 
 
 def join_ranks(device: str | torch.device = "auto", *, rank: Rank | None = None, backend: str | None = None,

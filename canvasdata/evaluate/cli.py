@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from canvasdata.cliargs import add_device_arg, add_device_args, non_negative_int, positive_int
-from canvasdata.devices import DECODE_WORKERS
+from canvasdata.devices import DECODE_WORKERS, Rank, join_ranks
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.commands import evaluate_command, generate_command, load_judges, suite_command
 from canvasdata.evaluate.concepts import CONCEPT_GUIDANCE, CONCEPT_STEPS, generate_prompt_images, score_concept
@@ -77,8 +77,9 @@ def _generate(a: argparse.Namespace) -> int:
                            size=a.size, steps=a.steps, guidance=a.guidance, batch_size=a.batch_size,
                            device=a.device, generator_device=a.generator_device, protocol=proto,
                            options=_options(a), progress=not a.quiet)
-    print(f"answer set in {out} (protocol {proto.name}, Seed_Images prompted as \"{proto.seed_images_words}\"; "
-          "settings in generation.json)")
+    if Rank.from_env().main:
+        print(f"answer set in {out} (protocol {proto.name}, Seed_Images prompted as "
+              f"\"{proto.seed_images_words}\"; settings in generation.json)")
     return 0
 
 
@@ -99,10 +100,13 @@ def _sweep(a: argparse.Namespace) -> int:
               f"{p['judge_calls']:,} judge calls; {cost:.3f} s an image measured on {entries[0].model} "
               f"-> about {p['estimate_seconds'] / 60:.1f} min of generation on {a.device} (one process)")
         return 0
-    suite = run_sweep(entries, a.out, load_judges(a.judges, a.device), sampling, device=a.device,
-                      options=_options(a), protocol=proto, generator_device=a.generator_device,
+    session = join_ranks(a.device)
+    suite = run_sweep(entries, a.out, load_judges(a.judges, str(session.device)) if session.main else [], sampling,
+                      device=a.device, options=_options(a), protocol=proto, generator_device=a.generator_device,
                       progress=not a.quiet, reference=a.reference, inception=a.inception, workers=a.workers,
-                      neighbours_k=a.neighbours)
+                      neighbours_k=a.neighbours, session=session)
+    if suite is None:
+        return 0
     print(suite.to_markdown())
     print(f"-> {a.out}/suite/suite.md")
     return 0

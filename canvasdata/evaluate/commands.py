@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, join_ranks
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import is_build
 from canvasdata.evaluate.generate import (
@@ -58,7 +58,8 @@ def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
                      options: PipelineOptions | None = None, progress: bool = True) -> Path:
     """`canvasdata evaluate generate`: the answer set of a diffusers pipeline (directory or Hub id)
     for every style of `space` (or `styles`) and every object (or `objects`), prompted as `protocol`
-    (default `unlearncanvas`) says, the pipeline loaded as `options` say (default: DDIM); returns the folder."""
+    (default `unlearncanvas`) says, the pipeline loaded as `options` say (default: DDIM); returns the folder.
+    Under torchrun the ranks share the images (`generate_answers`)."""
     styles = list(styles) if styles else list(label_space(space).names)
     objects = list(objects) if objects else list(OBJECTS)
     for names, allowed, what in ((styles, UC60, "style names"), (objects, OBJECTS, "object names")):
@@ -68,7 +69,7 @@ def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
     return generate_answers(model, out, styles=styles, objects=objects, seeds=seeds, size=size, steps=steps,
                             guidance=guidance, batch_size=batch_size, device=device,
                             generator_device=generator_device, protocol=protocol, options=options,
-                            progress=progress)
+                            progress=progress, session=join_ranks(device))
 
 
 def suite_command(runs: str | Path, judges: Sequence[str | Path], *, protocol: str | Protocol | None = None,

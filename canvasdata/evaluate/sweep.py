@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from canvasdata.devices import Session
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.generate import generate_answers, load_pipeline
 from canvasdata.evaluate.score import parse_forget
@@ -152,24 +153,28 @@ def measure_image_cost(model: str, sampling: Sampling, device: str, options: Pip
 def run_sweep(entries: Sequence[SweepEntry], out: str | Path, judges: Sequence[Any], sampling: Sampling, *,
               device: str = "auto", options: PipelineOptions | None = None, protocol: Any = None,
               generator_device: str = "cpu", progress: bool = True, suite_out: str | Path | None = None,
-              **score: Any) -> Suite:
+              session: Session | None = None, **score: Any) -> Suite | None:
     """Generate every entry's answer set into `out/{method}/{request}/` (resumable; a model answering
     several requests once, linked under the others), then score the whole folder as a suite (`suite_out`,
-    default `out/suite`)."""
+    default `out/suite`). Under torchrun (`session`) the ranks share every model's batches and rank 0 links,
+    scores and returns the suite (the others return None)."""
     out = Path(out)
+    session = session or Session(torch.device("cpu"))
     for k, e in enumerate(entries, 1):
         first = out / e.method / request_dir(e.requests[0])
         log.info("sweep %d/%d: %s %s <- %s", k, len(entries), e.method, ", ".join(e.requests), e.model)
         generate_answers(e.model, first, styles=sampling.styles, objects=sampling.objects, seeds=sampling.seeds,
                          size=sampling.size, steps=sampling.steps, guidance=sampling.guidance,
                          batch_size=sampling.batch_size, device=device, options=options, protocol=protocol,
-                         generator_device=generator_device, progress=progress)
-        for r in e.requests[1:]:
+                         generator_device=generator_device, progress=progress, session=session)
+        for r in e.requests[1:] if session.main else ():
             link = out / e.method / request_dir(r)
             if not link.is_symlink():
                 if link.exists():
                     raise UsageError(f"{link}: exists and is not this sweep's link to {first.name}; remove it or "
                                      "choose another --out")
                 link.symlink_to(os.path.relpath(first, link.parent), target_is_directory=True)
+    if not session.main:
+        return None
     return score_suite(out, judges, protocol=protocol, out=Path(suite_out) if suite_out else out / "suite",
                        progress=progress, **score)

@@ -1,0 +1,152 @@
+"""`canvasdata evaluate generate` under torchrun with 2 CPU ranks (gloo): the answer folder is byte-identical to
+a one-process run at the same torch threads per process, and a run whose rank 1 is killed mid-way is
+completed by a rerun to the same bytes, redoing only unfinished batches."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch.distributed as dist
+from helpers.files import sha256
+from helpers.tiny_judges import tiny_judge
+
+from canvasdata.cli import main
+
+pytest.importorskip("diffusers")
+if not (dist.is_available() and dist.is_gloo_available()):
+    pytest.skip("torch.distributed with the gloo backend is not available in this torch build",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # torchrun gives each rank one thread: the same here
+
+TIMEOUT = 180
+GRID = ["--styles", "Van_Gogh", "Pop_Art", "Seed_Images", "--objects", "Cats", "Dogs", "--seeds", "188", "288",
+        "--size", "32", "--batch-size", "3", "--device", "cpu", "-q"]   # 12 images in 4 batches
+
+
+def generate_args(model: Path, out: Path, steps: int) -> list[str]:
+    return ["evaluate", "generate", "--model", str(model), "--out", str(out), "--steps", str(steps), *GRID]
+
+
+def torchrun(model: Path, out: Path, steps: int, argv: list[str] | None = None) -> subprocess.Popen:
+    """`canvasdata evaluate generate` (or `argv`) under torchrun with 2 ranks, one thread each, in its own
+    process group."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                             "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "canvasdata.cli", *(argv or generate_args(model, out, steps))]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, str]:
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return proc.returncode, out + err
+
+
+def images(folder: Path) -> dict[str, str]:
+    return {p.name: sha256(p) for p in sorted(folder.glob("*.jpg"))}
+
+
+def rank_process(torchrun_pid: int, rank: int) -> int | None:
+    """The pid of the worker of `rank` among torchrun's descendants (its environment names the rank)."""
+    parents = {}
+    for pid in (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()):
+        try:
+            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+    family, grew = {torchrun_pid}, True
+    while grew:
+        kids = {pid for pid, ppid in parents.items() if ppid in family} - family
+        family |= kids
+        grew = bool(kids)
+    for pid in sorted(family - {torchrun_pid}):
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"RANK={rank}".encode() in env and f"LOCAL_RANK={rank}".encode() in env:
+            return pid
+    return None
+
+
+def test_two_ranks_write_the_one_process_answer_folder(tiny_sd_pipeline: Path, tmp_path: Path):
+    assert main(generate_args(tiny_sd_pipeline, tmp_path / "one", 2)) == 0
+    rc, log = finish(torchrun(tiny_sd_pipeline, tmp_path / "two", 2))
+    assert rc == 0, log
+    one, two = images(tmp_path / "one"), images(tmp_path / "two")
+    assert len(one) == 12 and two == one
+    settings = [json.loads((tmp_path / d / "generation.json").read_text()) for d in ("one", "two")]
+    assert settings[1]["ranks"] == 2 and settings[0]["ranks"] == 1
+    same = {k for k in settings[0] if k not in ("ranks", "model")}
+    assert {k: settings[1][k] for k in same} == {k: settings[0][k] for k in same}
+    assert log.count("answer set in") == 1   # rank 0 alone prints
+
+
+def test_a_rank_killed_mid_run_and_the_rerun_ends_with_the_same_files(tiny_sd_pipeline: Path, tmp_path: Path):
+    steps = 40   # slow enough to kill rank 1 with work left
+    assert main(generate_args(tiny_sd_pipeline, tmp_path / "whole", steps)) == 0
+    out = tmp_path / "killed"
+    proc = torchrun(tiny_sd_pipeline, out, steps)
+    deadline = time.monotonic() + TIMEOUT
+    while not list(out.glob("*.jpg")) and time.monotonic() < deadline:   # both ranks under way
+        time.sleep(0.05)
+    victim = rank_process(proc.pid, 1)
+    assert victim is not None, "rank 1's process was not found"
+    os.kill(victim, signal.SIGKILL)
+    rc, _ = finish(proc)
+    assert rc != 0
+    part = images(out)
+    assert 0 < len(part) < 12, "the kill left work to redo"
+    written = {n: (out / n).stat().st_mtime_ns for n in part}
+    rc, log = finish(torchrun(tiny_sd_pipeline, out, steps))
+    assert rc == 0, log
+    whole = images(tmp_path / "whole")
+    assert images(out) == whole
+    assert all(whole[n] == h for n, h in part.items())   # what the killed run wrote was already right
+    assert all((out / n).stat().st_mtime_ns == t for n, t in written.items())   # and was not written again
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_sweep_under_two_ranks_writes_and_scores_what_one_process_does(tiny_sd_pipeline: Path, tmp_path: Path):
+    judge = tiny_judge(tmp_path / "judge", {"style": "uc50", "object": "objects"})
+    models = tmp_path / "models.toml"
+    models.write_text(f'''
+[[model]]
+method = "esd"
+forget = "style:Van_Gogh"
+path = "{tiny_sd_pipeline}"
+
+[[model]]
+method = "original"
+forget = ["style:Van_Gogh", "object:Dogs"]
+path = "{tiny_sd_pipeline}"
+''')
+
+    def sweep(out: Path) -> list[str]:
+        return ["evaluate", "sweep", str(models), "--out", str(out), "--judges", str(judge), "--steps", "2",
+                "--workers", "0", *GRID]
+
+    assert main(sweep(tmp_path / "one")) == 0
+    rc, log = finish(torchrun(tiny_sd_pipeline, tmp_path / "two", 2, sweep(tmp_path / "two")))
+    assert rc == 0, log
+    for run in ("esd/style_Van_Gogh", "original/style_Van_Gogh", "original/object_Dogs"):
+        one, two = images(tmp_path / "one" / run), images(tmp_path / "two" / run)
+        assert len(one) == 12 and two == one, run
+    assert (tmp_path / "two" / "original" / "object_Dogs").is_symlink()
+    rows = [json.loads((tmp_path / d / "suite" / "suite.json").read_text())["rows"] for d in ("one", "two")]
+    assert rows[1] == rows[0] and len(rows[0]) == 2
+    assert log.count("-> ") == 1   # rank 0 alone scores and prints
