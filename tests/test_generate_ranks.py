@@ -150,3 +150,20 @@ path = "{tiny_sd_pipeline}"
     rows = [json.loads((tmp_path / d / "suite" / "suite.json").read_text())["rows"] for d in ("one", "two")]
     assert rows[1] == rows[0] and len(rows[0]) == 2
     assert log.count("-> ") == 1   # rank 0 alone scores and prints
+
+
+def test_concept_prompts_under_two_ranks_are_the_one_process_images(tiny_sd_pipeline: Path, tmp_path: Path):
+    prompts = tmp_path / "forget_prompts.json"
+    prompts.write_text(json.dumps([{"id": i, "prompt": f"A {w} in Van Gogh style.", "seeds": [1, 2]}
+                                   for i, w in enumerate(["cat", "dog", "tower", "fish", "horse"])]))
+
+    def concept(out: Path) -> list[str]:
+        return ["evaluate", "generate-concept", "--model", str(tiny_sd_pipeline), "--prompts", str(prompts),
+                "--out", str(out), "--size", "32", "--steps", "2", "--batch-size", "3", "--device", "cpu", "-q"]
+
+    assert main(concept(tmp_path / "one")) == 0
+    rc, log = finish(torchrun(tiny_sd_pipeline, tmp_path / "two", 2, concept(tmp_path / "two")))
+    assert rc == 0, log
+    one = images(tmp_path / "one")
+    assert len(one) == 10 and images(tmp_path / "two") == one
+    assert log.count("images in") == 1

@@ -159,8 +159,9 @@ def _generate_concept(a: argparse.Namespace) -> int:
     """`evaluate generate-concept`: images for a concept set's prompts."""
     out = generate_prompt_images(a.model, a.prompts, a.out, size=a.size, steps=a.steps, guidance=a.guidance,
                                  batch_size=a.batch_size, device=a.device, options=_options(a),
-                                 progress=not a.quiet)
-    print(f"images in {out}")
+                                 progress=not a.quiet, session=join_ranks(a.device))
+    if Rank.from_env().main:
+        print(f"images in {out}")
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, resolve_device
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, Session, resolve_device
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.generate import GENERATE_BATCH, PROTOCOL_SIZE, load_pipeline
@@ -44,28 +44,45 @@ def read_prompts(path: Path | str) -> list[dict]:
 def generate_prompt_images(model: str | object, prompts: Path | str, out: Path | str, size: int = PROTOCOL_SIZE,
                            steps: int = CONCEPT_STEPS, guidance: float = CONCEPT_GUIDANCE,
                            batch_size: int = GENERATE_BATCH, device: str = "auto",
-                           options: PipelineOptions | None = None, progress: bool = True) -> Path:
+                           options: PipelineOptions | None = None, progress: bool = True,
+                           session: Session | None = None) -> Path:
     """Images `{id:05d}_seed{seed}.jpg` for every prompt of a prompts JSON (forget_prompts.json or
     retain_prompts.json of a concept set) and each of its seeds, the pipeline loaded as `options` say
-    (default: DDIM); resumable."""
+    (default: DDIM); resumable. As `generate_answers`: fixed batches of the prompt list (a resume redoes a
+    batch with a missing image whole), dealt over the torchrun ranks of `session`."""
     out = Path(out)
     records = read_prompts(prompts)
+    session = session or Session(torch.device("cpu"))
+    device = str(session.device) if session.world > 1 else device
     pipe = load_pipeline(model, device, options) if isinstance(model, (str, Path)) else model
-    out.mkdir(parents=True, exist_ok=True)   # after the inputs are read: bad input leaves nothing behind
-    jobs = [(r["id"], r["prompt"], s) for r in records for s in r["seeds"]
-            if not (out / f"{r['id']:05d}_seed{s}.jpg").exists()]
-    write_json(out / "generation.json", {"model": str(model), "prompts": str(prompts), "size": size, "steps": steps,
-                                         "guidance": guidance})
+    jobs = [(r["id"], r["prompt"], s) for r in records for s in r["seeds"]]
+    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+
+    def name(job: tuple[int, str, int]) -> str:
+        return f"{job[0]:05d}_seed{job[2]}.jpg"
+
+    def prepare() -> list[int]:
+        out.mkdir(parents=True, exist_ok=True)   # after the inputs are read: bad input leaves nothing behind
+        write_json(out / "generation.json", {"model": str(model), "prompts": str(prompts), "size": size,
+                                             "steps": steps, "guidance": guidance, "batch_size": batch_size,
+                                             "ranks": session.world})
+        return [k for k, b in enumerate(batches) if not all((out / name(j)).exists() for j in b)]
+
+    todo = session.deal(session.from_main(prepare))
     gen_device = resolve_device(device)
-    for i in tqdm(range(0, len(jobs), batch_size), desc="generate", disable=not progress):
-        chunk = jobs[i:i + batch_size]
+    desc = "generate" + (f" [rank {session.rank}]" if session.world > 1 else "")
+    for k in tqdm(todo, desc=desc, disable=not progress):
+        chunk = batches[k]
         images = pipe([p for _, p, _ in chunk], height=size, width=size, num_inference_steps=steps,
                       guidance_scale=guidance, generator=[torch.Generator(gen_device).manual_seed(s % 2**63)
                                                           for _, _, s in chunk]).images
-        for (pid, _, s), img in zip(chunk, images, strict=True):
-            tmp = out / f".{pid:05d}_seed{s}.jpg.tmp"
+        for job, img in zip(chunk, images, strict=True):
+            if (out / name(job)).exists():
+                continue
+            tmp = out / f".{name(job)}.tmp"
             img.save(tmp, format="JPEG", quality=95)
-            tmp.replace(out / f"{pid:05d}_seed{s}.jpg")
+            tmp.replace(out / name(job))
+    session.barrier()
     return out
 
 
