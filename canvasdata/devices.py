@@ -145,12 +145,12 @@ class Session:
             raise error
         return result  # type: ignore[return-value]
 
-    def gather(self, value: T) -> list[T] | None:
-        """Every rank's `value`, in rank order, on rank 0 (None on the others)."""
+    def all_gather(self, value: T) -> list[T]:
+        """Every rank's `value` (picklable), in rank order, on every rank."""
         if not self.distributed:
             return [value]
-        out: list[T] | None = [None] * self.world if self.main else None  # type: ignore[list-item]
-        dist.gather_object(value, out, dst=0)
+        out: list[T] = [None] * self.world  # type: ignore[list-item]
+        dist.all_gather_object(out, value)
         return out
 
     def deal(self, items: Sequence[T]) -> list[T]:

@@ -50,9 +50,13 @@ def _protocol(a: argparse.Namespace, options: tuple[str, ...] = SCORING_OPTIONS)
 
 def _score(a: argparse.Namespace) -> int:
     """`evaluate score`: one request's UA/IRA/CRA (and FD/KID)."""
+    session = join_ranks(a.device)
     r = evaluate_command(a.answers, a.forget, a.judges, protocol=_protocol(a), reference=a.reference,
-                         inception=a.inception, out=a.out, device=a.device, batch_size=a.batch_size,
-                         workers=a.workers, progress=not a.quiet, split=a.split, neighbours_k=a.neighbours)
+                         inception=a.inception, out=a.out, device=str(session.device), batch_size=a.batch_size,
+                         workers=a.workers, progress=not a.quiet and session.main, split=a.split,
+                         neighbours_k=a.neighbours, session=session)
+    if not session.main:
+        return 0
     pct = lambda v: "—" if v is None or v != v else f"{v * 100:.2f}"  # noqa: E731
     if r.forget["domain"] == "combination":
         scores = (f"FU {pct(r.fu)}  FR {pct(r.fr)} (same style {pct(r.fr_same_style)}, same object "
@@ -101,7 +105,7 @@ def _sweep(a: argparse.Namespace) -> int:
               f"-> about {p['estimate_seconds'] / 60:.1f} min of generation on {a.device} (one process)")
         return 0
     session = join_ranks(a.device)
-    suite = run_sweep(entries, a.out, load_judges(a.judges, str(session.device)) if session.main else [], sampling,
+    suite = run_sweep(entries, a.out, load_judges(a.judges, str(session.device)), sampling,
                       device=a.device, options=_options(a), protocol=proto, generator_device=a.generator_device,
                       progress=not a.quiet, reference=a.reference, inception=a.inception, workers=a.workers,
                       neighbours_k=a.neighbours, session=session)
@@ -139,9 +143,12 @@ def _sweep_parser(es: argparse._SubParsersAction) -> None:
 
 def _suite(a: argparse.Namespace) -> int:
     """`evaluate suite`: every request under RUNS, as one table."""
+    session = join_ranks(a.device)
     suite = suite_command(a.runs, a.judges, protocol=_protocol(a), reference=a.reference, inception=a.inception,
-                          out=a.out, device=a.device, batch_size=a.batch_size, workers=a.workers,
-                          progress=not a.quiet, neighbours_k=a.neighbours)
+                          out=a.out, device=str(session.device), batch_size=a.batch_size, workers=a.workers,
+                          progress=not a.quiet, neighbours_k=a.neighbours, session=session)
+    if not session.main:
+        return 0
     print(suite.to_markdown())
     print(f"-> {suite.paths['md']}, {suite.paths['csv']}")
     return 0

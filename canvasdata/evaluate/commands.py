@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, join_ranks
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, Session, join_ranks
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import is_build
 from canvasdata.evaluate.generate import (
@@ -36,7 +36,8 @@ def evaluate_command(answers: str | Path, forget: str, judges: Sequence[str | Pa
                      protocol: str | Protocol | None = None, reference: str | Path | None = None,
                      inception: str | Path | None = None, out: str | Path | None = None, device: str = "auto",
                      batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS, progress: bool = True,
-                     split: str | None = None, neighbours_k: int = NEIGHBOURS_K) -> Report:
+                     split: str | None = None, neighbours_k: int = NEIGHBOURS_K,
+                     session: Session | None = None) -> Report:
     """`canvasdata evaluate score`: score one answer set (a build: its `split`, default all) under
     `protocol` (default `unlearncanvas`); report.json and report.md go to `out` (default ANSWERS/report
     for a folder of answers; a build needs `out`, since a report inside it would break its seal); their
@@ -46,7 +47,7 @@ def evaluate_command(answers: str | Path, forget: str, judges: Sequence[str | Pa
     out = Path(out) if out is not None else Path(answers) / "report"
     return score_answers(answers, forget, load_judges(judges, device), protocol=protocol, reference=reference,
                          inception=inception, batch_size=batch_size, workers=workers, out=out, progress=progress,
-                         split=split, neighbours_k=neighbours_k)
+                         split=split, neighbours_k=neighbours_k, session=session)
 
 
 def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
@@ -75,11 +76,12 @@ def generate_command(model: str | Path, out: str | Path, *, space: str = "uc50",
 def suite_command(runs: str | Path, judges: Sequence[str | Path], *, protocol: str | Protocol | None = None,
                   reference: str | Path | None = None, inception: str | Path | None = None,
                   out: str | Path | None = None, device: str = "auto", batch_size: int = JUDGE_BATCH,
-                  workers: int = DECODE_WORKERS, progress: bool = True, neighbours_k: int = NEIGHBOURS_K) -> Suite:
+                  workers: int = DECODE_WORKERS, progress: bool = True, neighbours_k: int = NEIGHBOURS_K,
+                  session: Session | None = None) -> Suite:
     """`canvasdata evaluate suite`: score `runs/{method}/{domain}_{target}/` under `protocol`
     (default `unlearncanvas`); the table and every request's report go to `out` (default
     RUNS/suite); paths in `suite.paths`."""
     out = Path(out) if out is not None else Path(runs) / "suite"
     return score_suite(runs, load_judges(judges, device), protocol=protocol, reference=reference,
                        inception=inception, batch_size=batch_size, workers=workers, out=out, progress=progress,
-                       neighbours_k=neighbours_k)
+                       neighbours_k=neighbours_k, session=session)

@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, Session
 from canvasdata.errors import CanvasdataError, UsageError
 from canvasdata.evaluate.answers import Answer, read_answers, read_reference
 from canvasdata.evaluate.generate import recorded_setting
@@ -141,34 +141,46 @@ def check_answers_exist(answers: Sequence[Answer]) -> None:
 @torch.no_grad()
 def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int = JUDGE_BATCH,
                workers: int = DECODE_WORKERS, features_of: Any | None = None,
-               resize: str = UNLEARNCANVAS.judge_resize, progress: bool = False
+               resize: str = UNLEARNCANVAS.judge_resize, progress: bool = False, session: Session | None = None
                ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Predicted class ids per task of every judge (and `features_of`'s penultimate features) for all
     answer images. Each image is decoded once, in `workers` processes, and resized to every judge
-    input size as `resize` (a protocol's `judge_resize`) says; `progress` shows a bar of images."""
+    input size as `resize` (a protocol's `judge_resize`) says; `progress` shows a bar of images.
+
+    The images go in fixed batches of `batch_size` in answer order; under torchrun (`session`) the ranks deal
+    the batches round-robin and every rank gets every result, so each batch is the one a single process
+    judges (a batch's shape changes the last bits of the features) and the numbers match one process's."""
     check_answers_exist(answers)
-    preds: dict[str, list[np.ndarray]] = {}
-    feats: list[np.ndarray] = []
+    session = session or Session(torch.device("cpu"))
     for j in judges:
         if hasattr(j, "eval"):
             j.eval()
     devices = {j: _device(j) for j in judges}
     pin = any(d.type == "cuda" for d in devices.values())
     data = JudgeInputs(answers, [j.image_size for j in judges], resize)
-    bar = tqdm(total=len(data), unit="img", desc="judge", disable=not progress, leave=False)
-    for batch in DataLoader(data, batch_size=batch_size, num_workers=workers, pin_memory=pin):
+    mine = session.deal(range(0, len(data), batch_size))   # the first index of each of this rank's batches
+    part = Subset(data, [i for b in mine for i in range(b, min(b + batch_size, len(data)))])
+    results: list[tuple[dict[str, np.ndarray], np.ndarray | None]] = []
+    bar = tqdm(total=len(part), unit="img", desc="judge", disable=not progress, leave=False)
+    for batch in DataLoader(part, batch_size=batch_size, num_workers=workers, pin_memory=pin):
         bar.update(len(next(iter(batch.values()))))
         on: dict[tuple[torch.device, int], torch.Tensor] = {}  # uint8 travels once per device, then becomes float
+        preds: dict[str, np.ndarray] = {}
+        feats = None
         for j in judges:
             key = (devices[j], int(j.image_size))
             xj = on.setdefault(key, batch[key[1]].to(key[0], non_blocking=True).float().div_(255))
             for t, logits in j.logits(xj).items():
-                preds.setdefault(t, []).append(logits.argmax(1).cpu().numpy())
+                preds[t] = logits.argmax(1).cpu().numpy()
             if j is features_of:
-                feats.append(j.features(xj).float().cpu().numpy())
+                feats = j.features(xj).float().cpu().numpy()
+        results.append((preds, feats))
     bar.close()
-    features = np.concatenate(feats) if features_of is not None else None
-    return {t: np.concatenate(v) for t, v in preds.items()}, features
+    by_start = {b: r for starts, res in session.all_gather((mine, results)) for b, r in zip(starts, res, strict=True)}
+    ordered = [by_start[b] for b in sorted(by_start)]
+    preds_all = {t: np.concatenate([p[t] for p, _ in ordered]) for t in (ordered[0][0] if ordered else {})}
+    features = np.concatenate([f for _, f in ordered]) if features_of is not None and ordered else None
+    return preds_all, features
 
 
 def run_judge(judge: Any, answers: Sequence[Answer], batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS,
@@ -376,7 +388,8 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
                   reference_indices: Sequence[int] = REFERENCE_INDICES, inception: Path | str | None = None,
                   batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS, kid_subsets: int = 100,
                   kid_subset_size: int = 1000, out: Path | str | None = None, progress: bool = False,
-                  split: str | None = None, neighbours_k: int = NEIGHBOURS_K) -> Report:
+                  split: str | None = None, neighbours_k: int = NEIGHBOURS_K,
+                  session: Session | None = None) -> Report:
     """Score one unlearning request (`forget` = 'style:NAME', 'object:NAME' or a combination
     'style:NAME+object:NAME', scored by FU and FR's parts: see `Report`).
 
@@ -390,7 +403,9 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     judge's penultimate layer, or Inception v3 pool features when `inception` names its weights file.
     `neighbours_k`: how many retained classes nearest the target form IRA near (a single request; the
     nearness: cosine similarity of the target-domain judge's class embeddings, its head's weight rows).
-    Writes report.json and report.md into `out` when given; `progress` shows a bar while judging."""
+    Writes report.json and report.md into `out` when given; `progress` shows a bar while judging. Under
+    torchrun (`session`) the ranks share the judging (`run_judges`); every rank returns the report, rank 0
+    alone writes it."""
     proto = get_protocol(protocol)
     if inception is not None:
         require_weights_file(inception)  # fail before any judging
@@ -413,7 +428,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     use_judge_features = reference is not None and inception is None
     preds, feats = run_judges(list(dict.fromkeys([style_j, object_j])), answers, batch_size, workers,
                               features_of=style_j if use_judge_features else None, resize=proto.judge_resize,
-                              progress=progress)
+                              progress=progress, session=session)
     seed = styles.index(SEED_STYLE) if SEED_STYLE in styles else None
     names = {"style": judge_name(style_j), "object": judge_name(object_j)}
     if domain == COMBINATION:
@@ -437,8 +452,8 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
         _add_neighbours(report, own_judge, domain, own_space, tid, s.per_class_accuracy, neighbours_k)
     if reference is not None:
         _add_distances(report, answers, feats, reference, reference_indices, inception, style_j, proto, batch_size,
-                       workers, kid_subsets, kid_subset_size)
-    if out is not None:
+                       workers, kid_subsets, kid_subset_size, session)
+    if out is not None and (session is None or session.main):
         report.write(out)
     return report
 
@@ -498,8 +513,10 @@ def _combination_report(request: Forget, proto: Protocol, judges: dict[str, str]
 
 def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | None, reference: Path | str,
                    indices: Sequence[int], inception: Path | str | None, style_j: Any, proto: Protocol,
-                   batch_size: int, workers: int, kid_subsets: int, kid_subset_size: int) -> None:
-    """FD and KID between the answers of the retained cells and the matching real images."""
+                   batch_size: int, workers: int, kid_subsets: int, kid_subset_size: int,
+                   session: Session | None = None) -> None:
+    """FD and KID between the answers of the retained cells and the matching real images (the real images'
+    judge features shared over `session`'s ranks; Inception features are computed by each rank)."""
     domain, target = report.forget["domain"], report.forget["target"]
     if domain == COMBINATION:
         cell = (report.forget["style"], report.forget["object"])
@@ -517,7 +534,8 @@ def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | No
         report.feature_extractor = net.description
     else:
         fa = feats[sel]
-        fr = run_judges([style_j], real, batch_size, workers, features_of=style_j, resize=proto.judge_resize)[1]
+        fr = run_judges([style_j], real, batch_size, workers, features_of=style_j, resize=proto.judge_resize,
+                        session=session)[1]
         report.feature_extractor = f"style judge penultimate layer ({judge_name(style_j)}, {fa.shape[1]}-d)"
     report.frechet_distance = frechet_distance(fa, fr)
     report.kid, report.kid_std = kid(fa, fr, subsets=kid_subsets, subset_size=kid_subset_size)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, Session
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.protocol import Protocol, get_protocol
 from canvasdata.evaluate.score import (
@@ -269,10 +269,12 @@ def table_row(method: str, reports: Sequence[Report], attacks: Sequence[dict] | 
 def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Protocol | None = None,
                 reference: Path | str | None = None, reference_indices: Sequence[int] = REFERENCE_INDICES,
                 inception: Path | str | None = None, batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS,
-                out: Path | str | None = None, progress: bool = True, neighbours_k: int = NEIGHBOURS_K) -> Suite:
+                out: Path | str | None = None, progress: bool = True, neighbours_k: int = NEIGHBOURS_K,
+                session: Session | None = None) -> Suite:
     """Score every `runs/{method}/{domain}_{target}/` answer set (and `style_S+object_O/` combination)
     with the same judges, protocol (default `unlearncanvas`) and settings; writes the per-request reports
-    and the table under `out` when given."""
+    and the table under `out` when given. Under torchrun (`session`) the ranks share each request's judging;
+    rank 0 alone writes."""
     proto = get_protocol(protocol)
     runs = Path(runs)
     if not runs.is_dir():
@@ -290,7 +292,8 @@ def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Prot
     costs = {method.name: {req.name: cost_summary(req) for req in reqs} for method, reqs in requests.items()}
     with_costs = any(c for per in costs.values() for c in per.values())
     rows, reports = [], {}
-    with tqdm(total=sum(map(len, requests.values())), unit="request", desc="suite", disable=not progress) as bar:
+    with tqdm(total=sum(map(len, requests.values())), unit="request", desc="suite",
+              disable=not progress or (session is not None and not session.main)) as bar:
         for method, reqs in requests.items():
             reports[method.name] = []
             for req in reqs:
@@ -299,7 +302,7 @@ def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Prot
                     req, request_spec(req.name), judges, protocol=proto, reference=reference,
                     reference_indices=reference_indices, inception=inception, batch_size=batch_size,
                     workers=workers, out=None if out is None else Path(out) / method.name / req.name,
-                    progress=progress, neighbours_k=neighbours_k))
+                    progress=progress, neighbours_k=neighbours_k, session=session))
                 bar.update()
             rows.append(table_row(method.name, reports[method.name],
                                   [attacks[method.name][r.name] for r in reqs] if with_attacks else None,
@@ -307,6 +310,6 @@ def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Prot
                                   with_combinations))
     suite = Suite(rows, reports, proto, columns=suite_columns(with_attacks, with_combinations, with_costs),
                   attacks=attacks if with_attacks else {}, costs=costs if with_costs else {})
-    if out is not None:
+    if out is not None and (session is None or session.main):
         suite.write(out)
     return suite

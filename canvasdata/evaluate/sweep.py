@@ -156,8 +156,8 @@ def run_sweep(entries: Sequence[SweepEntry], out: str | Path, judges: Sequence[A
               session: Session | None = None, **score: Any) -> Suite | None:
     """Generate every entry's answer set into `out/{method}/{request}/` (resumable; a model answering
     several requests once, linked under the others), then score the whole folder as a suite (`suite_out`,
-    default `out/suite`). Under torchrun (`session`) the ranks share every model's batches and rank 0 links,
-    scores and returns the suite (the others return None)."""
+    default `out/suite`). Under torchrun (`session`) the ranks share every model's batches and the judging;
+    rank 0 links and writes, and returns the suite (the others return None)."""
     out = Path(out)
     session = session or Session(torch.device("cpu"))
     for k, e in enumerate(entries, 1):
@@ -174,7 +174,7 @@ def run_sweep(entries: Sequence[SweepEntry], out: str | Path, judges: Sequence[A
                     raise UsageError(f"{link}: exists and is not this sweep's link to {first.name}; remove it or "
                                      "choose another --out")
                 link.symlink_to(os.path.relpath(first, link.parent), target_is_directory=True)
-    if not session.main:
-        return None
-    return score_suite(out, judges, protocol=protocol, out=Path(suite_out) if suite_out else out / "suite",
-                       progress=progress, **score)
+    session.barrier()   # rank 0's links are in place
+    suite = score_suite(out, judges, protocol=protocol, out=Path(suite_out) if suite_out else out / "suite",
+                        progress=progress, session=session, **score)
+    return suite if session.main else None

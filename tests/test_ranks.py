@@ -1,10 +1,12 @@
-"""`canvasdata evaluate generate` under torchrun with 2 CPU ranks (gloo): the answer folder is byte-identical to
-a one-process run at the same torch threads per process, and a run whose rank 1 is killed mid-way is
-completed by a rerun to the same bytes, redoing only unfinished batches."""
+"""The evaluators under torchrun with 2 CPU ranks (gloo), against one process at the same torch threads per
+process: `evaluate generate` / `generate-concept` write byte-identical folders, a run whose rank 1 is killed
+mid-way is completed by a rerun to the same bytes (redoing only unfinished batches), `evaluate score` and
+`suite` write the same report numbers, and a sweep does all of it."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -167,3 +169,37 @@ def test_concept_prompts_under_two_ranks_are_the_one_process_images(tiny_sd_pipe
     one = images(tmp_path / "one")
     assert len(one) == 10 and images(tmp_path / "two") == one
     assert log.count("images in") == 1
+
+
+def test_scores_and_suites_under_two_ranks_are_the_one_process_numbers(tiny_sd_pipeline: Path, tmp_path: Path):
+    answers = tmp_path / "runs" / "esd" / "style_Van_Gogh"
+    assert main(generate_args(tiny_sd_pipeline, answers, 2)) == 0
+    (tmp_path / "runs" / "esd" / "object_Dogs").symlink_to(answers, target_is_directory=True)
+    reference = tmp_path / "real"   # stands in for real images: {style}/{object}/{k}.jpg
+    files = sorted(answers.glob("*.jpg"))
+    for k, img in enumerate(files):   # each cell's "real" image: another cell's answer
+        style, obj = img.name.split("_seed")[0].rsplit("_", 1)
+        (reference / style / obj).mkdir(parents=True, exist_ok=True)
+        shutil.copy(files[(k + 5) % len(files)], reference / style / obj / f"{k % 5 + 1}.jpg")
+    judge = tiny_judge(tmp_path / "judge", {"style": "uc50", "object": "objects"})
+
+    def score(out: Path) -> list[str]:
+        return ["evaluate", "score", "--answers", str(answers), "--forget", "style:Van_Gogh", "--judges", str(judge),
+                "--reference", str(reference), "--batch-size", "5", "--workers", "0", "--out", str(out),
+                "--device", "cpu", "-q"]
+
+    def suite(out: Path) -> list[str]:
+        return ["evaluate", "suite", str(tmp_path / "runs"), "--judges", str(judge), "--batch-size", "5",
+                "--workers", "0", "--out", str(out), "--device", "cpu", "-q"]
+
+    for argv in (score, suite):
+        assert main(argv(tmp_path / f"{argv.__name__}-one")) == 0
+        rc, log = finish(torchrun(tiny_sd_pipeline, answers, 2, argv(tmp_path / f"{argv.__name__}-two")))
+        assert rc == 0, log
+        name = "report.json" if argv is score else "suite.json"
+        one, two = (json.loads((tmp_path / f"{argv.__name__}-{n}" / name).read_text()) for n in ("one", "two"))
+        one.pop("paths", None), two.pop("paths", None)
+        assert two == one
+        assert log.count("forget style:Van_Gogh:" if argv is score else "-> ") == 1   # rank 0 alone prints
+    report = json.loads((tmp_path / "score-one" / "report.json").read_text())
+    assert report["num_images"] == 12 and report["frechet_distance"] > 0   # 3 batches of 5 shared by 2 ranks
