@@ -1,7 +1,7 @@
 """The evaluators under torchrun with 2 CPU ranks (gloo), against one process at the same torch threads per
 process: `evaluate generate` / `generate-concept` write byte-identical folders, a run whose rank 1 is killed
 mid-way is completed by a rerun to the same bytes (redoing only unfinished batches), `evaluate score` and
-`suite` write the same report numbers, and a sweep does all of it."""
+`suite` write the same report numbers, a sweep does all of it, and both attacks report what one process does."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ from pathlib import Path
 
 import pytest
 import torch.distributed as dist
+import numpy as np
 from helpers.files import sha256
+from helpers.tiny_diffusers import tiny_pipeline
 from helpers.tiny_judges import tiny_judge
+
+from PIL import Image
 
 from canvasdata.cli import main
 
@@ -203,3 +207,39 @@ def test_scores_and_suites_under_two_ranks_are_the_one_process_numbers(tiny_sd_p
         assert log.count("forget style:Van_Gogh:" if argv is score else "-> ") == 1   # rank 0 alone prints
     report = json.loads((tmp_path / "score-one" / "report.json").read_text())
     assert report["num_images"] == 12 and report["frechet_distance"] > 0   # 3 batches of 5 shared by 2 ranks
+
+
+def test_both_attacks_under_two_ranks_report_what_one_process_does(tiny_sd_pipeline: Path, tmp_path: Path):
+    unlearned = tiny_pipeline(tmp_path / "unlearned", seed=1)
+    judge = tiny_judge(tmp_path / "judge", {"style": "uc50", "object": "objects"})
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("Van_Gogh_Cats_seed1.jpg", "Van_Gogh_Dogs_seed1.jpg", "Van_Gogh_Towers_seed1.jpg"):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(targets / name)
+    small = ["--objects", "Cats", "Dogs", "Towers", "--seeds", "1", "2", "--size", "32", "--steps", "2",
+             "--batch-size", "4", "--judge-batch-size", "4", "--device", "cpu", "--workers", "0", "-q"]
+
+    def prompts(out: Path) -> list[str]:
+        return ["attack", "prompts", "--unlearned", str(unlearned), "--forget", "style:Van_Gogh", "--target-images",
+                str(targets), "--judges", str(judge), "--tokens", "2", "--attack-steps", "2", "--out", str(out),
+                *small]
+
+    def conceal(out: Path) -> list[str]:
+        return ["attack", "conceal", "--original", str(tiny_sd_pipeline), "--unlearned", str(unlearned), "--forget",
+                "style:Van_Gogh", "--judges", str(judge), "--psi", "0.5", "--probe-seeds", "3", "4", "--out",
+                str(out), *small]
+
+    for argv in (prompts, conceal):
+        one, two = tmp_path / f"{argv.__name__}-one", tmp_path / f"{argv.__name__}-two"
+        assert main(argv(one)) == 0
+        rc, log = finish(torchrun(tiny_sd_pipeline, two, 2, argv(two)))
+        assert rc == 0, log
+        assert log.count("forget style:Van_Gogh:") == 1   # rank 0 alone prints
+        reports = [json.loads((d / "report.json").read_text().replace(str(d), "OUT")) for d in (one, two)]
+        reports[0].pop("paths", None), reports[1].pop("paths", None)
+        assert reports[1] == reports[0], argv.__name__
+        assert images(one / "answers" if argv is prompts else one / "psi_0.5") == images(
+            two / "answers" if argv is prompts else two / "psi_0.5")
+    found = json.loads((tmp_path / "prompts-two" / "prompts.json").read_text())
+    assert [f["object"] for f in found] == ["Cats", "Dogs", "Towers"]   # the request's order, though ranks split it

@@ -10,7 +10,7 @@ from canvasdata.attack.conceal import DEFAULT_PROBE_SEEDS, DEFAULT_PSI, run_conc
 from canvasdata.attack.prompts import PROJECTIONS, AttackConfig, run_prompt_attack
 from canvasdata.attack.tokens import POSITIONS
 from canvasdata.cliargs import non_negative_int, positive_int
-from canvasdata.devices import JUDGE_BATCH
+from canvasdata.devices import JUDGE_BATCH, join_ranks
 from canvasdata.evaluate.cli import protocol_flag, sampling_flags
 from canvasdata.evaluate.commands import load_judges
 from canvasdata.evaluate.generate import (
@@ -22,19 +22,23 @@ LAYOUT_HINT = "runs/{method}/{style|object}_{target}/"
 ATTACK = AttackConfig()  # the attack's defaults, shown by --help
 
 
-def _sampling(a: argparse.Namespace) -> Sampling:
-    """How images are generated and pipelines loaded, from the flags."""
+def _sampling(a: argparse.Namespace, device: str) -> Sampling:
+    """How images are generated and pipelines loaded, from the flags, on `device` (this rank's)."""
     return Sampling(seeds=tuple(a.seeds), size=a.size, steps=a.steps, guidance=a.guidance, batch_size=a.batch_size,
-                    device=a.device, generator_device=a.generator_device,
+                    device=device, generator_device=a.generator_device,
                     options=PipelineOptions(a.dtype, a.scheduler, a.cpu_offload, a.attention_slicing))
 
 
 def _conceal(a: argparse.Namespace) -> int:
     """`attack conceal`: partial diffusion over the ψ grid, UA(ψ), CRS and CCS."""
-    r = run_conceal(a.original, a.unlearned, a.forget, load_judges(a.judges, a.device), a.out, psi=a.psi,
-                    styles=a.styles, objects=a.objects, probe_seeds=a.probe_seeds, sampling=_sampling(a),
+    session = join_ranks(a.device)
+    device = str(session.device)
+    r = run_conceal(a.original, a.unlearned, a.forget, load_judges(a.judges, device), a.out, psi=a.psi,
+                    styles=a.styles, objects=a.objects, probe_seeds=a.probe_seeds, sampling=_sampling(a, device),
                     protocol=a.protocol, judge_batch_size=a.judge_batch_size, workers=a.workers,
-                    progress=not a.quiet)
+                    progress=not a.quiet, session=session)
+    if not session.main:
+        return 0
     worst = "—" if r.psi_worst is None else f"{r.psi_worst:g}"
     print(f"forget {a.forget}: UA {percent(r.ua_plain)} plain, {percent(r.ua_worst)} under "
           f"concealment (worst psi {worst}); CRS {score(r.crs)}  CCS {score(r.ccs)} -> "
@@ -47,10 +51,13 @@ def _prompts(a: argparse.Namespace) -> int:
     config = AttackConfig(tokens=a.tokens, position=a.position, steps=a.attack_steps, lr=a.lr,
                           weight_decay=a.weight_decay, project=a.project, batch=a.attack_batch,
                           eval_draws=a.eval_draws, targets=a.targets_per_prompt, seed=a.attack_seed)
-    r = run_prompt_attack(a.unlearned, a.forget, a.target_images, load_judges(a.judges, a.device), a.out,
-                          styles=a.styles, objects=a.objects, config=config, sampling=_sampling(a),
+    session = join_ranks(a.device)
+    r = run_prompt_attack(a.unlearned, a.forget, a.target_images, load_judges(a.judges, str(session.device)), a.out,
+                          styles=a.styles, objects=a.objects, config=config, sampling=_sampling(a, str(session.device)),
                           protocol=a.protocol, judge_batch_size=a.judge_batch_size, workers=a.workers,
-                          progress=not a.quiet)
+                          progress=not a.quiet, session=session)
+    if not session.main:
+        return 0
     print(f"forget {a.forget}: ASR {r.asr * 100:.2f} over images, {r.asr_prompts * 100:.2f} over prompts "
           f"({r.asr_plain * 100:.2f} before the attack) -> {r.paths['markdown']}, {r.paths['prompts']}")
     return 0

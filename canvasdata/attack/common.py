@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from canvasdata.devices import Session
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer, read_answer_folder
 from canvasdata.evaluate.generate import (
@@ -90,13 +91,14 @@ class Sampling:
         return load_pipeline(model, self.device, self.options) if isinstance(model, (str, Path)) else model
 
     def generate(self, pipe: Any, out: Path, request: Request, protocol: Protocol,
-                 seeds: Sequence[int] | None = None, progress: bool = True) -> Path:
-        """The request's answer set from `pipe` (resumable: images already there are kept)."""
+                 seeds: Sequence[int] | None = None, progress: bool = True, session: Session | None = None) -> Path:
+        """The request's answer set from `pipe` (resumable: images already there are kept; shared by the
+        torchrun ranks of `session`)."""
         return generate_answers(pipe, out, styles=request.styles, objects=request.objects,
                                 seeds=self.seeds if seeds is None else seeds, size=self.size, steps=self.steps,
                                 guidance=self.guidance, batch_size=self.batch_size, device=self.device,
                                 options=self.options, generator_device=self.generator_device, protocol=protocol,
-                                progress=progress)
+                                progress=progress, session=session)
 
     def to_dict(self, pipe: Any) -> dict:
         """Every setting, with the scheduler and dtype `pipe` actually uses, for report.json."""

@@ -37,7 +37,7 @@ from canvasdata.attack.crs import LinearProbe, confidence_score, mean_over_psi, 
 from canvasdata.attack.io import save_image
 from canvasdata.attack.partial import PartialDiffusion, check_compatible, check_psi, original_steps
 from canvasdata.chart import line_chart
-from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, Session
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer
 from canvasdata.evaluate.generate import model_name
@@ -117,7 +117,8 @@ class ConcealReport(AttackReport):
 
 
 def _generate_sets(original: Any, unlearned: Any, names: tuple[str, str], request: Request, psis: list[float],
-                   out: Path, sampling: Sampling, proto: Protocol, probe_seeds: Sequence[int], progress: bool) -> dict:
+                   out: Path, sampling: Sampling, proto: Protocol, probe_seeds: Sequence[int], progress: bool,
+                   session: Session | None = None) -> dict:
     """Every ψ's answer set and the discriminator's two training sets (resumable); {key: folder}."""
     jobs = [(p, PartialDiffusion(original, unlearned, p, f"partial diffusion: {names[0]} for round({p:g}·T) steps, "
                                                          f"then {names[1]}"), out / psi_dir(p), sampling.seeds)
@@ -127,29 +128,29 @@ def _generate_sets(original: Any, unlearned: Any, names: tuple[str, str], reques
     folders = {}
     for key, pipe, folder, seeds in tqdm(jobs, desc="conceal", unit="set", disable=not progress):
         log.info("generating %s -> %s", key, folder)
-        folders[key] = sampling.generate(pipe, folder, request, proto, seeds=seeds, progress=progress)
+        folders[key] = sampling.generate(pipe, folder, request, proto, seeds=seeds, progress=progress, session=session)
     return folders
 
 
 def _features(judge: Any, sets: dict[Any, list[Answer]], proto: Protocol, batch_size: int, workers: int,
-              progress: bool) -> dict[Any, np.ndarray]:
+              progress: bool, session: Session | None = None) -> dict[Any, np.ndarray]:
     """The judge's penultimate features of every set's images, judged in one pass."""
     keys = list(sets)
     everything = [a for k in keys for a in sets[k]]
     _, feats = run_judges([judge], everything, batch_size, workers, features_of=judge, resize=proto.judge_resize,
-                          progress=progress)
+                          progress=progress, session=session)
     bounds = np.cumsum([0] + [len(sets[k]) for k in keys])
     return {k: feats[bounds[i]:bounds[i + 1]] for i, k in enumerate(keys)}
 
 
 def _read_psi(psis: list[float], grid: list[float], sets: dict, feats: dict, probe: LinearProbe, forget: str,
               judges: Sequence[Any], proto: Protocol, folders: dict, steps: int, batch_size: int,
-              workers: int) -> list[dict]:
+              workers: int, session: Session | None = None) -> list[dict]:
     """UA, CRS and CCS of every ψ (each ψ's scoring report written beside its images)."""
     rows = []
     for p in psis:
         r = score_answers(sets[p], forget, judges, protocol=proto, batch_size=batch_size, workers=workers,
-                          out=folders[p] / "report")
+                          out=folders[p] / "report", session=session)
         rows.append({"psi": p, "in_grid": p in grid, "original_steps": original_steps(p, steps),
                      "ua": r.ua, "residual_rate": r.residual_rate, "images": len(sets[p]),
                      "crs": retrieval_score(feats[p], feats[1.0], feats[0.0]),
@@ -163,10 +164,11 @@ def run_conceal(original: str | Path | Any, unlearned: str | Path | Any, forget:
                 objects: Sequence[str] | None = None, probe_seeds: Sequence[int] = DEFAULT_PROBE_SEEDS,
                 sampling: Sampling | None = None, protocol: str | Protocol | None = None,
                 judge_batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS,
-                progress: bool = True) -> ConcealReport:
+                progress: bool = True, session: Session | None = None) -> ConcealReport:
     """Run the concealment probe of `forget` ('style:NAME' or 'object:NAME') on two pipelines (directories,
     Hub ids or loaded pipelines) over the ψ grid `psi`, score it with `judges` under `protocol` (default
-    `unlearncanvas`) and write everything into `out` (resumable); returns the report."""
+    `unlearncanvas`) and write everything into `out` (resumable); returns the report. Under torchrun
+    (`session`) the ranks share every set's generation and judging; rank 0 alone writes the report."""
     proto, grid, out = get_protocol(protocol), check_psi(list(psi)), Path(out)
     if not probe_seeds:
         raise UsageError("probe_seeds: give at least one seed for the discriminator's training images")
@@ -176,15 +178,16 @@ def run_conceal(original: str | Path | Any, unlearned: str | Path | Any, forget:
     check_compatible(orig_pipe, unl_pipe)
     psis = sorted({0.0, 1.0, *grid})
     names = model_name(original), model_name(unlearned)
-    folders = _generate_sets(orig_pipe, unl_pipe, names, request, psis, out, sampling, proto, probe_seeds, progress)
+    folders = _generate_sets(orig_pipe, unl_pipe, names, request, psis, out, sampling, proto, probe_seeds, progress,
+                             session)
     sets: dict[Any, list[Answer]] = {p: read_set(folders[p], request, sampling.seeds) for p in psis}
     for key in ("probe original", "probe unlearned"):
         sets[key] = read_set(folders[key], request, probe_seeds)
     judge = judge_for(judges, request.domain)
-    feats = _features(judge, sets, proto, judge_batch_size, workers, progress)
+    feats = _features(judge, sets, proto, judge_batch_size, workers, progress, session)
     probe = LinearProbe().fit(feats["probe original"], feats["probe unlearned"])
     rows = _read_psi(psis, grid, sets, feats, probe, forget, judges, proto, folders, sampling.steps,
-                     judge_batch_size, workers)
+                     judge_batch_size, workers, session)
     attack = [r for r in rows if r["in_grid"] and r["psi"] < 1]
     worst = min(attack, key=lambda r: (r["ua"], r["psi"])) if attack else None
     discriminator = {**probe.describe(), "judge": request.domain, "judge_model": judge_name(judge),
@@ -202,5 +205,6 @@ def run_conceal(original: str | Path | Any, unlearned: str | Path | Any, forget:
         sampling={**sampling.to_dict(unl_pipe), "psi_grid": grid, "references": [0.0, 1.0],
                   "probe_seeds": [int(s) for s in probe_seeds]},
         request=request.to_dict(), judges=judges_record(judges))
-    report.write(out)
+    if session is None or session.main:
+        report.write(out)
     return report

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from canvasdata.attack.common import AttackReport, Request, Sampling, forget_request, judges_record, percent, read_set
 from canvasdata.attack.io import check_settings, load_state, save_state
 from canvasdata.attack.tokens import POSITIONS, AdversarialPipeline, SoftPrompt, execution_device
-from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
+from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, Session
 from canvasdata.encode import decode_image
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer, read_answers
@@ -258,23 +258,30 @@ class PromptReport(AttackReport):
 
 
 def _attack_all(pipe: Any, request: Request, images: list[Answer], config: AttackConfig, proto: Protocol,
-                size: int, out: Path, progress: bool) -> list[dict]:
-    """Attack every prompt of the request (resumable, one state file a prompt); writes prompts.json."""
+                size: int, out: Path, progress: bool, session: Session) -> list[dict]:
+    """Attack every prompt of the request (resumable, one state file a prompt; each prompt's draws are
+    seeded by the prompt, so the ranks of `session` deal the prompts round-robin); rank 0 writes
+    prompts.json, and every rank gets every prompt's result in the request's order."""
     found = []
-    for style, obj in tqdm(request.cells, desc="attack", unit="prompt", disable=not progress):
+    cells = session.deal(request.cells)
+    desc = "attack" + (f" [rank {session.rank}]" if session.world > 1 else "")
+    for style, obj in tqdm(cells, desc=desc, unit="prompt", disable=not progress):
         text = prompt(style, obj, seed_words=proto.seed_images_words)
         latents = encode_images(pipe, targets_for((style, obj), images, config.targets), size)
         result = attack_prompt(pipe, text, latents, config, out / "state" / f"{style}_{obj}.pt", progress)
         found.append({"style": style, "object": obj, **result})
-    write_json(out / "prompts.json", found)
+    by_cell = {(f["style"], f["object"]): f for part in session.all_gather(found) for f in part}
+    found = [by_cell[c] for c in request.cells]
+    if session.main:
+        write_json(out / "prompts.json", found)
     return found
 
 
 def _detected(judges: Sequence[Any], answers: list[Answer], request: Request, proto: Protocol, batch_size: int,
-              workers: int) -> list[bool]:
+              workers: int, session: Session | None = None) -> list[bool]:
     """Whether the forgotten domain's judge finds the target in each image."""
     judge = judge_for(judges, request.domain)
-    preds, _ = run_judges([judge], answers, batch_size, workers, resize=proto.judge_resize)
+    preds, _ = run_judges([judge], answers, batch_size, workers, resize=proto.judge_resize, session=session)
     target = judge.class_names[request.domain].index(request.target)
     return [bool(p == target) for p in preds[request.domain]]
 
@@ -283,33 +290,37 @@ def run_prompt_attack(unlearned: str | Path | Any, forget: str, target_images: P
                       out: Path | str, *, styles: Sequence[str] | None = None, objects: Sequence[str] | None = None,
                       config: AttackConfig = AttackConfig(), sampling: Sampling | None = None,
                       protocol: str | Protocol | None = None, judge_batch_size: int = JUDGE_BATCH,
-                      workers: int = DECODE_WORKERS, progress: bool = True) -> PromptReport:
+                      workers: int = DECODE_WORKERS, progress: bool = True,
+                      session: Session | None = None) -> PromptReport:
     """Attack every prompt of `forget` on the unlearned pipeline with images of the concept from
     `target_images` (an answer folder or a build), generate with the found prompts and with the plain ones
     over the sampling seeds, read ASR with `judges` under `protocol`, and write everything into `out`
-    (resumable: finished prompts and images are kept)."""
+    (resumable: finished prompts and images are kept). Under torchrun (`session`) the ranks share the
+    prompts, the generation and the judging; rank 0 alone writes the report."""
     proto, out, sampling = get_protocol(protocol), Path(out), sampling or Sampling()
+    session = session or Session(torch.device("cpu"))
     request = forget_request(forget, styles, objects, judges)
     images = concept_images(target_images, request)
-    check_settings(out / "attack.json", {"model": model_name(unlearned), "forget": forget, "attack": asdict(config),
-                                         "size": sampling.size, "dtype": sampling.options.dtype,
-                                         "targets": str(Path(target_images).resolve()),
-                                         "seed_images_words": proto.seed_images_words})
+    session.from_main(lambda: check_settings(out / "attack.json", {
+        "model": model_name(unlearned), "forget": forget, "attack": asdict(config), "size": sampling.size,
+        "dtype": sampling.options.dtype, "targets": str(Path(target_images).resolve()),
+        "seed_images_words": proto.seed_images_words}))
     pipe = sampling.load(unlearned)
     check_attackable(pipe)
-    found = _attack_all(pipe, request, images, config, proto, sampling.size, out, progress)
+    found = _attack_all(pipe, request, images, config, proto, sampling.size, out, progress, session)
     adversarial = AdversarialPipeline(pipe, {f["prompt"]: f["input_ids"] for f in found},
                                       f"{model_name(unlearned)} with the adversarial prompts of {out / 'prompts.json'}")
     sets = {}
     for key, p in (("plain", pipe), ("answers", adversarial)):
-        sets[key] = read_set(sampling.generate(p, out / key, request, proto, progress=progress), request,
-                             sampling.seeds)
+        sets[key] = read_set(sampling.generate(p, out / key, request, proto, progress=progress, session=session),
+                             request, sampling.seeds)
     plain = score_answers(sets["plain"], forget, judges, protocol=proto, batch_size=judge_batch_size,
-                          workers=workers, out=out / "plain" / "report")
+                          workers=workers, out=out / "plain" / "report", session=session)
     attacked = score_answers(sets["answers"], forget, judges, protocol=proto, batch_size=judge_batch_size,
-                             workers=workers, out=out / "answers" / "report")
+                             workers=workers, out=out / "answers" / "report", session=session)
     hits = dict(zip([(a.style, a.object, a.seed) for a in sets["answers"]],
-                    _detected(judges, sets["answers"], request, proto, judge_batch_size, workers), strict=True))
+                    _detected(judges, sets["answers"], request, proto, judge_batch_size, workers, session),
+                    strict=True))
     for f in found:
         f["detected"] = sum(hits[(f["style"], f["object"], int(s))] for s in sampling.seeds)
         f["images"] = [answer_name(f["style"], f["object"], int(s)) for s in sampling.seeds]
@@ -319,5 +330,6 @@ def run_prompt_attack(unlearned: str | Path | Any, forget: str, target_images: P
         asr_plain=plain.residual_rate, prompts=found, attack=asdict(config),
         targets={"source": str(target_images), "images": len(images)}, protocol=proto,
         sampling=sampling.to_dict(pipe), request=request.to_dict(), judges=judges_record(judges))
-    report.write(out)
+    if session.main:
+        report.write(out)
     return report
