@@ -22,7 +22,7 @@ from _report import table, write_section  # noqa: E402
 
 from canvasdata.judges import Judge, JudgeInfo, create_backbone  # noqa: E402
 from canvasdata.judges.recipe import load_judge_recipe  # noqa: E402
-from canvasdata.judges.train import freeze  # noqa: E402
+from canvasdata.judges.trainer import freeze  # noqa: E402
 from canvasdata.taxonomy import OBJECTS, UC60  # noqa: E402
 
 MODELS = {"cpu": [("vit_tiny_patch16_224", 112, 32), ("vit_small_patch16_224", 112, 32), ("vit_base_patch16_224", 112, 16),

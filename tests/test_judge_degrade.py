@@ -24,7 +24,7 @@ from canvasdata.data import (
 )
 from canvasdata.fields import RecipeError
 from canvasdata.judges import load_judge_recipe, parse_judge_recipe
-from canvasdata.judges.train import SeededSamples
+from canvasdata.judges.data import SeededSamples
 
 BASE = {"name": "d", "model": "resnet18", "task": "both", "image_size": 32}
 # The fields a judge recipe had before the degradation fields: a recipe without them keeps this table.

@@ -16,14 +16,18 @@ import safetensors.torch
 import torch
 from PIL import Image
 
+from canvasdata.checkpoints import save_state
 from canvasdata.cli import main
 from canvasdata.data import ImageLabels, load_split, train_transform
 from canvasdata.dataset import build
 from canvasdata.formats.common import sha256_file
 from canvasdata.judges import Judge, JudgeError, JudgeInfo, create_backbone, load_judge, parse_judge_recipe, save_judge
-from canvasdata.judges import train as training
-from canvasdata.judges.io import CHECKPOINT, LOCK, judge_files, write_atomically
-from canvasdata.judges.train import EpochSampler, SeededSamples, checkpoint_meta, train_judge
+from canvasdata.judges.checkpoint import CHECKPOINT, checkpoint_meta
+from canvasdata.judges.data import EpochSampler, SeededSamples
+from canvasdata.judges.output import run_identity
+from canvasdata.judges.push import judge_files
+from canvasdata.judges.train import train_judge
+from canvasdata.judges.weights import LOCK
 from canvasdata.locks import LockError, folder_lock
 from canvasdata.recipes import parse_recipe
 
@@ -353,17 +357,18 @@ def test_zero_std_is_refused_before_any_prediction(saved: Path, tmp_path: Path, 
         load_judge(judge)
 
 
-def test_a_full_disk_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path: Path):
+def test_a_full_disk_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path: Path, monkeypatch):
     path = tmp_path / "checkpoint" / "last.safetensors"
     path.parent.mkdir()
     path.write_bytes(b"previous")
 
-    def fills_the_disk(tmp: Path) -> None:
-        tmp.write_bytes(b"half")
+    def fills_the_disk(tensors: dict, tmp: str, metadata: dict) -> None:
+        Path(tmp).write_bytes(b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    monkeypatch.setattr(safetensors.torch, "save_file", fills_the_disk)
     with pytest.raises(JudgeError, match=r"last\.safetensors: disk full while writing; the partial file was removed"):
-        write_atomically(path, fills_the_disk)
+        save_state(path, {"w": torch.zeros(1)}, {}, JudgeError)   # how judges.checkpoint writes the checkpoint
     assert [p.name for p in path.parent.iterdir()] == ["last.safetensors"] and path.read_bytes() == b"previous"
 
 
@@ -374,7 +379,7 @@ def test_checkpoint_holds_a_consistent_single_file(full: Path):
     assert (meta["step"], meta["epoch"], meta["position"]) == (STEPS, 3, 0)
     assert set(meta["rng"]) == {"python", "numpy"} and meta["scheduler"]["t_initial"] == STEPS
     assert meta["identity"]["data"]["recipe"] == "faults5" and len(meta["identity"]["recipe_hash"]) == 64
-    assert training.run_identity(tiny(workers=3), "x", None)["recipe_hash"] == meta["identity"]["recipe_hash"]
+    assert run_identity(tiny(workers=3), "x", None)["recipe_hash"] == meta["identity"]["recipe_hash"]
 
 
 def test_a_second_training_into_the_same_folder_is_refused(full: Path, data: Path, recipe_file: Path,

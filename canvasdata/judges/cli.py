@@ -11,10 +11,12 @@ from canvasdata.data import load_split
 from canvasdata.formats.common import write_text
 from canvasdata.judges.card import judge_card
 from canvasdata.judges.evaluate import evaluate_judge, worst
-from canvasdata.judges.io import import_unlearncanvas, judge_files, load_judge, push_judge
 from canvasdata.judges.predict import predict_paths, write_csv
+from canvasdata.judges.push import judge_files, push_judge
 from canvasdata.judges.recipe import load_judge_recipe, parse_judge_recipe
 from canvasdata.judges.train import train_judge
+from canvasdata.judges.unlearncanvas import import_unlearncanvas
+from canvasdata.judges.weights import load_judge
 from canvasdata.taxonomy import BUILTIN_SPACES
 
 

@@ -1,7 +1,8 @@
 """Evaluate a judge: top-1 overall and per class, confusion matrices (PNG), top confusions,
 calibration (ECE), accuracy under the degradations that generated images show, and where it fails:
 object accuracy per style (does a style erase objects?) and style accuracy per object (does an object
-hide a style?), as tables in the report and as PNG heat tables."""
+hide a style?), as tables in the report and as PNG heat tables; and the held-out top-1 that training
+reports at each epoch's end (`accuracy`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from canvasdata.data import ImageLabels, LabelledImages, make_loader
@@ -76,6 +78,20 @@ def predict(judge: Judge, data: LabelledImages, batch_size: int = JUDGE_BATCH, w
         for t, logits in judge.logits(x.to(dev)).items():
             probs[t].append(logits.float().softmax(1).cpu().numpy())
     return {t: np.concatenate(v) for t, v in probs.items()}
+
+
+def accuracy(judge: Judge, loader: DataLoader, device: torch.device, amp: bool) -> dict[str, float]:
+    """Top-1 accuracy per task over a loader (channels-last tensors, bf16 autocast on CUDA when `amp`)."""
+    judge.eval()
+    correct: dict[str, int] = {}
+    total = 0
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        for x, y in loader:
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            for t, logits in judge.logits(x).items():
+                correct[t] = correct.get(t, 0) + int((logits.argmax(1).cpu() == y[t]).sum())
+            total += x.shape[0]
+    return {t: c / max(total, 1) for t, c in correct.items()}
 
 
 def confusion(labels: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:

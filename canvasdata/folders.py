@@ -1,0 +1,41 @@
+"""What canvasdata's writers leave in a folder that may hold other files, and how a command cleans up only
+its own: the temporary names of atomic writes (`.NAME.PID.tmp`, made by `formats.common.atomic_path`),
+removing files with the folders they leave empty, and naming files in a one-line message. Which files are
+a command's own is the command's to say (`dataset.state.owned_files`, `judges.output.sort_files`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.tmp")   # an atomic write's temporary file: .NAME.PID.tmp
+
+
+def temp_path(path: Path) -> Path:
+    """The temporary sibling through which this process writes `path`: `.NAME.PID.tmp`."""
+    return path.parent / f".{path.name}.{os.getpid()}.tmp"
+
+
+def temp_of(name: str) -> tuple[str, int] | None:
+    """(NAME, PID) when the file name `name` is an atomic write's temporary file `.NAME.PID.tmp`, else None."""
+    m = TEMP.fullmatch(name)
+    return (m["name"], int(m["pid"])) if m else None
+
+
+def remove_files(root: Path, files: Iterable[str]) -> None:
+    """Delete `files` (relative to `root`), then the folders they leave empty (not `root` itself)."""
+    files = list(files)
+    for rel in files:
+        (root / rel).unlink(missing_ok=True)
+    for folder in sorted({(root / rel).parent for rel in files}, key=lambda p: len(p.parts), reverse=True):
+        while folder != root and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
+
+
+def listing(names: Sequence[str], most: int) -> str:
+    """At most `most` of `names`, comma-separated, then "and N more"."""
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
