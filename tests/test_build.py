@@ -401,3 +401,11 @@ def test_build_modules_import_their_dependencies_at_the_top():
     for m in graph:
         if m not in state:
             visit(m, [])
+
+
+def test_auto_workers_render_a_small_build_here_and_a_large_one_on_every_core(monkeypatch):
+    monkeypatch.setattr(runner, "cores_per_local_rank", lambda: 4)
+    assert runner.default_workers("cpu", 100 * 256 ** 2) == 1          # the mini build: spawning costs more
+    assert runner.default_workers("cpu", 1024 * 512 ** 2) == 4         # one worker per core
+    assert runner.render_threads("cpu") == runner.RENDER_THREADS == 1  # each renders with one torch thread
+    assert runner.default_workers("meta", 1024 * 512 ** 2) == 1        # a GPU (any non-CPU device) does the work

@@ -48,6 +48,10 @@ from canvasdata.sources import Backends, make_backends
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 RENDER_THREADS = 1    # torch intra-op threads of a process rendering on the CPU: the bytes must not depend on it
+# `--workers auto` renders a small build in the building process: a worker process takes seconds to start
+# (it imports torch), more than it saves below about 8 s of one core's rendering (bench/build.py: the 100-image
+# 256 px mini build takes 1.8 s in one process, 4.9 s with two workers).
+AUTO_MIN_PIXELS = 32 * 2**20
 
 __all__ = ["BuildError", "Rank", "build", "build_shard", "shard_is_complete"]
 
@@ -117,10 +121,11 @@ def render_threads(device: torch.device | str) -> int:
     return RENDER_THREADS if torch.device(device).type == "cpu" else cores_per_local_rank()
 
 
-def default_workers(device: torch.device | str) -> int:
-    """Worker processes of `--workers auto`: one per core this rank may use on the CPU (each renders with
-    one thread), one on a GPU."""
-    return cores_per_local_rank() if torch.device(device).type == "cpu" else 1
+def default_workers(device: torch.device | str, pixels: int) -> int:
+    """Worker processes of `--workers auto` for `pixels` to render: one per core this rank may use on the CPU
+    (each renders with one thread), one for a small build (`AUTO_MIN_PIXELS`) or on a GPU."""
+    small = pixels < AUTO_MIN_PIXELS
+    return cores_per_local_rank() if torch.device(device).type == "cpu" and not small else 1
 
 
 def _run_pool(jobs: list, workers: int, threads: int, bar: tqdm, shards_done: int, shards_total: int) -> None:
@@ -172,7 +177,7 @@ def _checked_backends(recipe: Recipe) -> Backends:
     return backends
 
 
-def _render_shards(recipe: Recipe, out: Path, shards: list[ShardPlan], session: Session, workers: int,
+def _render_shards(recipe: Recipe, out: Path, shards: list[ShardPlan], session: Session, workers: int | None,
                    progress: bool, backends: Backends) -> None:
     """Build this rank's shards that are not built yet, in `workers` processes (each making its own backends
     once), or here with `backends`, with one progress bar."""
@@ -185,6 +190,8 @@ def _render_shards(recipe: Recipe, out: Path, shards: list[ShardPlan], session: 
     bar.set_postfix(shards=f"{len(shards) - len(todo)}/{len(shards)}")
     device = str(session.device)
     threads = render_threads(device)
+    if workers is None:
+        workers = default_workers(device, sum(len(s.samples) for s in todo) * recipe.resolution ** 2)
     try:
         if workers <= 1 or len(todo) <= 1:
             with intra_op_threads(threads):
@@ -202,14 +209,14 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
           progress: bool = True, rank: Rank | None = None, preview: bool = True) -> Manifest | None:
     """Build (or resume) a dataset from `recipe` into `out`; returns the manifest (None on ranks > 0).
 
-    `workers` processes split this rank's shards (None: `default_workers`, one per core on the CPU); the
+    `workers` processes split this rank's shards (None: `default_workers`, one per core on the CPU for all
+    but small builds); the
     bytes are the same whatever the workers, ranks or cores (`RENDER_THREADS`). Under torchrun, ranks split
     the shards the same way and rank 0 writes the manifest and card once every rank is done. Rank 0 holds
     the directory's lock for the whole build, so a second build of the same directory fails at once.
     """
     out = Path(out)
     dev = resolve_device(device)
-    workers = default_workers(dev) if workers is None else workers
     backends = _checked_backends(recipe)
     session = join_ranks(dev, rank=rank, backend="gloo", independent=True)
     with build_lock(out) if session.main else contextlib.nullcontext():

@@ -102,7 +102,8 @@ def _sweep(a: argparse.Namespace) -> int:
         print(f"sweep of {p['models']} models ({p['requests']} requests): {p['images']:,} images "
               f"({p['images_per_model']:,} a model), {p['unet_evaluations']:,} UNet evaluations, "
               f"{p['judge_calls']:,} judge calls; {cost:.3f} s an image measured on {entries[0].model} "
-              f"-> about {p['estimate_seconds'] / 60:.1f} min of generation on {a.device} (one process)")
+              f"-> about {p['estimate_seconds'] / 60:.1f} min of generation on {a.device} in one process "
+              "(N torchrun ranks on N such devices: about 1/N of it)")
         return 0
     session = join_ranks(a.device)
     suite = run_sweep(entries, a.out, load_judges(a.judges, str(session.device)), sampling,
