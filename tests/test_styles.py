@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from canvasdata.content import render
-from canvasdata.styles import StyleError, get_style, list_styles, paint, styles_from_toml
+from canvasdata.styles import StyleError, get_style, list_styles, ops_paint, ops_pattern, paint, styles_from_toml
+from canvasdata.styles.base import WIDE_BLUR_PX, gaussian, gaussian_exact
 from canvasdata.taxonomy import UC60
 
 
@@ -92,3 +93,15 @@ def test_recipe_custom_styles_build(tmp_path):
                            "resolution": 48, "custom_styles": {"Glitter": {"steps": [{"op": "sparkles"}]}}}, "c.toml")
     manifest = build(recipe, tmp_path / "out", progress=False, preview=False)
     assert manifest["counts"]["style"] == {"Glitter": 1, "Seed_Images": 1}
+
+
+def test_wide_blurs_at_reduced_resolution_stay_within_a_few_levels_of_the_full_one(monkeypatch):
+    x = render("Horses", [0], 512)[0]
+    for sigma in (WIDE_BLUR_PX, 16, 40):
+        assert (gaussian(x, sigma) - gaussian_exact(x, sigma)).abs().max() * 255 < 5, sigma
+    assert torch.equal(gaussian(x, WIDE_BLUR_PX - 0.1), gaussian_exact(x, WIDE_BLUR_PX - 0.1))  # narrow: exact
+    new = paint("Glowing_Sunset", x, [1])   # its glow is a wide blur
+    monkeypatch.setattr(ops_paint, "gaussian", gaussian_exact)
+    monkeypatch.setattr(ops_pattern, "gaussian", gaussian_exact)
+    diff = ((new * 255).round() - (paint("Glowing_Sunset", x, [1]) * 255).round()).abs()
+    assert 0 < diff.max() <= 3 and diff.mean() < 0.1

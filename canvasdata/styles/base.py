@@ -27,8 +27,11 @@ def luma(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
-def gaussian(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
-    """Separable Gaussian blur with reflect padding; sigma in pixels."""
+WIDE_BLUR_PX = 6.0   # from this sigma on, `gaussian` blurs at reduced resolution
+
+
+def gaussian_exact(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """Separable Gaussian blur with reflect padding at full resolution; sigma in pixels."""
     if sigma_px < 0.3:
         return x
     r = max(1, int(math.ceil(3 * sigma_px)))
@@ -39,6 +42,20 @@ def gaussian(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
     c = x.shape[1]
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def gaussian(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """Gaussian blur; sigma in pixels. A wide one (sigma >= WIDE_BLUR_PX) is computed on a grid f times
+    coarser (f a power of two with sigma >= 3f): an f x f mean, the blur of sigma' = sqrt(sigma^2 - f^2/4)/f
+    (the mean and the bilinear way back add f^2/12 + f^2/6 of variance), then bilinear upsampling: f^3 times
+    fewer multiply-adds, and within 3 of 255 levels of the full-resolution blur on every style (mean under
+    0.06 levels; bench/styles.py). Where exact gradients matter (the structure tensor) use `gaussian_exact`."""
+    h, w = x.shape[-2:]
+    f = 2 ** int(math.floor(math.log2(sigma_px / 3))) if sigma_px >= WIDE_BLUR_PX else 1
+    if f < 2 or h % f or w % f or min(h, w) // f < 8:
+        return gaussian_exact(x, sigma_px)
+    coarse = gaussian_exact(F.avg_pool2d(x, f), math.sqrt(sigma_px ** 2 - f * f / 4) / f)
+    return F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
 
 
 def box_mean(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -66,7 +83,7 @@ def orientation(x: torch.Tensor, sigma_frac: float = 0.01) -> tuple[torch.Tensor
     """Unit tangent (along edges) of the smoothed structure tensor: the direction strokes follow."""
     gx, gy = sobel(luma(x))
     s = px(x, sigma_frac)
-    jxx, jyy, jxy = gaussian(gx * gx, s), gaussian(gy * gy, s), gaussian(gx * gy, s)
+    jxx, jyy, jxy = gaussian_exact(gx * gx, s), gaussian_exact(gy * gy, s), gaussian_exact(gx * gy, s)
     theta = 0.5 * torch.atan2(2 * jxy, jxx - jyy) + math.pi / 2
     return torch.cos(theta), torch.sin(theta)
 
