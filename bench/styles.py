@@ -16,13 +16,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import pool_rate, table, write_section  # noqa: E402
 
 from canvasdata.content import render  # noqa: E402
-from canvasdata.styles import paint  # noqa: E402
-from canvasdata.styles.base import luma, sobel  # noqa: E402
+from canvasdata.devices import intra_op_threads  # noqa: E402
+from canvasdata.styles import (  # noqa: E402
+    ops_paint,
+    ops_pattern,
+    paint,  # noqa: E402
+)
+from canvasdata.styles.base import gaussian, gaussian_exact, luma, sobel  # noqa: E402
 from canvasdata.taxonomy import OBJECTS, UC60  # noqa: E402
 
 
@@ -49,6 +56,72 @@ def _paint_job(job: tuple[str, int]) -> int:
         _CONTENT[batch] = render("Horses", list(range(batch)), 512)[0]
     paint(style, _CONTENT[batch], list(range(batch)))
     return batch
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def wide_blur(batch: int, repeats: int) -> str:
+    """The reduced-resolution wide blur against the full-resolution one (one thread, 512 px): the blur alone
+    by sigma, then every style that uses one, painted both ways (the operators' blur swapped for
+    `gaussian_exact`), with the largest difference in 8-bit levels."""
+    x = render("Horses", list(range(batch)), 512)[0]
+    blur_rows, style_rows, pairs = [], [], []
+    with intra_op_threads(1):
+        for sigma in (6, 8, 16, 32, 64):
+            full = _median_seconds(lambda: gaussian_exact(x, sigma), repeats)
+            fast = _median_seconds(lambda: gaussian(x, sigma), repeats)
+            d = (gaussian(x, sigma) - gaussian_exact(x, sigma)).abs() * 255
+            blur_rows.append([sigma, 1000 * full / batch, 1000 * fast / batch, full / fast, d.max().item(),
+                              d.mean().item()])
+        for style in UC60:
+            seeds = list(range(batch))
+            new = paint(style, x, seeds)
+            ops_paint.gaussian = ops_pattern.gaussian = gaussian_exact
+            try:
+                old = paint(style, x, seeds)
+                t_old = _median_seconds(lambda: paint(style, x, seeds), repeats)   # noqa: B023
+            finally:
+                ops_paint.gaussian = ops_pattern.gaussian = gaussian
+            d = ((new * 255).round() - (old * 255).round()).abs()
+            if d.max() > 0:
+                pairs.append((style, old[0], new[0]))
+                t_new = _median_seconds(lambda: paint(style, x, seeds), repeats)   # noqa: B023
+                style_rows.append([style, batch / t_old, batch / t_new, t_old / t_new, d.max().item(),
+                                   d.mean().item()])
+    before_after(pairs, FIGURE)
+    return ("The blur alone ([{b}, 3, 512, 512], ms an image):\n\n".format(b=batch)
+            + table(["sigma px", "full resolution ms", "reduced ms", "speed-up", "max |diff| levels",
+                     "mean |diff| levels"], blur_rows)
+            + "\n\nStyles whose pixels the reduced blur changes, painted both ways (images/s, one thread):\n\n"
+            + table(["style", "full-resolution blur", "reduced blur", "speed-up", "max |diff| levels",
+                     "mean |diff| levels"], style_rows)
+            + f"\n\nBefore / after, and the difference x 40: `{FIGURE.relative_to(FIGURE.parents[2])}`.")
+
+
+FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "wide_blur.png"
+
+
+def before_after(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], path: Path, size: int = 192) -> None:
+    """One row a style: painted with the full-resolution blur, with the reduced one, |difference| x 40."""
+    tiles = []
+    for _, old, new in pairs:
+        diff = ((new - old).abs() * 40).clamp(0, 1)
+        tiles.append(torch.cat([F.interpolate(t[None], size=(size, size), mode="area")[0] for t in (old, new, diff)], 2))
+    grid = (torch.cat(tiles, 1).permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    img = Image.fromarray(grid)
+    draw = ImageDraw.Draw(img)
+    for i, (style, _, _) in enumerate(pairs):
+        draw.text((4, i * size + 4), f"{style}: full-res blur | reduced | |diff| x40", fill=(255, 255, 255))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
 
 
 def main() -> None:
@@ -104,6 +177,8 @@ def main() -> None:
             + ", ".join(f"{a} / {b} ({n})" for n, a, b in pairs)
             + ". The real bar is the style judge's held-out accuracy.\n\n<details><summary>per style</summary>\n\n"
             + table(["style", "device", "images/s"], rows) + "\n\n</details>")
+    body += ("\n\n### Wide blurs at reduced resolution (`styles.base.gaussian`, sigma >= "
+             "`WIDE_BLUR_PX`)\n\n" + wide_blur(args.batch, args.repeats))
     print(body)
     write_section("styles", body)
 
