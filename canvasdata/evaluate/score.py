@@ -158,8 +158,7 @@ def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int
     devices = {j: _device(j) for j in judges}
     pin = any(d.type == "cuda" for d in devices.values())
     data = JudgeInputs(answers, [j.image_size for j in judges], resize)
-    mine = session.deal(range(0, len(data), batch_size))   # the first index of each of this rank's batches
-    part = Subset(data, [i for b in mine for i in range(b, min(b + batch_size, len(data)))])
+    mine, part = _dealt(data, batch_size, session)   # this rank's batches (their first indices)
     results: list[tuple[dict[str, np.ndarray], np.ndarray | None]] = []
     bar = tqdm(total=len(part), unit="img", desc="judge", disable=not progress, leave=False)
     for batch in DataLoader(part, batch_size=batch_size, num_workers=workers, pin_memory=pin):
@@ -190,15 +189,25 @@ def run_judge(judge: Any, answers: Sequence[Answer], batch_size: int = JUDGE_BAT
     return run_judges([judge], answers, batch_size, workers, features_of=judge if features else None, resize=resize)
 
 
+def _dealt(data: Any, batch_size: int, session: Session) -> tuple[list[int], Subset]:
+    """This rank's fixed batches of `data` (their first indices) and the subset they make."""
+    mine = session.deal(range(0, len(data), batch_size))
+    return mine, Subset(data, [i for b in mine for i in range(b, min(b + batch_size, len(data)))])
+
+
 @torch.no_grad()
 def inception_features(answers: Sequence[Answer], net: Any, batch_size: int = 32,
-                       workers: int = DECODE_WORKERS) -> np.ndarray:
+                       workers: int = DECODE_WORKERS, session: Session | None = None) -> np.ndarray:
     """Pool features of an Inception network from `canvasdata.evaluate.inception.load_inception`,
-    its inputs prepared by the pipeline it was loaded for (`net.pipeline`)."""
+    its inputs prepared by the pipeline it was loaded for (`net.pipeline`); under torchrun (`session`) the
+    fixed batches are dealt over the ranks and the features gathered on every rank, as `run_judges` does."""
     check_answers_exist(answers)
+    session = session or Session(torch.device("cpu"))
     dev = _device(net)
-    loader = DataLoader(InceptionInputs(answers, net.pipeline), batch_size=batch_size, num_workers=workers)
-    return np.concatenate([net(x.to(dev)).cpu().numpy() for x in loader])
+    mine, part = _dealt(InceptionInputs(answers, net.pipeline), batch_size, session)
+    feats = [net(x.to(dev)).cpu().numpy() for x in DataLoader(part, batch_size=batch_size, num_workers=workers)]
+    by_start = {b: f for starts, fs in session.all_gather((mine, feats)) for b, f in zip(starts, fs, strict=True)}
+    return np.concatenate([by_start[b] for b in sorted(by_start)])
 
 
 @dataclass
@@ -516,7 +525,7 @@ def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | No
                    batch_size: int, workers: int, kid_subsets: int, kid_subset_size: int,
                    session: Session | None = None) -> None:
     """FD and KID between the answers of the retained cells and the matching real images (the real images'
-    judge features shared over `session`'s ranks; Inception features are computed by each rank)."""
+    features, judge's or Inception's, shared over `session`'s ranks)."""
     domain, target = report.forget["domain"], report.forget["target"]
     if domain == COMBINATION:
         cell = (report.forget["style"], report.forget["object"])
@@ -530,7 +539,7 @@ def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | No
     fake = [a for a, k in zip(answers, sel, strict=True) if k]
     if inception is not None:
         net = load_inception(inception, _device(style_j), proto.inception_pipeline)
-        fa, fr = (inception_features(x, net, batch_size, workers) for x in (fake, real))
+        fa, fr = (inception_features(x, net, batch_size, workers, session) for x in (fake, real))
         report.feature_extractor = net.description
     else:
         fa = feats[sel]
