@@ -280,3 +280,20 @@ def test_a_sequence_chains_each_step_on_the_previous_one(tiny_sd_pipeline: Path,
     with pytest.raises(UsageError, match="holds another sequence's step"):
         erase_sequence(tiny_sd_pipeline, ["object:Dogs"], out, CONFIG)
     assert not (tmp_path / "x").exists()
+
+
+def test_an_interrupted_write_is_ours_to_clean_and_a_stray_file_is_refused(tmp_path: Path):
+    from canvasdata.unlearn import esd
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".unlearn.json.4242.tmp").write_text("{")            # a write this module was killed in
+    (out / f".{esd.CHECKPOINT}.17.tmp").write_bytes(b"")
+    assert esd.plan_out(out, {"method": "esd"}) is None         # nothing foreign: start
+    esd.cleanup(out)
+    assert list(out.iterdir()) == []
+    (out / ".notes.txt.1.tmp").write_text("mine")               # a temp name, but not of this module
+    with pytest.raises(UsageError, match=r"not empty \(\.notes\.txt\.1\.tmp\)"):
+        esd.plan_out(out, {"method": "esd"})
+    esd.cleanup(out)
+    assert (out / ".notes.txt.1.tmp").read_text() == "mine"     # never deleted

@@ -19,7 +19,6 @@ import copy
 import json
 import logging
 import math
-import re
 import resource
 import sys
 import time
@@ -42,6 +41,7 @@ from canvasdata.devices import resolve_device
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.score import COMBINATION, combination_spec, split_combination
 from canvasdata.extras import library_bars
+from canvasdata.folders import listing, temp_of
 from canvasdata.formats.common import atomic_path, write_json, write_text
 from canvasdata.locks import folder_lock
 from canvasdata.models.vocab import unknown_words
@@ -59,7 +59,13 @@ LOCK = ".lock"
 CHECKPOINT = ".esd-checkpoint.safetensors"
 CHECKPOINT_FORMAT = "canvasdata-esd-checkpoint/1"
 CARD = "README.md"
-OWN_TEMP = re.compile(r"\.(\.canvasdata-unlearn|\.esd-checkpoint\.safetensors|unlearn\.json|README\.md)\.\d+\.tmp")
+OWN_WRITES = (MARKER, CHECKPOINT, RECORD, "README.md")   # the files this module writes atomically
+
+
+def own_temp(name: str) -> bool:
+    """Whether `name` is the temporary file of an interrupted write of this module (`folders.temp_of`)."""
+    temp = temp_of(name)
+    return temp is not None and temp[0] in OWN_WRITES
 NOXATTN_EXCLUDED = ("conv_norm_out.", "conv_out.")   # the authors' `out.` (output layer), in diffusers' names
 DEFAULTS = ESDConfig()
 
@@ -259,9 +265,9 @@ def plan_out(out: Path, request: dict) -> dict | None:
             return None
         raise UsageError(f"--out {out}: holds the unfinished output of another unlearning request "
                          f"({_differences(found, request)}); rerun that request, or choose another --out")
-    foreign = [n for n in names if n != LOCK and not OWN_TEMP.fullmatch(n)]
+    foreign = [n for n in names if n != LOCK and not own_temp(n)]
     if foreign:
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        shown = listing(foreign, 5)
         raise UsageError(f"--out {out}: not empty ({shown}) and holds no output of canvasdata unlearn; "
                          "choose an empty or new folder")
     return None
@@ -279,7 +285,7 @@ def history(model: Path, request: dict) -> list[dict]:
 def cleanup(out: Path) -> None:
     """Remove what only a run needs (checkpoint, marker, leftovers of killed writes): files of this module only."""
     for path in out.iterdir():
-        if path.name in (CHECKPOINT, MARKER) or OWN_TEMP.fullmatch(path.name):
+        if path.name in (CHECKPOINT, MARKER) or own_temp(path.name):
             path.unlink(missing_ok=True)
 
 

@@ -15,13 +15,14 @@ import torch
 
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.suite import request_dir
+from canvasdata.folders import temp_of
 from canvasdata.formats.common import read_json, write_json
 from canvasdata.unlearn import ESDConfig
 from canvasdata.unlearn.esd import DEFAULTS, ESDResult, canonical_forget, erase, parse_targets
 
 SEQUENCE_RECORD = "sequence.json"
 STEP = re.compile(r"\d+_(style|object)_.+")
-OWN_TEMP = re.compile(r"\.sequence\.json\.\d+\.tmp")
+
 
 
 def sequence_requests(targets: Sequence[str]) -> list[str]:
@@ -51,7 +52,8 @@ def _check_out(out: Path, steps: list[Path]) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: a file, not a folder; choose another --out")
     names = {p.name for p in out.iterdir()} if out.exists() else set()
-    foreign = sorted(n for n in names - {p.name for p in steps} - {SEQUENCE_RECORD} if not OWN_TEMP.fullmatch(n))
+    own_temp = {n for n in names if (temp_of(n) or ("",))[0] == SEQUENCE_RECORD}   # an interrupted record write
+    foreign = sorted(names - {p.name for p in steps} - {SEQUENCE_RECORD} - own_temp)
     if foreign:
         what = "another sequence's step" if all(STEP.fullmatch(n) for n in foreign) else "files of its own"
         raise UsageError(f"--out {out}: holds {what} ({', '.join(foreign[:3])}); choose a new or empty folder")
