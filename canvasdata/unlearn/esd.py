@@ -59,13 +59,7 @@ LOCK = ".lock"
 CHECKPOINT = ".esd-checkpoint.safetensors"
 CHECKPOINT_FORMAT = "canvasdata-esd-checkpoint/1"
 CARD = "README.md"
-OWN_WRITES = (MARKER, CHECKPOINT, RECORD, "README.md")   # the files this module writes atomically
-
-
-def own_temp(name: str) -> bool:
-    """Whether `name` is the temporary file of an interrupted write of this module (`folders.temp_of`)."""
-    temp = temp_of(name)
-    return temp is not None and temp[0] in OWN_WRITES
+OWN_WRITES = (MARKER, CHECKPOINT, RECORD, CARD)   # the files this module writes atomically
 NOXATTN_EXCLUDED = ("conv_norm_out.", "conv_out.")   # the authors' `out.` (output layer), in diffusers' names
 DEFAULTS = ESDConfig()
 
@@ -244,6 +238,12 @@ def _read(path: Path) -> dict:
 def _differences(found: dict, request: dict) -> str:
     keys = [k for k in request if found.get(k) != request[k]] or ["method"]
     return ", ".join(f"{k} {found.get(k)!r} (this run: {request.get(k)!r})" for k in keys[:4])
+
+
+def own_temp(name: str) -> bool:
+    """Whether `name` is the temporary file of an interrupted write of this module (`folders.temp_of`)."""
+    temp = temp_of(name)
+    return temp is not None and temp[0] in OWN_WRITES
 
 
 def plan_out(out: Path, request: dict) -> dict | None:
