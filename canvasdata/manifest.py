@@ -270,12 +270,12 @@ def checked_shards(root: Path | str, manifest: Manifest, shards: list[ShardEntry
     return good
 
 
-def rebuild_command(root: Path | str, fmt: str, device: str) -> str:
-    """The command that rebuilds the build in `root` from the recipe.toml shipped beside it: the same
-    bytes, since it names the shard format (a command line may have chosen it over the recipe's) and
-    the device type the build ran on."""
-    root = Path(root)
-    return (f"canvasdata build {shlex.quote(str(root / 'recipe.toml'))} --out {shlex.quote(str(root))} "
+def rebuild_command(recipe: Path | str, out: Path | str, fmt: str, device: str) -> str:
+    """The command that rebuilds a build from the recipe.toml shipped in it, into `out`: the same bytes,
+    since it names the shard format (a command line may have chosen it over the recipe's) and the device
+    type the build ran on. One form for the manifest's record (`recipe.toml`, `--out NAME`: from inside a
+    downloaded copy) and for `info` (the paths of the directory given)."""
+    return (f"canvasdata build {shlex.quote(str(recipe))} --out {shlex.quote(str(out))} "
             f"--format {fmt} --device {device}")
 
 
@@ -291,5 +291,5 @@ def info(root: Path | str) -> str:
         f"{r.images_per_cell} images at {r.resolution} px",
     ]
     lines += [f"  split {name}: {s.rows:,} rows, {s.shards} shards" for name, s in m.splits.items()]
-    lines.append(f"  regenerate: {rebuild_command(root, m.format, m.device)}")
+    lines.append(f"  regenerate: {rebuild_command(Path(root) / 'recipe.toml', root, m.format, m.device)}")
     return "\n".join(lines)

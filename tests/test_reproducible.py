@@ -4,7 +4,8 @@ before the recipe types became a leaf and the backends were built once per proce
 A change that is meant to move pixels or files (content, styles, the card) re-records these values in
 its own commit and says so. Re-recorded once (issue 23) when rendering on the CPU was pinned to one torch
 thread a process: the mini shards had been recorded with the 2 threads of a 2-core machine, and a machine
-with other cores (or `--workers 2`) wrote other bytes."""
+with other cores (or `--workers 2`) wrote other bytes. The cards' README.md re-recorded once more when the
+regenerate command they print gained `--format` and `--device` (one command form with `canvasdata info`)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ MINI = {
     "data/test-00000-of-00001.parquet": "d921179197637d90e901bfd5095ea321d146a5ef28c0f454c6a967db78db31a9",
     "recipe.toml": "a76164311afa6193b5a91cf4e53f7686634da4fd81bb6561f2adb499cea32821",
     "preview.jpg": "a5660d6e821c8bceccf08b899c28268de29f285d2a02964c0d11dd66f239a439",
-    "README.md": "515c6e8598b3867730e10e64c0031f10f13300d7085106bc4542aef9813c2613",
+    "README.md": "ec2bf81acb122ee39d949a1b17106d5672e9982e8b73ffc5bbf9860bb6f30383",
 }
 CONCEPT_SET = {
     "recipe_hash": "45e7af23ca5eaa03f6df7faa3d6e80844af123b589cfe9072709e0429a89c189",
@@ -57,7 +58,7 @@ CONCEPT_SET = {
     "prompts/Horses/forget_prompts.json": "8465290274bef1178c7357e15321bf87c07f90e87acc16c3f1dccef4bd340a1e",
     "prompts/Horses/retain_prompts.json": "2481c865745b78b507bbd60857121f467a006d97435883c5a7e1640bea32d419",
     "preview.jpg": "73f62ecbbd52910cce08effa75b4b455dc750c6f27f8a63f92ab2605611ca4cf",
-    "README.md": "6e2ae847cb628fbf354802ba7d49fc74473a0207f996fcaf0d10212598339636",
+    "README.md": "ebb47a3623f50beaabc253ae0d80ffb36ad743cb73218e9339bafc7a9ce32b51",
 }
 RECORDED_VERSION = "0.1.0"  # the package version the cards above were written by (the card names it)
 

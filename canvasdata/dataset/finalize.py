@@ -16,14 +16,9 @@ from canvasdata.dataset.plan import ShardPlan
 from canvasdata.dataset.preview import write_preview
 from canvasdata.dataset.state import owned_files, read_record
 from canvasdata.formats.common import atomic_writer
-from canvasdata.manifest import MANIFEST, FileEntry, Manifest, ShardEntry, SplitStats
+from canvasdata.manifest import MANIFEST, FileEntry, Manifest, ShardEntry, SplitStats, rebuild_command
 from canvasdata.recipes import Recipe
 from canvasdata.sources import Backends, make_backends
-
-
-def regenerate_command(recipe: Recipe) -> str:
-    """The exact command that rebuilds this dataset from the `recipe.toml` shipped beside it."""
-    return f"canvasdata build recipe.toml --out {recipe.name}"
 
 
 def _totals(records: list[dict], shards: list[ShardPlan]
@@ -67,10 +62,12 @@ def finalize(recipe: Recipe, out: Path, shards: list[ShardPlan], device: torch.d
     entries, splits, counts = _totals(records, shards)
     written = _copy_recipe(recipe, out)
     kind = dataset_kind(recipe)
+    device_type = torch.device(device).type
     manifest = Manifest(
         canvasdata_version=canvasdata.__version__, torch_version=torch.__version__,
-        python_version=platform.python_version(), device=torch.device(device).type, recipe_name=recipe.name,
-        recipe_hash=recipe.hash(), recipe=recipe.to_dict(), command=regenerate_command(recipe),
+        python_version=platform.python_version(), device=device_type, recipe_name=recipe.name,
+        recipe_hash=recipe.hash(), recipe=recipe.to_dict(),
+        command=rebuild_command("recipe.toml", recipe.name, recipe.output.format, device_type),
         format=recipe.output.format, backends=backends.describe(),
         features=kind.features(recipe), num_rows=sum(e.rows for e in entries),
         num_bytes=sum(e.bytes for e in entries), splits=splits, counts=counts, shards=entries,
