@@ -96,3 +96,20 @@ def test_cli_plan_prints_the_bill_and_writes_nothing(tiny_sd_pipeline: Path, tmp
     out = capsys.readouterr().out
     assert code == 0 and "sweep of 1 models (1 requests): 4 images" in out and "80 UNet evaluations" in out
     assert not (tmp_path / "runs").exists()
+
+
+def test_generate_plan_counts_what_is_left_and_writes_nothing(tiny_sd_pipeline: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "answers"
+    argv = ["evaluate", "generate", "--model", str(tiny_sd_pipeline), "--out", str(out), "--styles", "Van_Gogh",
+            "Monet", "--objects", "Cats", "--seeds", "1", "2", "--size", "32", "--steps", "10", "--device", "cpu",
+            "-q"]
+    assert main([*argv, "--plan"]) == 0
+    printed = capsys.readouterr().out
+    # 2 styles x 1 object x 2 seeds; 10 steps x 2 (guidance 9) UNet calls each; a style and an object judgement each
+    assert "answer set of 4 images (0 already in" in printed and "4 to generate, 80 UNet evaluations" in printed
+    assert "8 judge calls" in printed and not out.exists()
+    assert main(argv) == 0
+    (out / "Monet_Cats_seed2.jpg").unlink()
+    assert main([*argv, "--plan"]) == 0
+    printed = capsys.readouterr().out
+    assert "(3 already in" in printed and "1 to generate, 20 UNet evaluations" in printed

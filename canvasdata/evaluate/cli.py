@@ -34,7 +34,14 @@ from canvasdata.evaluate.protocol import (
 )
 from canvasdata.evaluate.score import NEIGHBOURS_K
 from canvasdata.evaluate.sequence import score_sequence
-from canvasdata.evaluate.sweep import Sampling, load_sweep, measure_image_cost, run_sweep, sweep_plan
+from canvasdata.evaluate.sweep import (
+    Sampling,
+    answer_set_plan,
+    load_sweep,
+    measure_image_cost,
+    run_sweep,
+    sweep_plan,
+)
 from canvasdata.extras import load_extra
 from canvasdata.sources.diffusers import DTYPES, PipelineOptions
 from canvasdata.taxonomy import OBJECTS, label_space
@@ -75,8 +82,19 @@ def _options(a: argparse.Namespace) -> PipelineOptions:
 
 
 def _generate(a: argparse.Namespace) -> int:
-    """`evaluate generate`: an answer set from a diffusers pipeline."""
+    """`evaluate generate`: an answer set from a diffusers pipeline (or, with --plan, what it would cost)."""
     proto = _protocol(a, GENERATION_OPTIONS)
+    if a.plan:
+        sampling = Sampling(styles=tuple(a.styles or label_space(a.space).names), objects=tuple(a.objects or OBJECTS),
+                            seeds=tuple(a.seeds), size=a.size, steps=a.steps, guidance=a.guidance,
+                            batch_size=a.batch_size)
+        cost = measure_image_cost(a.model, sampling, a.device, _options(a))
+        p = answer_set_plan(sampling, a.out, cost)
+        print(f"answer set of {p['images']:,} images ({p['present']:,} already in {a.out}): {p['to_generate']:,} "
+              f"to generate, {p['unet_evaluations']:,} UNet evaluations; {p['judge_calls']:,} judge calls to score "
+              f"it; {cost:.3f} s an image measured on {a.model} -> about {p['estimate_seconds'] / 60:.1f} min on "
+              f"{a.device} in one process (N torchrun ranks on N such devices: about 1/N of it)")
+        return 0
     out = generate_command(a.model, a.out, space=a.space, styles=a.styles, objects=a.objects, seeds=a.seeds,
                            size=a.size, steps=a.steps, guidance=a.guidance, batch_size=a.batch_size,
                            device=a.device, generator_device=a.generator_device, protocol=proto,
@@ -300,6 +318,8 @@ def _generate_parser(es: argparse._SubParsersAction) -> None:
     g = es.add_parser("generate", help="generate an answer set from a diffusers pipeline (the protocol's defaults)")
     g.add_argument("--model", required=True, help="a local diffusers pipeline directory or a Hub id")
     g.add_argument("--out", required=True, help="answer folder to write (resumable)")
+    g.add_argument("--plan", action="store_true", help="print the images, UNet evaluations, judge calls and a time "
+                   "estimate measured on --model (two images, two steps), then exit; writes nothing")
     g.add_argument("--space", default="uc50", help="style label space whose styles are prompted")
     g.add_argument("--styles", nargs="*", help="styles to prompt (default: all of --space)")
     g.add_argument("--objects", nargs="*", help="objects to prompt (default: all)")

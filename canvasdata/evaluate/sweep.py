@@ -29,7 +29,7 @@ import torch
 
 from canvasdata.devices import Session
 from canvasdata.errors import UsageError
-from canvasdata.evaluate.generate import generate_answers, load_pipeline
+from canvasdata.evaluate.generate import answer_name, generate_answers, load_pipeline
 from canvasdata.evaluate.score import parse_forget
 from canvasdata.evaluate.suite import Suite, request_dir, score_suite
 from canvasdata.fields import Fields
@@ -128,6 +128,19 @@ def sweep_plan(entries: Sequence[SweepEntry], sampling: Sampling, judges: int = 
             "judge_calls": requests * per_set * judges, "seconds_per_image": seconds_per_image,
             "estimate_seconds": None if seconds_per_image is None else round(images * seconds_per_image, 1)}
     return plan
+
+
+def answer_set_plan(sampling: Sampling, out: str | Path, seconds_per_image: float) -> dict[str, Any]:
+    """What `evaluate generate` into `out` costs: the grid's images, those already there (a resume keeps
+    them), the UNet evaluations of the rest (two a step with classifier-free guidance), the judge calls a
+    score of the set makes (a style and an object judgement an image), and an estimate."""
+    grid = [answer_name(st, o, seed) for seed in sampling.seeds for st in sampling.styles for o in sampling.objects]
+    present = sum((Path(out) / name).exists() for name in grid)
+    todo = len(grid) - present
+    return {"images": len(grid), "present": present, "to_generate": todo,
+            "unet_evaluations": todo * sampling.steps * (2 if sampling.guidance > 1 else 1),
+            "judge_calls": 2 * len(grid), "seconds_per_image": seconds_per_image,
+            "estimate_seconds": round(todo * seconds_per_image, 1)}
 
 
 def measure_image_cost(model: str, sampling: Sampling, device: str, options: PipelineOptions) -> float:
