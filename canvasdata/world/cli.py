@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from canvasdata.cliargs import add_device_arg
+from canvasdata.devices import Rank
 from canvasdata.extras import load_extra
 from canvasdata.world.recipe import load_world_recipe
 
@@ -23,6 +24,8 @@ def _run(a: argparse.Namespace) -> int:
         print(f"{out} holds a finished world ({recipe.name}): its report is {out / run.REPORT}")
         return 0
     state = run.run_world(recipe, out, device=a.device, progress=not a.quiet, until=a.until, retrained=a.retrained)
+    if not Rank.from_env().main:   # under torchrun rank 0 alone reports
+        return 0
     total = sum(s.get("seconds", 0.0) for s in state["stages"].values())
     if a.until is not None:
         print(f"world {recipe.name}: stages up to {a.until} done in {total / 60:.1f} min -> {out}")

@@ -6,6 +6,7 @@ write, are refused in one line."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from canvasdata import __version__
+from canvasdata.devices import join_ranks
 from canvasdata.errors import UsageError
 from canvasdata.formats.common import read_json, write_json
 from canvasdata.locks import folder_lock
@@ -87,16 +89,24 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
     """Run (or resume) every stage of the world into `out`, then write REPORT.md; returns the state
     (`world.json`). `until` stops after that stage (for tests and partial runs). `retrained`: requests for
     which a model is also trained without the concept (the gold standard, one more model each) and the
-    original and ESD models compared with it; they add stages without changing the world's identity."""
+    original and ESD models compared with it; they add stages without changing the world's identity.
+
+    Under torchrun every rank runs every stage, and each stage splits what it can (the build's shards, judge
+    and model training by DDP, answer sets, scoring and attacks by batches, ESD by request); rank 0 alone
+    holds the lock and writes world.json and the report, and the ranks meet after each stage."""
     root = Path(out)
     if until is not None and until not in [s[0] for s in STAGES]:
         raise UsageError(f"until {until!r}: allowed {', '.join(s[0] for s in STAGES)}")
     extra = [(RETRAINED_STAGE.format(t), _retrained_what(t), partial(stage_retrained, target=t))
              for t in check_retrained(recipe, retrained)]
     state = _state(root, recipe)
-    root.mkdir(parents=True, exist_ok=True)
-    world = World(recipe, root.resolve(), device, progress)
-    with folder_lock(root / LOCK, f"{root} is being run by canvasdata world run"):
+    session = join_ranks(device)
+    session.barrier()   # every rank has read world.json before rank 0 writes it
+    if session.main:
+        root.mkdir(parents=True, exist_ok=True)
+    world = World(recipe, root.resolve(), str(session.device) if session.world > 1 else device, progress, session)
+    lock = folder_lock(root / LOCK, f"{root} is being run by canvasdata world run")
+    with lock if session.main else contextlib.nullcontext():
         for name, what, fn in (*STAGES, *extra):
             entry = state["stages"].setdefault(name, {"done": False, "seconds": 0.0})
             if not entry["done"]:
@@ -104,15 +114,19 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
                 t0 = time.perf_counter()
                 try:
                     entry["info"] = fn(world)
+                    session.barrier()
                 finally:
                     entry["seconds"] = round(entry["seconds"] + time.perf_counter() - t0, 1)
-                    write_json(root / STATE, state)
+                    if session.main:
+                        write_json(root / STATE, state)
                 entry["done"] = True
-                write_json(root / STATE, state)
+                if session.main:
+                    write_json(root / STATE, state)
             if name == until:
                 return state
         done = [(n, w) for n, w, _ in STAGES] + [(n, w) for n, w in _retrained_stages(state)]
-        write_report(world, state, root / REPORT, done)
+        if session.main:
+            write_report(world, state, root / REPORT, done)
     return state
 
 

@@ -21,18 +21,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from canvasdata.attack.common import Sampling
 from canvasdata.attack.conceal import run_conceal
 from canvasdata.attack.prompts import AttackConfig, run_prompt_attack
 from canvasdata.data import load_split
 from canvasdata.dataset import build
+from canvasdata.devices import Session
 from canvasdata.evaluate.answers import read_answers
 from canvasdata.evaluate.fidelity import prompt_fidelity
 from canvasdata.evaluate.generate import generate_answers
@@ -69,6 +71,12 @@ class World:
     root: Path
     device: str
     progress: bool
+    session: Session = field(default_factory=lambda: Session(torch.device("cpu")))   # torchrun's ranks, if any
+
+    @property
+    def main(self) -> bool:
+        """Whether this process is rank 0 (the one that writes what one process would write alone)."""
+        return self.session.main
 
     @cached_property
     def build_recipe(self) -> Recipe:
@@ -115,7 +123,7 @@ class World:
         return generate_answers(model, out, styles=styles or self.styles, objects=objects or self.objects,
                                 seeds=s.seeds, size=s.size, steps=s.steps, guidance=s.guidance,
                                 batch_size=s.batch_size, device=self.device, options=s.options,
-                                protocol=self.protocol, progress=self.progress)
+                                protocol=self.protocol, progress=self.progress, session=self.session)
 
 
 def stage_data(w: World) -> dict[str, Any]:
@@ -128,6 +136,8 @@ def stage_judges(w: World) -> dict[str, Any]:
     """Train the judge, then evaluate it on the held-out split (judges/eval/)."""
     hist = train_judge(load_judge_recipe(w.recipe.judge), w.path("data"), w.path("judges"), device=w.device,
                        progress=w.progress)
+    if not w.main:
+        return {}
     judge = w.judges()[0]
     data = load_split(w.path("data"), "test", ["style", "object"])
     report = evaluate_judge(judge, data, w.path("judges", "eval"), about={"source": str(w.path("data")),
@@ -151,6 +161,8 @@ def stage_model(w: World) -> dict[str, Any]:
     """Train the original text-to-image model."""
     r = train_model(load_model_recipe(w.recipe.model), w.path("data"), w.path("model"), device=w.device,
                     progress=w.progress, judges=w.judges(), judge_every=w.recipe.judge_every)
+    if not w.main:
+        return {}
     return {"seconds": r["seconds"], "vae_psnr": r.get("vae_psnr"), "parameters": r["parameters"],
             "curve": r.get("curve", [])}
 
@@ -158,6 +170,8 @@ def stage_model(w: World) -> dict[str, Any]:
 def stage_original(w: World) -> dict[str, Any]:
     """The original model's answer set, judged: how well it generates (written into its card too)."""
     out = w.generate(w.path("model"), w.path("answers", ORIGINAL))
+    if not w.main:
+        return {}
     judged = prompt_fidelity(out, w.judges(), w.styles, w.objects, w.protocol)
     s = w.recipe.sampling
     record_judgement(w.path("model"), {**judged, "steps": s.steps, "guidance": s.guidance, "seeds": list(s.seeds)})
@@ -165,7 +179,11 @@ def stage_original(w: World) -> dict[str, Any]:
 
 
 def stage_unlearn(w: World) -> dict[str, Any]:
-    """ESD on every request (ESD-x for styles, ESD-u for objects)."""
+    """ESD on every request (ESD-x for styles, ESD-u for objects). Under torchrun rank 0 runs them all while
+    the others wait: inside a process group transformers writes a model on rank 0 only, so a request dealt
+    to another rank would be saved without its text encoder."""
+    if not w.main:
+        return {}
     e = w.recipe.esd
     info = {}
     for target in w.recipe.targets:
@@ -185,7 +203,7 @@ def stage_answers(w: World) -> dict[str, Any]:
         w.generate(w.unlearned(target), w.path("runs", METHOD, request_dir(target)))
         link = w.path("runs", ORIGINAL, request_dir(target))
         link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink():
+        if w.main and not link.is_symlink():
             link.symlink_to(os.path.relpath(w.path("answers", ORIGINAL), link.parent), target_is_directory=True)
         w.generate(w.path("model"), w.path("answers", "floor", request_dir(target)),
                    seeds=w.recipe.sampling.floor_seeds, **_concept_cells(w, target))
@@ -206,10 +224,10 @@ def stage_attacks(w: World) -> dict[str, Any]:
     other = {"objects": w.objects} if target.startswith("style:") else {"styles": w.styles}  # the request's prompts
     conceal = run_conceal(w.path("model"), w.unlearned(target), target, w.judges(), req / "conceal",
                           psi=a.conceal_psi, probe_seeds=a.probe_seeds, sampling=w.sampling(), protocol=w.protocol,
-                          progress=w.progress, **other)
+                          progress=w.progress, session=w.session, **other)
     prompts = run_prompt_attack(w.unlearned(target), target, w.path("data"), w.judges(), req / "prompts",
                                 config=AttackConfig(steps=a.prompt_steps), sampling=w.sampling(), protocol=w.protocol,
-                                progress=w.progress, **other)
+                                progress=w.progress, session=w.session, **other)
     return {"target": target, "ua_plain": conceal.ua_plain, "ua_worst": conceal.ua_worst,
             "psi_worst": conceal.psi_worst, "crs": conceal.crs, "ccs": conceal.ccs, "asr": prompts.asr,
             "asr_plain": prompts.asr_plain}
@@ -219,7 +237,10 @@ def stage_suite(w: World) -> dict[str, Any]:
     """The Table-2-shaped suite (the original as a row) and, per request, FD on the forgotten concept's prompts."""
     judges = w.judges()
     suite = score_suite(w.path("runs"), judges, protocol=w.protocol, reference=w.path("data"),
-                        reference_indices=w.test_indices, out=w.path("suite"), progress=w.progress)
+                        reference_indices=w.test_indices, out=w.path("suite"), progress=w.progress,
+                        session=w.session)
+    if not w.main:
+        return {}
     fds = {t: concept_fd(w, t, judges) for t in w.recipe.targets}
     write_json(w.path("suite", "concept_fd.json"), fds)
     return {"rows": suite.rows, "concept_fd": fds}
@@ -253,6 +274,8 @@ def stage_retrained(w: World, target: str) -> dict[str, Any]:
     r = train_model(load_model_recipe(w.recipe.model), w.path("data"), model, exclude=target, device=w.device,
                     progress=w.progress, judges=w.judges(), judge_every=w.recipe.judge_every)
     answers = w.generate(model, w.path("answers", RETRAINED, request_dir(target)))
+    if not w.main:
+        return {}
     report = compare_retrained(answers, [w.path("answers", ORIGINAL), w.path("runs", METHOD, request_dir(target))],
                                target, w.judges(), protocol=w.protocol, device=w.device,
                                out=w.path(GOLD, request_dir(target)), progress=w.progress)
