@@ -19,6 +19,7 @@ import torch.distributed as dist
 from canvasdata.errors import CanvasdataError
 
 T = TypeVar("T")
+K = TypeVar("K")
 DEVICES = "cpu, cuda, cuda:N, mps or auto"
 JUDGE_BATCH = 64       # images a judge forward pass takes, by default (evaluation, scoring, prediction)
 DECODE_WORKERS = 2     # image-decoding worker processes, by default
@@ -106,9 +107,18 @@ class Session:
     world: int = 1
     distributed: bool = False
 
+    @classmethod
+    def alone(cls, device: str | torch.device = "cpu") -> Session:
+        """One process, no ranks: what a library call runs as when no torchrun session is given."""
+        return cls(torch.device(device))
+
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    def device_or(self, requested: str) -> str:
+        """Where to load models: this rank's device under torchrun, else the `requested` one as given."""
+        return str(self.device) if self.world > 1 else requested
 
     @property
     def place(self) -> Rank:
@@ -145,13 +155,14 @@ class Session:
             raise error
         return result  # type: ignore[return-value]
 
-    def all_gather(self, value: T) -> list[T]:
-        """Every rank's `value` (picklable), in rank order, on every rank."""
+    def merge(self, part: dict[K, T]) -> dict[K, T]:
+        """The union of every rank's `part` (picklable), on every rank: what each rank made of the items
+        `deal` gave it, keyed so that the caller can put them back in order."""
         if not self.distributed:
-            return [value]
-        out: list[T] = [None] * self.world  # type: ignore[list-item]
-        dist.all_gather_object(out, value)
-        return out
+            return dict(part)
+        parts: list[dict[K, T]] = [{}] * self.world
+        dist.all_gather_object(parts, part)
+        return {k: v for p in parts for k, v in p.items()}
 
     def deal(self, items: Sequence[T]) -> list[T]:
         """This rank's share of `items`: dealt round-robin by position, so every rank can tell which are

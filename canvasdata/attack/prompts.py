@@ -270,7 +270,7 @@ def _attack_all(pipe: Any, request: Request, images: list[Answer], config: Attac
         latents = encode_images(pipe, targets_for((style, obj), images, config.targets), size)
         result = attack_prompt(pipe, text, latents, config, out / "state" / f"{style}_{obj}.pt", progress)
         found.append({"style": style, "object": obj, **result})
-    by_cell = {(f["style"], f["object"]): f for part in session.all_gather(found) for f in part}
+    by_cell = session.merge({(f["style"], f["object"]): f for f in found})
     found = [by_cell[c] for c in request.cells]
     if session.main:
         write_json(out / "prompts.json", found)
@@ -298,7 +298,7 @@ def run_prompt_attack(unlearned: str | Path | Any, forget: str, target_images: P
     (resumable: finished prompts and images are kept). Under torchrun (`session`) the ranks share the
     prompts, the generation and the judging; rank 0 alone writes the report."""
     proto, out, sampling = get_protocol(protocol), Path(out), sampling or Sampling()
-    session = session or Session(torch.device("cpu"))
+    session = session or Session.alone()
     request = forget_request(forget, styles, objects, judges)
     images = concept_images(target_images, request)
     session.from_main(lambda: check_settings(out / "attack.json", {

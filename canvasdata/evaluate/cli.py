@@ -81,13 +81,17 @@ def _options(a: argparse.Namespace) -> PipelineOptions:
     return PipelineOptions(a.dtype, a.scheduler, a.cpu_offload, a.attention_slicing)
 
 
+def _sampling(a: argparse.Namespace) -> Sampling:
+    """The prompt grid and sampling settings of `generate` / `sweep`, from their flags (names checked)."""
+    return Sampling(styles=tuple(a.styles or label_space(a.space).names), objects=tuple(a.objects or OBJECTS),
+                    seeds=tuple(a.seeds), size=a.size, steps=a.steps, guidance=a.guidance, batch_size=a.batch_size)
+
+
 def _generate(a: argparse.Namespace) -> int:
     """`evaluate generate`: an answer set from a diffusers pipeline (or, with --plan, what it would cost)."""
     proto = _protocol(a, GENERATION_OPTIONS)
     if a.plan:
-        sampling = Sampling(styles=tuple(a.styles or label_space(a.space).names), objects=tuple(a.objects or OBJECTS),
-                            seeds=tuple(a.seeds), size=a.size, steps=a.steps, guidance=a.guidance,
-                            batch_size=a.batch_size)
+        sampling = _sampling(a)
         cost = measure_image_cost(a.model, sampling, a.device, _options(a))
         p = answer_set_plan(sampling, a.out, cost)
         print(f"answer set of {p['images']:,} images ({p['present']:,} already in {a.out}): {p['to_generate']:,} "
@@ -111,9 +115,7 @@ def _sweep(a: argparse.Namespace) -> int:
     if not a.plan and not a.judges:
         raise UsageError("evaluate sweep: --judges is required (unless --plan)")
     proto = _protocol(a, SCORING_OPTIONS + GENERATION_OPTIONS)
-    sampling = Sampling(styles=tuple(a.styles or label_space(a.space).names), objects=tuple(a.objects or OBJECTS),
-                        seeds=tuple(a.seeds), size=a.size, steps=a.steps, guidance=a.guidance,
-                        batch_size=a.batch_size)
+    sampling = _sampling(a)
     if a.plan:
         cost = measure_image_cost(entries[0].model, sampling, a.device, _options(a))
         p = sweep_plan(entries, sampling, seconds_per_image=cost)

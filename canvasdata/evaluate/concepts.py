@@ -52,8 +52,8 @@ def generate_prompt_images(model: str | object, prompts: Path | str, out: Path |
     batch with a missing image whole), dealt over the torchrun ranks of `session`."""
     out = Path(out)
     records = read_prompts(prompts)
-    session = session or Session(torch.device("cpu"))
-    device = str(session.device) if session.world > 1 else device
+    session = session or Session.alone()
+    device = session.device_or(device)
     pipe = load_pipeline(model, device, options) if isinstance(model, (str, Path)) else model
     jobs = [(r["id"], r["prompt"], s) for r in records for s in r["seeds"]]
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]

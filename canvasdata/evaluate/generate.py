@@ -108,8 +108,8 @@ def generate_answers(model: str | Path | Any, out: Path | str, styles: Sequence[
     words = proto.seed_images_words
     out = Path(out)
     options = options or PipelineOptions(scheduler=PROTOCOL_SCHEDULER)
-    session = session or Session(torch.device("cpu"))
-    device = str(session.device) if session.world > 1 else device
+    session = session or Session.alone()
+    device = session.device_or(device)
     pipe = load_pipeline(model, device, options) if isinstance(model, (str, Path)) else model
     settings = {"model": model_name(model),
                 "styles": list(styles), "objects": list(objects), "seeds": [int(s) for s in seeds],

@@ -151,7 +151,7 @@ def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int
     the batches round-robin and every rank gets every result, so each batch is the one a single process
     judges (a batch's shape changes the last bits of the features) and the numbers match one process's."""
     check_answers_exist(answers)
-    session = session or Session(torch.device("cpu"))
+    session = session or Session.alone()
     for j in judges:
         if hasattr(j, "eval"):
             j.eval()
@@ -175,7 +175,7 @@ def run_judges(judges: Sequence[Any], answers: Sequence[Answer], batch_size: int
                 feats = j.features(xj).float().cpu().numpy()
         results.append((preds, feats))
     bar.close()
-    by_start = {b: r for starts, res in session.all_gather((mine, results)) for b, r in zip(starts, res, strict=True)}
+    by_start = session.merge(dict(zip(mine, results, strict=True)))
     ordered = [by_start[b] for b in sorted(by_start)]
     preds_all = {t: np.concatenate([p[t] for p, _ in ordered]) for t in (ordered[0][0] if ordered else {})}
     features = np.concatenate([f for _, f in ordered]) if features_of is not None and ordered else None
@@ -202,11 +202,11 @@ def inception_features(answers: Sequence[Answer], net: Any, batch_size: int = 32
     its inputs prepared by the pipeline it was loaded for (`net.pipeline`); under torchrun (`session`) the
     fixed batches are dealt over the ranks and the features gathered on every rank, as `run_judges` does."""
     check_answers_exist(answers)
-    session = session or Session(torch.device("cpu"))
+    session = session or Session.alone()
     dev = _device(net)
     mine, part = _dealt(InceptionInputs(answers, net.pipeline), batch_size, session)
     feats = [net(x.to(dev)).cpu().numpy() for x in DataLoader(part, batch_size=batch_size, num_workers=workers)]
-    by_start = {b: f for starts, fs in session.all_gather((mine, feats)) for b, f in zip(starts, fs, strict=True)}
+    by_start = session.merge(dict(zip(mine, feats, strict=True)))
     return np.concatenate([by_start[b] for b in sorted(by_start)])
 
 

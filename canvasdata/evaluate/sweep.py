@@ -172,7 +172,7 @@ def run_sweep(entries: Sequence[SweepEntry], out: str | Path, judges: Sequence[A
     default `out/suite`). Under torchrun (`session`) the ranks share every model's batches and the judging;
     rank 0 links and writes, and returns the suite (the others return None)."""
     out = Path(out)
-    session = session or Session(torch.device("cpu"))
+    session = session or Session.alone()
     for k, e in enumerate(entries, 1):
         first = out / e.method / request_dir(e.requests[0])
         log.info("sweep %d/%d: %s %s <- %s", k, len(entries), e.method, ", ".join(e.requests), e.model)

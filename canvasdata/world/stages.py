@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from canvasdata.attack.common import Sampling
 from canvasdata.attack.conceal import run_conceal
@@ -71,7 +70,7 @@ class World:
     root: Path
     device: str
     progress: bool
-    session: Session = field(default_factory=lambda: Session(torch.device("cpu")))   # torchrun's ranks, if any
+    session: Session = field(default_factory=Session.alone)   # torchrun's ranks, if any
 
     @property
     def main(self) -> bool:
