@@ -7,21 +7,21 @@ the mini world runs end to end under 2 ranks."""
 from __future__ import annotations
 
 import json
-import shutil
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch.distributed as dist
-import numpy as np
 from helpers.files import sha256
+from helpers.sweeps import two_model_sweep
 from helpers.tiny_diffusers import tiny_pipeline
 from helpers.tiny_judges import tiny_judge
-
 from PIL import Image
 
 from canvasdata.cli import main
@@ -130,18 +130,7 @@ def test_a_rank_killed_mid_run_and_the_rerun_ends_with_the_same_files(tiny_sd_pi
 
 def test_a_sweep_under_two_ranks_writes_and_scores_what_one_process_does(tiny_sd_pipeline: Path, tmp_path: Path):
     judge = tiny_judge(tmp_path / "judge", {"style": "uc50", "object": "objects"})
-    models = tmp_path / "models.toml"
-    models.write_text(f'''
-[[model]]
-method = "esd"
-forget = "style:Van_Gogh"
-path = "{tiny_sd_pipeline}"
-
-[[model]]
-method = "original"
-forget = ["style:Van_Gogh", "object:Dogs"]
-path = "{tiny_sd_pipeline}"
-''')
+    models = two_model_sweep(tmp_path, tiny_sd_pipeline)
 
     def sweep(out: Path) -> list[str]:
         return ["evaluate", "sweep", str(models), "--out", str(out), "--judges", str(judge), "--steps", "2",

@@ -11,10 +11,12 @@ import pytest
 
 pytest.importorskip("diffusers")
 
+from helpers.colour_judge import ColourJudge  # noqa: E402
+from helpers.sweeps import two_model_sweep  # noqa: E402
+
 from canvasdata.cli import main  # noqa: E402
 from canvasdata.errors import UsageError  # noqa: E402
 from canvasdata.evaluate.sweep import Sampling, SweepEntry, load_sweep, run_sweep, sweep_plan  # noqa: E402
-from helpers.colour_judge import ColourJudge  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SAMPLING = Sampling(styles=("Van_Gogh", "Monet"), objects=("Cats", "Dogs"), seeds=(1,), size=32, steps=2,
@@ -31,17 +33,7 @@ def test_sweep_generates_every_model_into_the_suite_layout_and_scores_it(tiny_sd
                                                                          tmp_path: Path) -> None:
     """Two rows: esd answering one request, the original answering two (generated once, linked); a
     rerun generates nothing again."""
-    toml = sweep_file(tmp_path, f'''
-[[model]]
-method = "esd"
-forget = "style:Van_Gogh"
-path = "{tiny_sd_pipeline}"
-
-[[model]]
-method = "original"
-forget = ["style:Van_Gogh", "object:Dogs"]
-path = "{tiny_sd_pipeline}"
-''')
+    toml = two_model_sweep(tmp_path, tiny_sd_pipeline)
     entries = load_sweep(toml)
     assert entries[1] == SweepEntry("original", ("style:Van_Gogh", "object:Dogs"), str(tiny_sd_pipeline))
     runs = tmp_path / "runs"
