@@ -21,6 +21,7 @@ from canvasdata.cliargs import (
 )
 from canvasdata.content.preview import content_sheet
 from canvasdata.dataset import build
+from canvasdata.devices import leave_ranks
 from canvasdata.errors import CanvasdataError, UsageError
 from canvasdata.evaluate.cli import add_evaluate_commands
 from canvasdata.extras import library_bars
@@ -220,9 +221,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     args.verbose, args.quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
     setup_logging(args.verbose, args.quiet)
+    finished = False
     try:
         with library_bars(not args.quiet):
-            return args.func(args)
+            rc = args.func(args)
+        finished = True
+        return rc
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume (finished work is kept)", file=sys.stderr)
         return 130
@@ -230,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        leave_ranks(finished)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeVar
 
 import torch
@@ -23,6 +24,10 @@ K = TypeVar("K")
 DEVICES = "cpu, cuda, cuda:N, mps or auto"
 JUDGE_BATCH = 64       # images a judge forward pass takes, by default (evaluation, scoring, prediction)
 DECODE_WORKERS = 2     # image-decoding worker processes, by default
+# How long a rank waits for its partners at a collective before it fails. Long, because some steps are rank 0's
+# alone while the others wait at the next barrier (a world's ESD and retrained comparison, a sweep's scoring,
+# the end of every command): torch's default (30 min for gloo, 10 for nccl) would fail a healthy run.
+RANK_TIMEOUT = timedelta(hours=6)
 
 
 def usable_cores() -> int:
@@ -191,5 +196,17 @@ def join_ranks(device: str | torch.device = "auto", *, rank: Rank | None = None,
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
-        dist.init_process_group(backend or ("nccl" if dev.type == "cuda" else "gloo"))
+        dist.init_process_group(backend or ("nccl" if dev.type == "cuda" else "gloo"), timeout=RANK_TIMEOUT)
     return Session(dev, rank.rank, rank.world, distributed=True)
+
+
+def leave_ranks(finished: bool) -> None:
+    """Leave the process group this process joined (nothing to do outside one). A rank that `finished` its
+    command first waits for every other rank, so that none exits while a partner still works or talks:
+    gloo aborts a process ("terminate called without an active exception") whose group is torn down at
+    interpreter exit under a partner's traffic. A rank that failed leaves at once (torchrun stops the rest)."""
+    if not dist.is_initialized():
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
