@@ -35,21 +35,21 @@ CONCEPTS = {
 
 MINI = {
     "recipe_hash": "ffca73a638097208700324afbb766e7f606112f0e96dd93ea75599ad68ad68ce",
-    "data/train-00000-of-00002.parquet": "f68683358f0a93b6fe4bc56082cb556589a894b4e66fe2ffea88a9f221db0068",
-    "data/train-00001-of-00002.parquet": "58691c7eecbdc811a29c94fdfa3e350c49c516f2b048ae38f31b9a146f0ea4cd",
-    "data/test-00000-of-00001.parquet": "d921179197637d90e901bfd5095ea321d146a5ef28c0f454c6a967db78db31a9",
+    "data/train-00000-of-00002.parquet": "26abf40f1f94fa0b06ee2fbc57aa373bbbedd50c1d7ac2b5c58769bb70c09f4b",
+    "data/train-00001-of-00002.parquet": "4381f7680de036d3b88a81f157bee63ec27eb20d72a4c6a2c1bdd88e07a8eb32",
+    "data/test-00000-of-00001.parquet": "2b0a0f1da20e5fbbbde4511c884ef14f6c64d75e6c51e4dace4e18597f62213a",
     "recipe.toml": "a76164311afa6193b5a91cf4e53f7686634da4fd81bb6561f2adb499cea32821",
-    "preview.jpg": "a5660d6e821c8bceccf08b899c28268de29f285d2a02964c0d11dd66f239a439",
-    "README.md": "ec2bf81acb122ee39d949a1b17106d5672e9982e8b73ffc5bbf9860bb6f30383",
+    "preview.jpg": "58a8e7cdf7932fac1005061b4eb7000a73392917801c0a67f7240d6442a84205",
+    "README.md": "a7120fa79a770a3786e2de2c948c9b379da45b2763c3b5a9a11c0539061ddc71",
 }
 CONCEPT_SET = {
     "recipe_hash": "45e7af23ca5eaa03f6df7faa3d6e80844af123b589cfe9072709e0429a89c189",
-    "data/Van_Gogh/train-00000-of-00001.parquet": "f5d81b4448216cb33e76fd06428c97a8f38bec94b4b882c3bad413b09a48ab06",
-    "data/Van_Gogh/test-00000-of-00001.parquet": "67b3c80ebdc79fb256a59b210c6e73035e212055778d0af887d01429a79c51fc",
-    "data/Cats/train-00000-of-00001.parquet": "2ef0f9ef4f26233905e1543e0e0ece642dbe5c288c16caa2bb44906591083e46",
-    "data/Cats/test-00000-of-00001.parquet": "8840cb007cde9436a8f5bf50932307461ce95c36f30e2a2c0ab212be64a23cec",
-    "data/Horses/train-00000-of-00001.parquet": "7487d5fe762584cdc36b8bfbeb7650e23be929ad7bec07e243e3547f69dd0b95",
-    "data/Horses/test-00000-of-00001.parquet": "c2fec08af7f5683c82f6d2803ec211be412da6fa889e1ab44c9c31cc13f217f0",
+    "data/Van_Gogh/train-00000-of-00001.parquet": "1c72e77ff8881e436aab85f0025e053b0b70a39fb41f5d6d56f7cd6a410b986f",
+    "data/Van_Gogh/test-00000-of-00001.parquet": "4f7c4b22200e4b83d7c63f52d63648ddf25ac3aacad017e5e8a9e0ee10ed23ea",
+    "data/Cats/train-00000-of-00001.parquet": "3c6f6000fc15b9e72b923c1340342f04d41e0d1a5ab6d518f93d4e4ac8f54d1c",
+    "data/Cats/test-00000-of-00001.parquet": "7f5779994903cdecbb5a2a2cb37828a9445642c38127f206a5e14d0ddade2844",
+    "data/Horses/train-00000-of-00001.parquet": "c6763fa20f8242b7eb5c277c81da723594e988607ebecc83a2071e8e811128a5",
+    "data/Horses/test-00000-of-00001.parquet": "18ac07af9b88fa0be51fcd987b94340f3730174feecdf79368a1039fcf917e32",
     "prompts/Van_Gogh/forget_prompts.json": "42a89ef9c121dbdfd5dfa411913116844473547fdd9427842c1837e0cf7d553d",
     "prompts/Van_Gogh/retain_prompts.json": "7cc71ef01e09f51fd147d2cdb77211f067dc65871622f5e1bba830550e7b1945",
     "prompts/Cats/forget_prompts.json": "f8502d0cb1e5ae1a0b5dbc19a56b2bb1d8ca341de4d211f60ec3c0f0bee3b3c3",
@@ -57,8 +57,8 @@ CONCEPT_SET = {
     "prompts/Cats/unrelated_prompts.json": "62dc19f03f018d051bd0df317db3c6731c93fd4b5437277d69d8f5b19ba7e8d1",
     "prompts/Horses/forget_prompts.json": "8465290274bef1178c7357e15321bf87c07f90e87acc16c3f1dccef4bd340a1e",
     "prompts/Horses/retain_prompts.json": "2481c865745b78b507bbd60857121f467a006d97435883c5a7e1640bea32d419",
-    "preview.jpg": "73f62ecbbd52910cce08effa75b4b455dc750c6f27f8a63f92ab2605611ca4cf",
-    "README.md": "ebb47a3623f50beaabc253ae0d80ffb36ad743cb73218e9339bafc7a9ce32b51",
+    "preview.jpg": "e4240fd4f457f14b28da9c59e19a9246d21600fe0da3bfb63c071daec52e0b89",
+    "README.md": "39985fc3392c285077a9abb0a0e6210ee216451c52c3c8e884b5d5789a91e90d",
 }
 RECORDED_VERSION = "0.1.0"  # the package version the cards above were written by (the card names it)
 
