@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from canvasdata.cli import main
 from canvasdata.dataset import BuildError, build
-from canvasdata.recipes import ContentConfig, RecipeError, parse_recipe
+from canvasdata.recipes import ContentConfig, RecipeError, load_recipe, parse_recipe
 from canvasdata.recipes.options import PAINTER_OPTIONS, SOURCE_OPTIONS, DiffusersOptions, Img2ImgOptions
 from canvasdata.sources import PAINTERS, SOURCES, make_painter
+from canvasdata.verify import verify
 
 
 def photo_folder(root: Path, n: int = 3) -> Path:
@@ -40,6 +42,55 @@ def test_photo_build_loads_with_source_column(tmp_path: Path, monkeypatch):
     seed_row = next(r for r in ds if r["style"] == 47 and r["object"] == 4)
     expected = np.asarray(Image.open(root / "Cats" / "00.jpg").crop((15, 0, 105, 90)).resize((64, 64)), dtype=float)
     assert np.abs(np.asarray(seed_row["image"], dtype=float) - expected).mean() < 25
+
+
+PHOTOS_TOML = """name = "photos"
+seed = 1
+styles = ["Seed_Images", "Pop_Art"]
+objects = ["Cats", "Dogs"]
+images_per_cell = 2
+resolution = 64
+
+[splits]
+train = "1"
+test = "2"
+
+[content]
+source = "photos"
+path = 'photos'   # relative: to this file
+"""
+
+
+def shard_bytes(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "data").glob("*.parquet"))}
+
+
+def test_a_relative_photo_folder_rebuilds_from_the_builds_own_recipe_copy(tmp_path: Path, monkeypatch):
+    project = tmp_path / "project"
+    photo_folder(project / "photos")
+    (project / "photos.toml").write_text(PHOTOS_TOML)
+    monkeypatch.chdir(tmp_path)   # not the recipe's folder: `path` is relative to the file, not to here
+    assert main(["build", "project/photos.toml", "--out", "first", "--workers", "1", "-q"]) == 0
+    copy = (tmp_path / "first" / "recipe.toml").read_text()
+    assert f"path = {str(project / 'photos')!r}".replace("'", '"') in copy, copy
+    assert copy.replace(copy.splitlines()[-1], "") == PHOTOS_TOML.replace(PHOTOS_TOML.splitlines()[-1], ""), \
+        "only the path line differs from the user's file"
+    assert load_recipe(project / "photos.toml").hash() == load_recipe(tmp_path / "first" / "recipe.toml").hash()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)   # the rebuild command, run from anywhere, finds the photos
+    assert main(["build", str(tmp_path / "first" / "recipe.toml"), "--out", "again", "--workers", "1", "-q"]) == 0
+    assert shard_bytes(elsewhere / "again") == shard_bytes(tmp_path / "first")
+    assert verify(tmp_path / "first").ok and verify(elsewhere / "again").ok
+    # a rebuild into the build's own folder is a finished build of the same recipe, not "another recipe"
+    assert main(["build", str(tmp_path / "first" / "recipe.toml"), "--out", str(tmp_path / "first"), "-q"]) == 0
+
+
+def test_where_a_photo_folder_lives_is_not_the_recipes_identity(tmp_path: Path):
+    a, b = photo_folder(tmp_path / "a"), photo_folder(tmp_path / "b")
+    assert photo_recipe(a).hash() == photo_recipe(b).hash()
+    assert photo_recipe(a).to_dict()["content"]["options"]["path"] == str(a)   # recorded, for provenance
+    assert photo_recipe(a, min_size=32).hash() != photo_recipe(a).hash()
 
 
 def test_bad_files_are_named_and_skipped_only_when_allowed(tmp_path: Path):

@@ -18,6 +18,7 @@ from canvasdata.dataset.state import owned_files, read_record
 from canvasdata.formats.common import atomic_writer
 from canvasdata.manifest import MANIFEST, FileEntry, Manifest, ShardEntry, SplitStats, rebuild_command
 from canvasdata.recipes import Recipe
+from canvasdata.recipes.portable import portable_recipe
 from canvasdata.sources import Backends, make_backends
 
 
@@ -40,13 +41,14 @@ def _totals(records: list[dict], shards: list[ShardPlan]
 
 
 def _copy_recipe(recipe: Recipe, out: Path) -> list[str]:
-    """Ship the recipe file beside the data (what the regenerate command reads); a build from
-    `out/recipe.toml` itself keeps it as it is. Returns the file's path in `out` (none: no recipe file)."""
+    """Ship the recipe file beside the data (what the regenerate command reads), its relative locations made
+    absolute (`recipes.portable`); a build from `out/recipe.toml` itself keeps it as it is. Returns the
+    file's path in `out` (none: no recipe file)."""
     src, dst = Path(recipe.source), out / "recipe.toml"
-    if not src.is_file():
+    data = portable_recipe(recipe)
+    if data is None:
         return []
     if not (dst.exists() and dst.samefile(src)):
-        data = src.read_bytes()
         with atomic_writer(dst) as f:
             f.write(data)
     return [dst.name]

@@ -43,6 +43,7 @@ from canvasdata.fields import RecipeError
 from canvasdata.formats import ShardRecord, write_shard
 from canvasdata.manifest import Manifest
 from canvasdata.recipes import Recipe
+from canvasdata.recipes.portable import portable_recipe
 from canvasdata.sources import Backends, make_backends
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,7 @@ def build(recipe: Recipe, out: Path | str, *, device: str = "cpu", workers: int 
     out = Path(out)
     dev = resolve_device(device)
     backends = _checked_backends(recipe)
+    portable_recipe(recipe)   # the build's copy of the recipe file can be written: checked now, not at the end
     session = join_ranks(dev, rank=rank, backend="gloo", independent=True)
     with build_lock(out) if session.main else contextlib.nullcontext():
         inputs = backends.source.fingerprint()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from canvasdata.fields import Fields, RecipeError
-from canvasdata.recipes.options import PAINTER_OPTIONS, PROMPT_FIELDS, SOURCE_OPTIONS, read_options
+from canvasdata.recipes.options import PAINTER_OPTIONS, PROMPT_FIELDS, SOURCE_OPTIONS, locations, read_options
 from canvasdata.recipes.types import (
     DEFAULT_KIND,
     KIND_SHAPES,
@@ -130,19 +130,27 @@ def _output(f: Fields) -> OutputConfig:
     return output
 
 
-def _content(f: Fields, seed: int) -> ContentConfig:
+def _content(f: Fields, seed: int, recipe_file: Path | None) -> ContentConfig:
     """`[content]`: the source, its seed and pairing; the other fields (the painter's name among them) are
-    the backends' options, each read as the chosen source's and painter's dataclasses declare."""
+    the backends' options, each read as the chosen source's and painter's dataclasses declare. A relative
+    location (a photo folder) is made absolute against the folder of `recipe_file` (none: left as written,
+    i.e. relative to the working directory)."""
     c_f, d = f.table_of("content"), ContentConfig()
     source = c_f.get("source", str, d.source, allowed=tuple(SOURCE_OPTIONS))
     content_seed = c_f.get("seed", int, seed, lo=0, hi=2**62)
     pairing = c_f.get("pairing", str, d.pairing, allowed=PAIRINGS)
-    options = tuple(sorted((k, v) for k, v in c_f.table.items() if k not in c_f.seen))
+    options = dict(c_f.table.items())
+    for k in c_f.seen:
+        options.pop(k, None)
     painter = c_f.get("painter", str, d.painter, allowed=tuple(PAINTER_OPTIONS))
     read_options(SOURCE_OPTIONS[source], c_f)
     read_options(PAINTER_OPTIONS[painter], c_f)
     c_f.check_unknown()
-    return ContentConfig(source, content_seed, pairing, options)
+    for name in locations(SOURCE_OPTIONS[source]) + locations(PAINTER_OPTIONS[painter]):
+        where = options.get(name)
+        if recipe_file is not None and isinstance(where, str) and not Path(where).is_absolute():
+            options[name] = str(recipe_file.resolve().parent / where)
+    return ContentConfig(source, content_seed, pairing, tuple(sorted(options.items())))
 
 
 def _card(f: Fields) -> CardConfig:
@@ -185,7 +193,7 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
     splits = _splits(f, n, kind.count_field)
     output = _output(f)
     seed = f.get("seed", int, lo=0, hi=2**62)
-    content = _content(f, seed)
+    content = _content(f, seed, Path(source) if Path(source).is_file() else None)
     card = _card(f)
     template = f.template("prompt_template", PROMPT_FIELDS, PROMPT_TEMPLATE, required=True)
     custom_styles = f.get("custom_styles", dict, {})  # the procedural painter checks the styles' steps

@@ -35,9 +35,16 @@ class Check:
     placeholders: tuple[str, ...] | None = None  # a `str.format` template with these placeholders
 
 
-def option(default: Any = MISSING, **check: Any) -> Any:
-    """A backend option with a default (none: required) and the checks of `Check`."""
-    return field(default=default, metadata={"check": Check(**check)})
+def option(default: Any = MISSING, *, location: bool = False, **check: Any) -> Any:
+    """A backend option with a default (none: required) and the checks of `Check`. A `location` names where
+    an input lives (a folder): written relative, it is relative to the recipe file, and it is not part of the
+    recipe's identity (what lives there is: the source's fingerprint in the build's inputs)."""
+    return field(default=default, metadata={"check": Check(**check), "location": location})
+
+
+def locations(cls: type[BackendOptions]) -> tuple[str, ...]:
+    """The names of the options of `cls` declared as locations (`option(location=True)`)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("location"))
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,7 @@ class PhotoOptions(BackendOptions):
     """`source = "photos"`: a folder `{object}/*.{jpg,jpeg,png,webp}`."""
 
     backend: ClassVar[str] = "photos"
-    path: str = option()                        # the folder, relative to the recipe file
+    path: str = option(location=True)           # the folder (relative: to the recipe file)
     min_size: int = 64                          # smaller photos are reported (or skipped)
     skip_bad: bool = False                      # skip unreadable, non-image and too small files
 

@@ -23,6 +23,7 @@ from canvasdata.recipes.options import (
     PAINTER_OPTIONS,
     SOURCE_OPTIONS,
     BackendOptions,
+    locations,
     read_options,
 )
 from canvasdata.taxonomy import PROMPT_TEMPLATE, SEED_STYLE, LabelSpace
@@ -68,6 +69,10 @@ class ContentConfig:
     def fields(self, source: str) -> Fields:
         """The backend options as typed fields of `[content]` in the recipe file `source`."""
         return Fields(dict(self.options), source, "content.")
+
+    def locations(self) -> tuple[str, ...]:
+        """The options of the chosen source and painter that name where an input lives (`options.locations`)."""
+        return locations(SOURCE_OPTIONS[self.source]) + locations(PAINTER_OPTIONS[self.painter])
 
     def source_options(self, source: str = "<memory>") -> BackendOptions:
         """The content source's options, typed (errors name the recipe file `source`)."""
@@ -167,8 +172,13 @@ class Recipe:
         return json.loads(json.dumps(d))
 
     def hash(self) -> str:
-        """sha256 of the canonical JSON form: two recipes with the same hash build the same data."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        """sha256 of the canonical JSON form without the content's locations: two recipes with the same hash
+        build the same data from the same inputs (where a photo folder lives is not what it holds; its
+        fingerprint, in the build's inputs, is)."""
+        d = self.to_dict()
+        for name in self.content.locations():
+            d["content"]["options"].pop(name, None)
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
     def replace(self, **changes: Any) -> Recipe:

@@ -41,9 +41,7 @@ class PhotoContent:
 
     def __init__(self, recipe: Recipe) -> None:
         opts = read_options(PhotoOptions, recipe.content.fields(recipe.source))
-        root = Path(opts.path)
-        if not root.is_absolute() and Path(recipe.source).exists():
-            root = Path(recipe.source).resolve().parent / root
+        root = Path(opts.path)   # made absolute against the recipe file when it was read (recipes.load)
         self.root = root
         self.min_size = opts.min_size
         skip_bad = opts.skip_bad
