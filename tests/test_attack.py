@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler
 from helpers.colour_judge import ColourJudge, colour_image  # noqa: E402
 from helpers.tiny_diffusers import tiny_pipeline
 from helpers.tiny_judges import tiny_judge
@@ -28,7 +30,8 @@ from canvasdata.attack.crs import (
     similarity_score,
 )
 from canvasdata.attack.partial import PartialDiffusion, check_compatible, check_psi, original_steps
-from canvasdata.attack.prompts import AttackConfig, attack_prompt, encode_images
+from canvasdata.attack.config import AttackConfig
+from canvasdata.attack.prompts import DenoisingLoss, attack_prompt, encode_images
 from canvasdata.cli import main
 from canvasdata.errors import UsageError
 from canvasdata.evaluate import score_suite
@@ -110,6 +113,33 @@ def test_crs_and_ccs_arithmetic_on_hand_made_features():
     probe = LinearProbe().fit(o, u)
     assert probe.accuracy(o, u) == 1.0 and probe.prob_original(o).min() > 0.5 > probe.prob_original(u).max()
     assert probe.describe()["features"] == 4
+
+
+class ScaledInput(torch.nn.Module):
+    """A stand-in UNet whose prediction is 0.5 x its input, whatever the text: the loss is then known."""
+
+    dtype = torch.float32
+
+    def forward(self, x, t, encoder_hidden_states):
+        return type("Out", (), {"sample": 0.5 * x})()
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction", "sample"])
+def test_the_attack_loss_noises_and_targets_as_the_training_objective(kind):
+    """The attack's denoising loss against the closed form (DDPM noising at the scheduler config's betas; the
+    target of each prediction type), for a scheduler that samples (DDIM) rather than trains."""
+    scheduler = DDIMScheduler(num_train_timesteps=100, beta_schedule="scaled_linear", prediction_type=kind)
+    pipe = type("Pipe", (), {"unet": ScaledInput(), "scheduler": scheduler})()
+    latents = torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    loss = DenoisingLoss(pipe, latents)
+    idx, t, noise = loss.draws(torch.Generator().manual_seed(1), 5)
+    assert int(t.max()) < 100
+    z0 = latents[idx]
+    a = scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+    xt = a.sqrt() * z0 + (1 - a).sqrt() * noise
+    truth = {"epsilon": noise, "v_prediction": a.sqrt() * noise - (1 - a).sqrt() * z0, "sample": z0}[kind]
+    got = float(loss(torch.zeros(1, 2, 8), idx, t, noise))
+    assert math.isclose(got, float(F.mse_loss(0.5 * xt, truth)), rel_tol=1e-5)
 
 
 def test_prompt_attack_lowers_its_loss_and_resumes_exactly(models, target_images, tmp_path, monkeypatch):

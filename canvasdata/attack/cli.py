@@ -7,19 +7,18 @@ import argparse
 
 from canvasdata.attack.common import Sampling, percent, score
 from canvasdata.attack.conceal import DEFAULT_PROBE_SEEDS, DEFAULT_PSI, run_conceal
-from canvasdata.attack.prompts import PROJECTIONS, AttackConfig, run_prompt_attack
+from canvasdata.attack.config import DEFAULT_ATTACK, PROJECTIONS, AttackConfig
 from canvasdata.attack.tokens import POSITIONS
 from canvasdata.cliargs import non_negative_int, positive_int
 from canvasdata.devices import JUDGE_BATCH, join_ranks
 from canvasdata.evaluate.cli import protocol_flag, sampling_flags
 from canvasdata.evaluate.commands import load_judges
-from canvasdata.evaluate.generate import (
-    PROTOCOL_SEEDS,
-)
+from canvasdata.evaluate.generate import PROTOCOL_SEEDS
+from canvasdata.extras import load_extra
 from canvasdata.sources.diffusers import PipelineOptions
 
 LAYOUT_HINT = "runs/{method}/{style|object}_{target}/"
-ATTACK = AttackConfig()  # the attack's defaults, shown by --help
+ATTACK = DEFAULT_ATTACK  # the attack's defaults, shown by --help
 
 
 def _sampling(a: argparse.Namespace, device: str) -> Sampling:
@@ -51,11 +50,13 @@ def _prompts(a: argparse.Namespace) -> int:
     config = AttackConfig(tokens=a.tokens, position=a.position, steps=a.attack_steps, lr=a.lr,
                           weight_decay=a.weight_decay, project=a.project, batch=a.attack_batch,
                           eval_draws=a.eval_draws, targets=a.targets_per_prompt, seed=a.attack_seed)
+    attack = load_extra("canvasdata.attack.prompts", "diffusers")
     session = join_ranks(a.device)
-    r = run_prompt_attack(a.unlearned, a.forget, a.target_images, load_judges(a.judges, str(session.device)), a.out,
-                          styles=a.styles, objects=a.objects, config=config, sampling=_sampling(a, str(session.device)),
-                          protocol=a.protocol, judge_batch_size=a.judge_batch_size, workers=a.workers,
-                          progress=not a.quiet, session=session)
+    judges = load_judges(a.judges, str(session.device))
+    r = attack.run_prompt_attack(a.unlearned, a.forget, a.target_images, judges, a.out, styles=a.styles,
+                                 objects=a.objects, config=config, sampling=_sampling(a, str(session.device)),
+                                 protocol=a.protocol, judge_batch_size=a.judge_batch_size, workers=a.workers,
+                                 progress=not a.quiet, session=session)
     if not session.main:
         return 0
     print(f"forget {a.forget}: ASR {r.asr * 100:.2f} over images, {r.asr_prompts * 100:.2f} over prompts "

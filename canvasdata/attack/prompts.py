@@ -24,12 +24,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers import DDPMScheduler
 from PIL import Image
 from tqdm.auto import tqdm
 
 from canvasdata.attack.common import AttackReport, Request, Sampling, forget_request, judges_record, percent, read_set
+from canvasdata.attack.config import DEFAULT_ATTACK, AttackConfig
 from canvasdata.attack.io import check_settings, load_state, save_state
-from canvasdata.attack.tokens import POSITIONS, AdversarialPipeline, SoftPrompt, execution_device
+from canvasdata.attack.tokens import AdversarialPipeline, SoftPrompt, execution_device
 from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, Session
 from canvasdata.encode import decode_image
 from canvasdata.errors import UsageError
@@ -41,35 +43,7 @@ from canvasdata.formats.common import write_json
 from canvasdata.seeds import derive_seed
 from canvasdata.taxonomy import OBJECTS, UC60, prompt
 
-PROJECTIONS = ("each-step", "end")
 PREDICTIONS = ("epsilon", "v_prediction", "sample")
-
-
-@dataclass(frozen=True)
-class AttackConfig:
-    """The attack's settings (defaults: UnlearnDiffAtk's 3 prefix tokens, 40 steps, lr 0.01, weight decay 0.1)."""
-
-    tokens: int = 3
-    position: str = "prefix"
-    steps: int = 40
-    lr: float = 0.01
-    weight_decay: float = 0.1
-    project: str = "each-step"
-    batch: int = 1          # noised target draws a step
-    eval_draws: int = 8     # fixed draws that score the projected tokens after every step
-    targets: int = 4        # target images a prompt (its own cell's first)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("tokens", "steps", "batch", "eval_draws", "targets"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise UsageError(f"{name} {getattr(self, name)!r}: allowed a positive integer")
-        if self.position not in POSITIONS:
-            raise UsageError(f"position {self.position!r}: allowed {', '.join(POSITIONS)}")
-        if self.project not in PROJECTIONS:
-            raise UsageError(f"project {self.project!r}: allowed {', '.join(PROJECTIONS)}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise UsageError(f"lr {self.lr}, weight_decay {self.weight_decay}: allowed lr > 0, weight_decay >= 0")
 
 
 def check_attackable(pipe: Any) -> None:
@@ -89,18 +63,20 @@ def check_attackable(pipe: Any) -> None:
 
 
 class DenoisingLoss:
-    """The unlearned model's denoising MSE on noised target latents, for a text conditioning."""
+    """The unlearned model's denoising MSE on noised target latents, for a text conditioning. The latents
+    are noised, and the target of a v-prediction model made, by the training noise schedule of the
+    pipeline's scheduler config (`DDPMScheduler.add_noise` / `get_velocity`), whatever scheduler samples."""
 
     def __init__(self, pipe: Any, latents: torch.Tensor) -> None:
         self.unet, self.latents = pipe.unet, latents
-        self.alphas = pipe.scheduler.alphas_cumprod.to(latents.device, torch.float32)
-        self.kind = pipe.scheduler.config.get("prediction_type", "epsilon")
+        self.noise = DDPMScheduler.from_config(pipe.scheduler.config)
+        self.kind = self.noise.config.prediction_type
 
     def draws(self, generator: torch.Generator, n: int, cycle: bool = False) -> tuple[torch.Tensor, ...]:
         """(image index, timestep, noise) of `n` draws from `generator` (`cycle`: images in turn)."""
         count = len(self.latents)
         idx = torch.arange(n) % count if cycle else torch.randint(count, (n,), generator=generator)
-        t = torch.randint(len(self.alphas), (n,), generator=generator)
+        t = torch.randint(self.noise.config.num_train_timesteps, (n,), generator=generator)
         noise = torch.randn((n, *self.latents.shape[1:]), generator=generator)
         return idx, t, noise
 
@@ -108,9 +84,10 @@ class DenoisingLoss:
         """Mean squared error of the model's prediction for the draws, conditioned on `cond` [1, L, D]."""
         dev = self.latents.device
         z0, noise, t = self.latents[idx.to(dev)].float(), noise.to(dev), t.to(dev)
-        a = self.alphas[t].view(-1, 1, 1, 1)
-        xt = a.sqrt() * z0 + (1 - a).sqrt() * noise
-        target = {"epsilon": noise, "v_prediction": a.sqrt() * noise - (1 - a).sqrt() * z0, "sample": z0}[self.kind]
+        xt = self.noise.add_noise(z0, noise, t)
+        target = {"epsilon": noise, "sample": z0}.get(self.kind)
+        if target is None:   # v_prediction
+            target = self.noise.get_velocity(z0, noise, t)
         dtype = self.unet.dtype
         pred = self.unet(xt.to(dtype), t, encoder_hidden_states=cond.expand(len(t), -1, -1).to(dtype)).sample
         return F.mse_loss(pred.float(), target)
@@ -160,7 +137,7 @@ def _step(soft: torch.Tensor, soft_prompt: SoftPrompt, loss_fn: DenoisingLoss, o
     return float(loss.detach())
 
 
-def attack_prompt(pipe: Any, text: str, latents: torch.Tensor, config: AttackConfig = AttackConfig(),
+def attack_prompt(pipe: Any, text: str, latents: torch.Tensor, config: AttackConfig = DEFAULT_ATTACK,
                   state_path: Path | str | None = None, progress: bool = False) -> dict:
     """Optimise `config.tokens` slots of the prompt `text` against the unlearned pipeline `pipe` on target
     `latents` (`encode_images`); resumes from and saves to `state_path` after every step (`progress`: a bar
@@ -288,7 +265,7 @@ def _detected(judges: Sequence[Any], answers: list[Answer], request: Request, pr
 
 def run_prompt_attack(unlearned: str | Path | Any, forget: str, target_images: Path | str, judges: Sequence[Any],
                       out: Path | str, *, styles: Sequence[str] | None = None, objects: Sequence[str] | None = None,
-                      config: AttackConfig = AttackConfig(), sampling: Sampling | None = None,
+                      config: AttackConfig = DEFAULT_ATTACK, sampling: Sampling | None = None,
                       protocol: str | Protocol | None = None, judge_batch_size: int = JUDGE_BATCH,
                       workers: int = DECODE_WORKERS, progress: bool = True,
                       session: Session | None = None) -> PromptReport:

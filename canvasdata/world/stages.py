@@ -30,7 +30,8 @@ import numpy as np
 
 from canvasdata.attack.common import Sampling
 from canvasdata.attack.conceal import run_conceal
-from canvasdata.attack.prompts import AttackConfig, run_prompt_attack
+from canvasdata.attack.config import AttackConfig
+from canvasdata.attack.prompts import run_prompt_attack
 from canvasdata.data import load_split
 from canvasdata.dataset import build
 from canvasdata.devices import Session
