@@ -26,6 +26,7 @@ from canvasdata.errors import CanvasdataError, UsageError
 from canvasdata.evaluate.cli import add_evaluate_commands
 from canvasdata.extras import library_bars
 from canvasdata.formats import FORMATS
+from canvasdata.formats.common import save_image
 from canvasdata.formats.folder import LAYOUTS, METADATA, export_folder
 from canvasdata.hub import push_folder
 from canvasdata.judges.cli import add_judge_commands
@@ -126,8 +127,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         sheet = content_sheet(objects=args.objects or None, seeds=range(args.seeds), size=args.size)
     else:
         sheet = style_sheet(styles=args.styles or None, objects=args.objects or None, size=args.size)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    save_image(sheet, out)
     print(f"wrote {out} ({sheet.width}x{sheet.height})")
     return 0
 

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from test_build import tiny
 
 from canvasdata import cli
@@ -312,3 +313,16 @@ def test_a_bad_pipeline_source_is_one_line_and_creates_nothing(tmp_path: Path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and says in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_preview_writes_a_sheet_atomically_and_refuses_an_unknown_image_name(tmp_path, capsys):
+    out = tmp_path / "sheets" / "content.png"
+    assert main(["preview", "content", "--out", str(out), "--objects", "Cats", "Dogs", "--seeds", "2", "--size", "32",
+                 "-q"]) == 0
+    with Image.open(out) as sheet:
+        assert sheet.format == "PNG" and sheet.width > 2 * 32 and sheet.height >= 2 * 32
+    assert sorted(p.name for p in out.parent.iterdir()) == ["content.png"]   # no temporary file left
+    bad = tmp_path / "sheets" / "content.xyz"
+    assert main(["preview", "content", "--out", str(bad), "--objects", "Cats", "--seeds", "1", "--size", "32"]) == 2
+    assert "content.xyz: not an image file name" in capsys.readouterr().err
+    assert sorted(p.name for p in out.parent.iterdir()) == ["content.png"]

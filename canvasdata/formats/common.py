@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from datasets import ClassLabel, Features
+from PIL import Image
 
 from canvasdata.errors import CanvasdataError
 from canvasdata.folders import temp_path
@@ -116,6 +117,16 @@ def write_text(path: Path, text: str) -> None:
     """Atomically write UTF-8 text (reports, cards): a reader never sees half a file."""
     with atomic_writer(path) as f:
         f.write(text.encode("utf-8"))
+
+
+def save_image(img: Image.Image, path: Path, **params: Any) -> None:
+    """Atomically save a picture (contact sheets, figures) in the format its file name says (.png, .jpg,
+    ...); `params` go to PIL's `save`. An extension PIL does not know is a FormatError naming the file."""
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None:
+        raise FormatError(f"{path}: not an image file name PIL can write (use .png or .jpg)")
+    with atomic_path(Path(path)) as tmp:
+        img.save(tmp, format=fmt, **params)
 
 
 def write_json(path: Path, data: object) -> None:

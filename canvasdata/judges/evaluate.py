@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from canvasdata.data import ImageLabels, LabelledImages, make_loader
 from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH
 from canvasdata.errors import UsageError
-from canvasdata.formats.common import write_json
+from canvasdata.formats.common import save_image, write_json
 from canvasdata.judges.model import Judge
 from canvasdata.sheet import label_font
 
@@ -196,7 +196,7 @@ def heat_table(cells: list[list[tuple[str, Colour]]], rows: list[str], cols: lis
             d.rectangle([cx[j], cy[i], cx[j] + cw - 1, cy[i] + ch - 1], fill=colour, outline=(220, 220, 220))
             if text:
                 d.text((cx[j] + (cw - width(text)) / 2, text_y), text, fill=_ink(colour), font=font)
-    img.save(path)
+    save_image(img, path)
 
 
 def confusion_png(matrix: np.ndarray, names: list[str], path: Path, title: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from canvasdata.devices import JUDGE_BATCH
 from canvasdata.encode import decode_image, image_tensor
+from canvasdata.formats.common import write_text
 from canvasdata.judges.model import Judge
 
 
@@ -40,7 +42,8 @@ def predict_paths(judge: Judge, paths: Iterable[str | Path], batch_size: int = J
 
 
 def write_csv(rows: list[dict], out: Path | str) -> None:
-    with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "task", "prediction", "probability", "top5"])
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=["path", "task", "prediction", "probability", "top5"])
+    w.writeheader()
+    w.writerows(rows)
+    write_text(Path(out), buf.getvalue())

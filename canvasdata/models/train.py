@@ -29,6 +29,7 @@ from transformers import CLIPTokenizer
 from canvasdata.checkpoints import load_optimizer, optimizer_tensors, read_state, save_state, under
 from canvasdata.devices import Session, join_ranks
 from canvasdata.errors import ModelError, UsageError
+from canvasdata.formats.common import save_image
 from canvasdata.locks import folder_lock
 from canvasdata.models.card import model_card
 from canvasdata.models.components import Parts, assemble, check_init, from_pipeline, from_scratch
@@ -261,8 +262,7 @@ def _reconstructions(run: Run, dev: torch.device) -> None:
     tiles = torch.cat([x, y]).add(1).div(2).clamp(0, 1).cpu()
     sheet = contact_sheet(tiles, ncol=len(x))
     path = run.out / SAMPLES / f"vae_{run.progress.step:06d}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.resize((sheet.width * 3, sheet.height * 3)).save(path)
+    save_image(sheet.resize((sheet.width * 3, sheet.height * 3)), path)
 
 
 def _train_unet(run: Run, latents: Latents, tensors: dict[str, torch.Tensor], dev: torch.device) -> bool:
