@@ -44,6 +44,7 @@ SEED_WORDS_CAPTION = "Photo"
 SEED_WORDS_SAMPLER = "Seed Images"
 
 
+DOMAINS = ("style", "object")   # what an unlearning request forgets: a style or an object
 MAX_LISTED = 20  # names an unknown-name message lists when none is close
 
 
@@ -85,6 +86,13 @@ BUILTIN_SPACES: dict[str, LabelSpace] = {
     "uc50": LabelSpace("uc50", UC50),
     "objects": LabelSpace("objects", OBJECTS),
 }
+
+
+def split_target(spec: str) -> tuple[str, str] | None:
+    """(domain, name) of a request 'style:NAME' or 'object:NAME' (the name unchecked); None for any other
+    form, so that each caller raises its own error naming its flag or field."""
+    domain, sep, name = spec.partition(":")
+    return (domain, name) if sep and domain in DOMAINS and name and "+" not in spec else None
 
 
 def closest_names(name: str, allowed: Sequence[str], shown: int = MAX_LISTED, *, list_allowed: bool = False) -> str:

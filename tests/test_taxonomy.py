@@ -2,6 +2,7 @@ import pytest
 
 from canvasdata.taxonomy import (
     BUILTIN_SPACES,
+    DOMAINS,
     OBJECTS,
     UC50,
     UC60,
@@ -9,6 +10,7 @@ from canvasdata.taxonomy import (
     LabelSpace,
     label_space,
     prompt,
+    split_target,
     unknown_message,
 )
 
@@ -49,3 +51,13 @@ def test_unknown_name_lists_at_most_twenty_names_when_none_is_close():
     close = unknown_message("model7x", names, "timm models")
     assert close.startswith("unknown name 'model7x' in timm models; did you mean model7")
     assert unknown_message("q", ["a", "b"], "letters") == "unknown name 'q' in letters; allowed: a, b"
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("style:Van_Gogh", ("style", "Van_Gogh")), ("object:Cats", ("object", "Cats")),
+    ("style:Van_Gogh+object:Cats", None), ("Van_Gogh", None), ("style:", None), ("colour:Red", None),
+    (":Cats", None), ("object Cats", None),
+])
+def test_one_parser_of_domain_name_requests(spec, expected):
+    assert split_target(spec) == expected
+    assert DOMAINS == ("style", "object")

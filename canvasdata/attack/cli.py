@@ -13,7 +13,7 @@ from canvasdata.cliargs import non_negative_int, positive_int
 from canvasdata.devices import JUDGE_BATCH, join_ranks
 from canvasdata.evaluate.cli import protocol_flag, sampling_flags
 from canvasdata.evaluate.commands import load_judges
-from canvasdata.evaluate.generate import PROTOCOL_SEEDS
+from canvasdata.evaluate.protocol import PROTOCOL_SEEDS
 from canvasdata.extras import load_extra
 from canvasdata.sources.diffusers import PipelineOptions
 

@@ -13,18 +13,15 @@ import torch
 from canvasdata.devices import Session
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer, read_answer_folder
-from canvasdata.evaluate.generate import (
-    GENERATE_BATCH,
+from canvasdata.evaluate.generate import GENERATE_BATCH, answer_name, generate_answers, load_pipeline
+from canvasdata.evaluate.protocol import (
     PROTOCOL_GUIDANCE,
     PROTOCOL_SCHEDULER,
     PROTOCOL_SEEDS,
     PROTOCOL_SIZE,
     PROTOCOL_STEPS,
-    answer_name,
-    generate_answers,
-    load_pipeline,
+    Protocol,
 )
-from canvasdata.evaluate.protocol import Protocol
 from canvasdata.evaluate.score import judge_for, judge_name, parse_forget
 from canvasdata.evaluate.suite import ATTACK_REPORT
 from canvasdata.formats.common import write_json, write_text

@@ -12,21 +12,21 @@ from canvasdata.cliargs import add_device_arg, add_device_args, non_negative_int
 from canvasdata.devices import DECODE_WORKERS, Rank, join_ranks
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.commands import evaluate_command, generate_command, load_judges, suite_command
-from canvasdata.evaluate.concepts import CONCEPT_GUIDANCE, CONCEPT_STEPS, generate_prompt_images, score_concept
-from canvasdata.evaluate.generate import (
-    GENERATE_BATCH,
+from canvasdata.evaluate.concepts import generate_prompt_images, score_concept
+from canvasdata.evaluate.generate import GENERATE_BATCH
+from canvasdata.evaluate.jeffreys import LOSS_BATCH, LOSS_TIMESTEPS, NOISE_SEED
+from canvasdata.evaluate.protocol import (
+    CONCEPT_GUIDANCE,
+    CONCEPT_STEPS,
+    DEFAULT_PROTOCOL,
+    INCEPTION_PIPELINES,
+    JUDGE_RESIZES,
+    OPTION_HELP,
     PROTOCOL_GUIDANCE,
     PROTOCOL_SCHEDULER,
     PROTOCOL_SEEDS,
     PROTOCOL_SIZE,
     PROTOCOL_STEPS,
-)
-from canvasdata.evaluate.jeffreys import LOSS_BATCH, LOSS_TIMESTEPS, NOISE_SEED
-from canvasdata.evaluate.protocol import (
-    DEFAULT_PROTOCOL,
-    INCEPTION_PIPELINES,
-    JUDGE_RESIZES,
-    OPTION_HELP,
     PROTOCOLS,
     SEED_IMAGES_WORDS,
     Protocol,

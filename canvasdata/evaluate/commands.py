@@ -9,15 +9,8 @@ from pathlib import Path
 from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, Session, join_ranks
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import is_build
-from canvasdata.evaluate.generate import (
-    GENERATE_BATCH,
-    PROTOCOL_GUIDANCE,
-    PROTOCOL_SEEDS,
-    PROTOCOL_SIZE,
-    PROTOCOL_STEPS,
-    generate_answers,
-)
-from canvasdata.evaluate.protocol import Protocol
+from canvasdata.evaluate.generate import GENERATE_BATCH, generate_answers
+from canvasdata.evaluate.protocol import PROTOCOL_GUIDANCE, PROTOCOL_SEEDS, PROTOCOL_SIZE, PROTOCOL_STEPS, Protocol
 from canvasdata.evaluate.score import NEIGHBOURS_K, Report, score_answers
 from canvasdata.evaluate.suite import Suite, score_suite
 from canvasdata.judges import load_judge

@@ -15,8 +15,8 @@ from tqdm.auto import tqdm
 from canvasdata.devices import DECODE_WORKERS, JUDGE_BATCH, Session, resolve_device
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import Answer
-from canvasdata.evaluate.generate import GENERATE_BATCH, PROTOCOL_SIZE, load_pipeline
-from canvasdata.evaluate.protocol import CANVASDATA
+from canvasdata.evaluate.generate import GENERATE_BATCH, load_pipeline
+from canvasdata.evaluate.protocol import CANVASDATA, CONCEPT_GUIDANCE, CONCEPT_STEPS, PROTOCOL_SIZE
 from canvasdata.evaluate.score import judge_name, run_judge
 from canvasdata.formats.common import write_json
 from canvasdata.judges.model import Judge
@@ -24,8 +24,6 @@ from canvasdata.metrics import frechet_distance, kid
 from canvasdata.sources.diffusers import PipelineOptions
 
 NAME_RE = re.compile(r"^(\d+)_seed(\d+)\.(jpg|jpeg|png)$")
-CONCEPT_STEPS = 50         # concept sets' generation (the DataIGM shape): 50 steps, guidance 7.5
-CONCEPT_GUIDANCE = 7.5
 
 
 def read_prompts(path: Path | str) -> list[dict]:

@@ -27,16 +27,19 @@ from tqdm.auto import tqdm
 
 from canvasdata.devices import Session
 from canvasdata.errors import UsageError
-from canvasdata.evaluate.protocol import Protocol, get_protocol
+from canvasdata.evaluate.protocol import (
+    PROTOCOL_GUIDANCE,
+    PROTOCOL_SCHEDULER,
+    PROTOCOL_SEEDS,
+    PROTOCOL_SIZE,
+    PROTOCOL_STEPS,
+    Protocol,
+    get_protocol,
+)
 from canvasdata.formats.common import write_json
 from canvasdata.sources.diffusers import PipelineOptions, diffusers_version, load_text2image
 from canvasdata.taxonomy import OBJECTS, PROMPT_TEMPLATE, SEED_STYLE, SEED_WORDS_CAPTION, UC50, prompt
 
-PROTOCOL_SEEDS = (188, 288, 588, 688, 888)
-PROTOCOL_SCHEDULER = "DDIMScheduler"
-PROTOCOL_SIZE = 512        # the unlearned models' samplers: 512 px, DDIM 100 steps, guidance 9
-PROTOCOL_STEPS = 100
-PROTOCOL_GUIDANCE = 9.0
 GENERATE_BATCH = 4         # prompts a pipeline call
 # settings that change the pixels: a resume must use the same values
 # (cpu_offload only moves weights: not here; the batch size is, since an image's batch changes its last bits)

@@ -31,6 +31,15 @@ from canvasdata.taxonomy import SEED_WORDS_CAPTION, SEED_WORDS_SAMPLER
 JUDGE_RESIZES = ("torchvision-bilinear", "pil-bicubic-draft")
 INCEPTION_PIPELINES = ("original", "canvasdata")
 SEED_IMAGES_WORDS = (SEED_WORDS_SAMPLER, SEED_WORDS_CAPTION)
+# How answer sets are sampled, by default: the original's samplers for unlearned models (512 px, DDIM 100 steps,
+# guidance 9, these five seeds), and concept sets' generation (the DataIGM shape: 50 steps, guidance 7.5).
+PROTOCOL_SEEDS = (188, 288, 588, 688, 888)
+PROTOCOL_SCHEDULER = "DDIMScheduler"
+PROTOCOL_SIZE = 512
+PROTOCOL_STEPS = 100
+PROTOCOL_GUIDANCE = 9.0
+CONCEPT_STEPS = 50
+CONCEPT_GUIDANCE = 7.5
 DEFAULT_PROTOCOL = "unlearncanvas"
 
 # what each option means, for reports and the CLI help

@@ -29,7 +29,7 @@ from canvasdata.evaluate.preprocess import InceptionInputs, JudgeInputs
 from canvasdata.evaluate.protocol import UNLEARNCANVAS, Protocol, get_protocol
 from canvasdata.formats.common import write_json, write_text
 from canvasdata.metrics import combination_scores, frechet_distance, kid, nearest, request_scores, split_retention
-from canvasdata.taxonomy import OBJECTS, SEED_STYLE, UC60, unknown_message
+from canvasdata.taxonomy import DOMAINS, OBJECTS, SEED_STYLE, UC60, split_target, unknown_message
 
 REFERENCE_INDICES = range(1, 6)
 NEIGHBOURS_K = 3   # retained classes nearest the target in IRA near
@@ -76,9 +76,10 @@ def split_combination(spec: str, flag: str = "forget") -> tuple[str, str] | None
     parts = spec.split("+")
     named: dict[str, str] = {}
     for part in parts:
-        domain, _, name = part.partition(":")
-        if domain not in ("style", "object") or not name or len(parts) != 2:
+        target = split_target(part)
+        if target is None or len(parts) != 2:
             raise UsageError(f"{flag} {spec!r}: a combination is style:NAME+object:NAME")
+        domain, name = target
         if domain in named:
             raise UsageError(f"{flag} {spec!r}: a combination names one style and one object, not two {domain}s")
         named[domain] = name
@@ -86,26 +87,21 @@ def split_combination(spec: str, flag: str = "forget") -> tuple[str, str] | None
 
 
 def parse_forget(spec: str, styles: Sequence[str] = UC60, objects: Sequence[str] = OBJECTS, *,
-                 combinations: bool = True) -> Forget:
+                 combinations: bool = True, flag: str = "forget") -> Forget:
     """'style:Van_Gogh' or 'object:Cats' -> (domain, name), the name checked against the label space;
     with `combinations`, 'style:Van_Gogh+object:Dogs' (either order) -> ('combination', 'Van_Gogh+Dogs'),
     both names checked (the style may be Seed_Images). An unknown name is a UsageError naming it, with
-    the closest names."""
-    combo = split_combination(spec) if combinations else None
-    if combo is not None:
-        for domain, name in zip(("style", "object"), combo, strict=True):
-            space = styles if domain == "style" else objects
-            if name not in space:
-                raise UsageError(f"forget {spec!r}: " + unknown_message(name, space, f"{domain} names"))
-        return Forget(COMBINATION, "+".join(combo))
-    domain, _, name = spec.partition(":")
-    if domain not in ("style", "object") or not name or "+" in spec:
+    the closest names. `flag`: how errors name the request."""
+    combo = split_combination(spec, flag) if combinations else None
+    named = tuple(zip(DOMAINS, combo, strict=True)) if combo is not None else (split_target(spec),)
+    if named == (None,):
         forms = FORGET_FORMS if combinations else "style:NAME or object:NAME (no combination here)"
-        raise UsageError(f"forget {spec!r}: expected {forms}")
-    space = styles if domain == "style" else objects
-    if name not in space:
-        raise UsageError(f"forget {spec!r}: " + unknown_message(name, space, f"{domain} names"))
-    return Forget(domain, name)
+        raise UsageError(f"{flag} {spec!r}: expected {forms}")
+    for domain, name in named:
+        space = styles if domain == "style" else objects
+        if name not in space:
+            raise UsageError(f"{flag} {spec!r}: " + unknown_message(name, space, f"{domain} names"))
+    return Forget(COMBINATION, "+".join(combo)) if combo is not None else Forget(*named[0])
 
 
 def judge_for(judges: Sequence[Any], task: str) -> Any:

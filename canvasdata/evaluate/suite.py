@@ -48,6 +48,7 @@ from canvasdata.evaluate.score import (
     split_combination,
 )
 from canvasdata.formats.common import write_json, write_text
+from canvasdata.taxonomy import DOMAINS
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def attack_columns(columns: list[str] = COLUMNS) -> list[str]:
     out = []
     for c in columns:
         out.append(c)
-        for d in ("style", "object"):
+        for d in DOMAINS:
             if c == f"{d} UA":
                 out += [f"{d} {suffix}" for suffix, *_ in ATTACK_FIELDS]
     return out
@@ -165,7 +166,7 @@ def parse_request_dir(name: str) -> tuple[str, str]:
             raise UsageError(f"{name}: a combination request folder is named style_NAME+object_NAME") from None
         return COMBINATION, f"{style}+{obj}"
     domain, _, target = name.partition("_")
-    if domain not in ("style", "object") or not target:
+    if domain not in DOMAINS or not target:
         raise UsageError(f"{name}: a request folder is named style_NAME, object_NAME or style_NAME+object_NAME")
     return domain, target
 
@@ -244,7 +245,7 @@ def table_row(method: str, reports: Sequence[Report], attacks: Sequence[dict] | 
     with `combinations`, mean FU and FR (percent) over the combination requests; with `costs` (one
     `cost_summary` per report), the mean seconds, peak memory and changed MiB."""
     row: dict[str, Any] = {"method": method}
-    for d in ("style", "object"):
+    for d in DOMAINS:
         sel = [r for r in reports if r.forget["domain"] == d]
         row[f"{d} requests"] = len(sel)
         for k in ("ua", "ira", "cra"):

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-DOMAINS = ("style", "object")
+from canvasdata.taxonomy import DOMAINS
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,20 @@ from canvasdata.recipes.types import (
     OutputConfig,
     Recipe,
 )
-from canvasdata.taxonomy import PROMPT_TEMPLATE, SEED_STYLE, LabelError, LabelSpace, label_space, unknown_message
+from canvasdata.taxonomy import (
+    DOMAINS,
+    PROMPT_TEMPLATE,
+    SEED_STYLE,
+    LabelError,
+    LabelSpace,
+    label_space,
+    split_target,
+    unknown_message,
+)
 from canvasdata.tomlfiles import load_toml, resolve_recipe_path
 
 PAIRINGS = ("paired", "unpaired")
 RANGE_RE = re.compile(r"(\d+)(?:-(\d+))?")  # a split's "A" or "A-B"
-DOMAINS = ("style", "object")
 
 
 def _names(f: Fields, key: str, space: LabelSpace) -> tuple[str, ...]:
@@ -230,9 +238,9 @@ def parse_recipe(data: Mapping[str, Any], source: str = "<memory>") -> Recipe:
 def _target(c: Fields, table: Mapping[str, Any], style_space: LabelSpace, object_space: LabelSpace) -> ConceptSpec:
     """One `[[concepts]]` table: `target = "style:NAME"` or `"object:NAME"` and what its twin is."""
     target = c.get("target", str)
-    domain, _, name = target.partition(":")
-    if domain not in DOMAINS or not name:
+    if (split := split_target(target)) is None:
         raise c.fail("target", f"expected \"style:NAME\" or \"object:NAME\", got {target!r}")
+    domain, name = split
     own, other = (style_space, object_space) if domain == "style" else (object_space, style_space)
     if name not in own:
         raise c.fail("target", unknown_message(name, own.names, f"label space {own.name!r}"))

@@ -40,6 +40,7 @@ import canvasdata
 from canvasdata.devices import resolve_device
 from canvasdata.errors import UsageError
 from canvasdata.evaluate.score import COMBINATION, combination_spec, split_combination
+from canvasdata.evaluate.score import parse_forget as parse_forget_request
 from canvasdata.extras import library_bars
 from canvasdata.folders import listing, temp_of
 from canvasdata.formats.common import atomic_path, write_json, write_text
@@ -47,7 +48,7 @@ from canvasdata.locks import folder_lock
 from canvasdata.models.vocab import unknown_words
 from canvasdata.seeds import derive_seed
 from canvasdata.sources.diffusers import check_sd_folder
-from canvasdata.taxonomy import OBJECTS, SEED_STYLE, UC60, unknown_message
+from canvasdata.taxonomy import SEED_STYLE
 from canvasdata.taxonomy import prompt as caption
 from canvasdata.unlearn import ESDConfig
 
@@ -98,21 +99,9 @@ def parse_forget(forget: str) -> tuple[str, str]:
     """'style:NAME' (a UC60 style) or 'object:NAME' (an object) -> (domain, name); Seed_Images, the photo
     domain, is refused as a style on its own. A combination 'style:NAME+object:NAME' (either order; its
     style may be Seed_Images: photos of that object) -> ('combination', 'STYLE+OBJECT')."""
-    combo = split_combination(forget, "--forget")
-    if combo is not None:
-        for domain, name in zip(("style", "object"), combo, strict=True):
-            space = UC60 if domain == "style" else OBJECTS
-            if name not in space:
-                raise UsageError(f"--forget {forget!r}: " + unknown_message(name, space, f"{domain} names"))
-        return COMBINATION, "+".join(combo)
-    domain, _, name = forget.partition(":")
-    if domain not in ("style", "object") or not name:
-        raise UsageError(f"--forget {forget!r}: expected style:NAME, object:NAME or style:NAME+object:NAME")
+    domain, name = parse_forget_request(forget, flag="--forget")
     if domain == "style" and name == SEED_STYLE:
         raise UsageError(f"--forget {forget}: {SEED_STYLE} is the photo domain, not a style to forget")
-    space = UC60 if domain == "style" else OBJECTS
-    if name not in space:
-        raise UsageError(f"--forget {forget!r}: " + unknown_message(name, space, f"{domain} names"))
     return domain, name
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from canvasdata.fields import Fields
+from canvasdata.taxonomy import split_target
 from canvasdata.tomlfiles import RecipeTable, load_toml, resolve_recipe_path
 
 SEED_WORDS = ("Photo", "Seed Images")
@@ -67,8 +68,7 @@ def _ints(f: Fields, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
 
 def _targets(f: Fields) -> tuple[str, ...]:
     v = f.get("targets", list)
-    bad = [t for t in v if not isinstance(t, str) or t.partition(":")[0] not in ("style", "object")
-           or not t.partition(":")[2]]
+    bad = [t for t in v if not isinstance(t, str) or split_target(t) is None]
     if not v or bad:
         raise f.fail("targets", f"expected a non-empty list of 'style:NAME' / 'object:NAME' requests (got {bad or v})")
     if len(set(v)) != len(v):
