@@ -1,14 +1,17 @@
 """What canvasdata's writers leave in a folder that may hold other files, and how a command cleans up only
 its own: the temporary names of atomic writes (`.NAME.PID.tmp`, made by `formats.common.atomic_path`),
-removing files with the folders they leave empty, and naming files in a one-line message. Which files are
+removing files with the folders they leave empty, naming files in a one-line message, and refusing a rerun
+whose settings differ from those a folder's work was done with. Which files are
 a command's own is the command's to say (`dataset.state.owned_files`, `judges.output.sort_files`)."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+
+from canvasdata.errors import UsageError
 
 TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.tmp")   # an atomic write's temporary file: .NAME.PID.tmp
 
@@ -39,3 +42,13 @@ def listing(names: Sequence[str], most: int) -> str:
     """At most `most` of `names`, comma-separated, then "and N more"."""
     shown = ", ".join(names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def refuse_changed(folder: Path, what: str, recorded: Mapping, settings: Mapping, keys: Iterable[str]) -> None:
+    """A rerun continues the work in `folder` only with the settings it was done with: a UsageError naming
+    each of `keys` that `recorded` holds with another value than `settings` ("FOLDER: WHAT with other
+    settings (k: old -> new); use another folder or the same settings")."""
+    changed = [k for k in keys if k in recorded and recorded[k] != settings[k]]
+    if changed:
+        diff = ", ".join(f"{k}: {recorded[k]!r} -> {settings[k]!r}" for k in changed)
+        raise UsageError(f"{folder}: {what} with other settings ({diff}); use another folder or the same settings")

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from canvasdata.errors import UsageError
+from canvasdata.folders import refuse_changed
 from canvasdata.formats.common import atomic_path, write_json
 
 
@@ -42,10 +43,5 @@ def check_settings(path: Path | str, settings: dict) -> None:
     differ from it, naming each change."""
     path = Path(path)
     if path.exists():
-        old = json.loads(path.read_text())
-        changed = [k for k in settings if k in old and old[k] != settings[k]]
-        if changed:
-            diff = ", ".join(f"{k}: {old[k]!r} -> {settings[k]!r}" for k in changed)
-            raise UsageError(f"{path.parent}: the attack there ran with other settings ({diff}); "
-                             "use another folder or the same settings")
+        refuse_changed(path.parent, "the attack there ran", json.loads(path.read_text()), settings, settings)
     write_json(path, settings)

@@ -26,7 +26,6 @@ import torch
 from tqdm.auto import tqdm
 
 from canvasdata.devices import Session
-from canvasdata.errors import UsageError
 from canvasdata.evaluate.protocol import (
     PROTOCOL_GUIDANCE,
     PROTOCOL_SCHEDULER,
@@ -36,6 +35,7 @@ from canvasdata.evaluate.protocol import (
     Protocol,
     get_protocol,
 )
+from canvasdata.folders import refuse_changed
 from canvasdata.formats.common import write_json
 from canvasdata.sources.diffusers import PipelineOptions, diffusers_version, load_text2image
 from canvasdata.taxonomy import OBJECTS, PROMPT_TEMPLATE, SEED_STYLE, SEED_WORDS_CAPTION, UC50, prompt
@@ -72,12 +72,9 @@ def _check_resume(path: Path, settings: dict) -> dict:
         return settings
     old = json.loads(path.read_text())
     seed_prompted = SEED_STYLE in {*old.get("styles", []), *settings["styles"]}
-    changed = [k for k in IMAGE_SETTINGS if recorded_setting(old, k) not in (None, settings[k])
-               and (k != "seed_images_words" or seed_prompted)]
-    if changed:
-        diff = ", ".join(f"{k}: {recorded_setting(old, k)!r} -> {settings[k]!r}" for k in changed)
-        raise UsageError(f"{path.parent}: the answer set there was generated with other settings ({diff}); "
-                         "use another folder or the same settings")
+    recorded = {k: v for k in IMAGE_SETTINGS if (v := recorded_setting(old, k)) is not None}
+    refuse_changed(path.parent, "the answer set there was generated", recorded, settings,
+                   [k for k in IMAGE_SETTINGS if k != "seed_images_words" or seed_prompted])
     merged = dict(settings)
     for k in ("styles", "objects", "seeds"):
         merged[k] = list(dict.fromkeys([*old.get(k, []), *settings[k]]))
