@@ -72,7 +72,7 @@ def test_degrade_fields_default_off_and_keep_the_old_recipe_table():
     r = parse_judge_recipe(BASE, "d.toml")
     assert r.degrade_prob == 0.0
     assert set(r.to_dict()) == OLD_FIELDS, "a recipe without degradation keeps its identity hash and history"
-    assert set(load_judge_recipe("effnet-lite0-cpu").to_dict()) == OLD_FIELDS
+    assert set(load_judge_recipe("vit-base").to_dict()) == OLD_FIELDS
     on = parse_judge_recipe({**BASE, "degrade_prob": 0.5, "degrade_jpeg": [40, 60]}, "d.toml")
     d = on.to_dict()
     assert d["degrade_prob"] == 0.5 and d["degrade_jpeg"] == [40, 60] and d["degrade_blur"] == [0.5, 1.5]
@@ -81,8 +81,9 @@ def test_degrade_fields_default_off_and_keep_the_old_recipe_table():
     assert again == on, "the command-line override path (recipe table -> parse) round-trips"
 
 
-def test_shipped_tiny_recipe_turns_degradation_on():
-    r = load_judge_recipe("effnet-lite0-tiny")
+@pytest.mark.parametrize("name", ["effnet-lite0-tiny", "effnet-lite0-cpu"])
+def test_shipped_cpu_recipes_turn_degradation_on(name):
+    r = load_judge_recipe(name)
     assert 0 < r.degrade_prob <= 1 and r.task == "both"
 
 
