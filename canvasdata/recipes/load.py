@@ -9,6 +9,7 @@ its canonical JSON form) identifies a build.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from canvasdata.fields import Fields, RecipeError
-from canvasdata.recipes.options import PAINTER_OPTIONS, PROMPT_FIELDS, SOURCE_OPTIONS, locations, read_options
+from canvasdata.recipes.options import PAINTER_OPTIONS, PROMPT_FIELDS, SOURCE_OPTIONS, read_options
 from canvasdata.recipes.types import (
     DEFAULT_KIND,
     KIND_SHAPES,
@@ -154,11 +155,12 @@ def _content(f: Fields, seed: int, recipe_file: Path | None) -> ContentConfig:
     read_options(SOURCE_OPTIONS[source], c_f)
     read_options(PAINTER_OPTIONS[painter], c_f)
     c_f.check_unknown()
-    for name in locations(SOURCE_OPTIONS[source]) + locations(PAINTER_OPTIONS[painter]):
+    content = ContentConfig(source, content_seed, pairing, tuple(sorted(options.items())))
+    for name in content.locations():
         where = options.get(name)
         if recipe_file is not None and isinstance(where, str) and not Path(where).is_absolute():
             options[name] = str(recipe_file.resolve().parent / where)
-    return ContentConfig(source, content_seed, pairing, tuple(sorted(options.items())))
+    return dataclasses.replace(content, options=tuple(sorted(options.items())))
 
 
 def _card(f: Fields) -> CardConfig:
