@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="/tmp/canvasdata-world", help="the world's folder (resumed if there)")
     p.add_argument("--size", default="tiny", help="world recipe")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--conditions", default="one process on an otherwise idle machine",
+                   help="how the world ran (ranks, other load): printed with the figures")
     p.add_argument("--retrained", nargs="*", default=[], metavar="REQUEST",
                    help="also the gold standard of these requests (`world run --retrained`): reported apart")
     a = p.parse_args(argv)
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         f"`canvasdata world run --size {a.size}` (resumable; figures from `world.json` and the reports of one "
         f"world in `{out}`). Stage times are summed over resumed calls; the model's is at least its training "
         "time in `model.json` (autoencoder + denoiser), also when part of it ran before the world's first call. "
-        "The machine was shared with other work during most stages (see docs/world.md): idle times would be lower.",
+        f"Conditions: {a.conditions}",
         table(["stage", "what", "minutes"], [*stage_rows, ("total", "", round(total, 1))]),
         "Targets (each measured number, never a lowered goal):",
         table(["target", "goal", "measured", "met"], targets(out, state, recon)),
