@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", nargs="*", default=["style:Van_Gogh", "object:Jellyfish"])
     p.add_argument("--seeds", nargs="*", type=int, default=[188, 288])
     p.add_argument("--out", default="/tmp/canvasdata-esd-bench")
+    p.add_argument("--grid", nargs="*", default=[f"{lr:g}:{it}" for lr, it in GRID], metavar="LR:ITERATIONS",
+                   help="the ESD settings to measure")
     a = p.parse_args(argv)
     w = World(load_world_recipe(a.size), Path(a.world).resolve(), "cpu", False)
     judges = [load_judge(w.path("judges"), "cpu")]
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     for target in a.targets:
         r = score_answers(base, target, judges, protocol=w.protocol)
         rows.append((target, "original", "—", "—", round(100 * r.ua, 1), round(100 * r.ira, 1), round(100 * r.cra, 1)))
-    for lr, iters in GRID:
+    grid = [(float(g.split(":")[0]), int(g.split(":")[1])) for g in a.grid]
+    for lr, iters in grid:
         for target in a.targets:
             name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}"
             t0 = time.perf_counter()
