@@ -30,6 +30,7 @@ from canvasdata.models.data import load_captioned, open_model_data
 from canvasdata.models.loop import Denoiser, encode_latents, unet_step
 from canvasdata.models.probe import probe
 from canvasdata.models.recipe import ModelRecipe, UNetConfig, load_model_recipe
+from canvasdata.models.vocab import caption_token_ids
 from canvasdata.world.recipe import load_world_recipe
 
 
@@ -64,14 +65,13 @@ def run_variant(world: Path, recipe: ModelRecipe, steps: int, every: int, out: P
                              {"params": list(text.parameters()), "lr": u.text_lr, "initial_lr": u.text_lr}],
                             weight_decay=u.weight_decay)
     ema = EMAModel(params, decay=u.ema_decay, use_ema_warmup=True, power=2 / 3)
-    enc = tok(data.prompts + [""], padding="max_length", max_length=tok.model_max_length, truncation=True,
-              return_tensors="pt")["input_ids"]
+    ids, empty = caption_token_ids(tok, data.prompts)
     judges = [load_judge(world / "judges", "cpu")]
     styles, objects = sorted(set(data.styles)), sorted(set(data.objects))
     curve, losses, train_s = [], [], 0.0
     for step in range(steps):
         t0 = time.perf_counter()
-        losses.append(unet_step(model, opt, ema, params, latents, enc[:-1], enc[-1], parts.noise, u, recipe.seed,
+        losses.append(unet_step(model, opt, ema, params, latents, ids, empty, parts.noise, u, recipe.seed,
                                 step, 0, 1, cpu))
         train_s += time.perf_counter() - t0
         if (step + 1) % every == 0 or step + 1 == steps:

@@ -31,7 +31,7 @@ from canvasdata.fields import RecipeError  # noqa: E402
 from canvasdata.models.probe import PROBE_SEED  # noqa: E402
 from canvasdata.models.recipe import load_model_recipe, parse_model_recipe  # noqa: E402
 from canvasdata.models.train import train_model  # noqa: E402
-from canvasdata.models.vocab import caption_words, unknown_words, word_ids, word_merges, write_tokenizer  # noqa: E402
+from canvasdata.models.vocab import caption_token_ids, caption_words, unknown_words, word_ids, word_merges, write_tokenizer  # noqa: E402
 from canvasdata.sources.diffusers import PipelineOptions  # noqa: E402
 from canvasdata.taxonomy import OBJECTS, UC60, prompt  # noqa: E402
 
@@ -74,6 +74,10 @@ def test_tokenizer_gives_every_caption_word_of_the_taxonomy_one_token(tmp_path: 
     assert tok.model_max_length == 24 and enc == [tok.bos_token_id, *ids, *[tok.eos_token_id] * 15]
     assert unknown_words(tok, caption) == []
     assert unknown_words(tok, "A zebra image in Van Gogh style.") == ["zebra"]
+    # the training loop's batch of captions: one row a caption, and the empty caption (bos, then eos padding)
+    ids_all, empty = caption_token_ids(tok, [caption, prompts[1]])
+    assert ids_all.shape == (2, 24) and ids_all[0].tolist() == enc
+    assert empty.tolist() == [tok.bos_token_id, *[tok.eos_token_id] * 23]
 
 
 def test_word_merges_keep_words_with_shared_substrings_single_tokens(tmp_path: Path) -> None:

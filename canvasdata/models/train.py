@@ -47,7 +47,7 @@ from canvasdata.models.output import (
 )
 from canvasdata.models.probe import probe
 from canvasdata.models.recipe import ModelRecipe
-from canvasdata.models.vocab import unknown_words, write_tokenizer
+from canvasdata.models.vocab import caption_token_ids, unknown_words, write_tokenizer
 from canvasdata.sheet import contact_sheet
 
 log = logging.getLogger(__name__)
@@ -285,7 +285,7 @@ def _train_unet(run: Run, latents: Latents, tensors: dict[str, torch.Tensor], de
             ema.shadow_params = [saved[str(i)].to(dev) for i in range(len(saved))]
             ema.optimization_step = p.step
     wrapped = DistributedDataParallel(model) if run.session.distributed else model
-    ids, empty = _token_ids(run)
+    ids, empty = caption_token_ids(run.parts.tokenizer, run.data.prompts)
     every = run.recipe.sample.checkpoint_every
     with tqdm(total=cfg.steps, initial=p.step, desc="denoiser", unit="step", disable=not run.show) as bar:
         while p.step < cfg.steps:
@@ -322,14 +322,6 @@ def _mean_over_ranks(value: float, dev: torch.device) -> float:
 
 def _ema_tensors(ema: EMAModel | None) -> dict[str, torch.Tensor]:
     return {} if ema is None else {f"ema.{i}": t for i, t in enumerate(ema.shadow_params)}
-
-
-def _token_ids(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every caption's token ids (padded to the tokenizer's length) and the empty caption's."""
-    tok = run.parts.tokenizer
-    enc = tok(run.data.prompts + [""], padding="max_length", max_length=tok.model_max_length, truncation=True,
-              return_tensors="pt")["input_ids"]
-    return enc[:-1], enc[-1]
 
 
 def pipeline_of(run: Run) -> StableDiffusionPipeline:

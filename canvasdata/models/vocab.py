@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import torch
 from transformers import CLIPTokenizer
 
 from canvasdata.errors import UsageError
@@ -111,3 +112,11 @@ def check_words(tokenizer: CLIPTokenizer, words: Iterable[str], where: str) -> N
         if unknown_words(tokenizer, w):
             raise UsageError(f"{where}: the word {w!r} is not in the model's vocabulary "
                              f"(tokens {word_ids(tokenizer, w)})")
+
+
+def caption_token_ids(tokenizer: CLIPTokenizer, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every caption's token ids, padded to the tokenizer's length, and the empty caption's (the
+    unconditional input that caption dropout trains for classifier-free guidance)."""
+    enc = tokenizer(list(prompts) + [""], padding="max_length", max_length=tokenizer.model_max_length,
+                    truncation=True, return_tensors="pt")["input_ids"]
+    return enc[:-1], enc[-1]
