@@ -255,3 +255,11 @@ def test_the_mini_world_under_two_ranks(tiny_sd_pipeline: Path, tmp_path: Path):
         assert len(list((tmp_path / "two" / folder).glob("*.jpg"))) == len(
             list((tmp_path / "one" / folder).glob("*.jpg"))) > 0, folder
     assert (tmp_path / "two" / "REPORT.md").is_file() and (tmp_path / "two" / "suite" / "suite.json").is_file()
+    # the ESD requests were dealt to both ranks: each unlearned pipeline is whole, its other parts the model's bytes
+    model, unlearned = tmp_path / "two" / "model", sorted((tmp_path / "two" / "unlearned").rglob("model_index.json"))
+    assert len(unlearned) == len(state["stages"]["unlearn"]["info"]) >= 2
+    for index in unlearned:
+        for part in ("text_encoder", "tokenizer", "vae", "scheduler"):
+            files = sorted(f.name for f in (model / part).iterdir())
+            assert files and sorted(f.name for f in (index.parent / part).iterdir()) == files, (index, part)
+            assert all((index.parent / part / f).read_bytes() == (model / part / f).read_bytes() for f in files)

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import resource
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -508,6 +509,19 @@ def erase(model: str | Path, forget: str, out: str | Path, config: ESDConfig = D
         return _run(model, out, request, resolve_device(device), config.checkpoint_every, progress, _after_step)
 
 
+def write_pipeline(source: Path, unet: torch.nn.Module, out: Path) -> None:
+    """`source`'s pipeline with its UNet replaced: model_index.json and every other component's folder
+    copied byte for byte (the output's other parts are the source's files, whichever process writes them:
+    transformers saves a model on rank 0 only inside a process group), the UNet written by diffusers."""
+    index = check_sd_folder(source, "--model", "ESD")
+    for name, spec in index.items():
+        if name == "unet" or name.startswith("_") or not isinstance(spec, list) or None in spec:
+            continue
+        shutil.copytree(source / name, out / name, dirs_exist_ok=True)
+    unet.save_pretrained(str(out / "unet"), safe_serialization=True)
+    shutil.copyfile(source / "model_index.json", out / "model_index.json")   # last: the folder is a pipeline now
+
+
 def _run(model: Path, out: Path, request: dict, dev: torch.device, every: int, progress: bool,
          after_step: Callable[[int], None] | None) -> ESDResult:
     """Load, check the prompt's words, train (resuming), write the pipeline, the card and unlearn.json."""
@@ -525,8 +539,7 @@ def _run(model: Path, out: Path, request: dict, dev: torch.device, every: int, p
             log.info("%s: resuming ESD at iteration %d of %d", out, state.iteration, request["iterations"])
         state = train(trainer, state, out / CHECKPOINT, every, show=progress, after_step=after_step)
         data = record(request, trainer, state, model)
-        pipe.unet = trainer.unet.to("cpu").eval()
-        pipe.save_pretrained(str(out), safe_serialization=True)
+        write_pipeline(model, trainer.unet.to("cpu").eval(), out)
         write_text(out / CARD, model_card(data, out))
         write_json(out / RECORD, data)
         cleanup(out)

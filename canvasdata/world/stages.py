@@ -179,19 +179,27 @@ def stage_original(w: World) -> dict[str, Any]:
 
 
 def stage_unlearn(w: World) -> dict[str, Any]:
-    """ESD on every request (ESD-x for styles, ESD-u for objects). Under torchrun rank 0 runs them all while
-    the others wait: inside a process group transformers writes a model on rank 0 only, so a request dealt
-    to another rank would be saved without its text encoder."""
+    """ESD on every request (ESD-x for styles, ESD-u for objects), the requests dealt to the ranks in turn;
+    once all are done rank 0 reads each one's record back (a finished request returns it unchanged)."""
+    e = w.recipe.esd
+
+    def lr(target: str) -> float:
+        return e.object_lr if target.startswith("object:") and e.object_lr is not None else e.lr
+
+    def run(target: str) -> Any:
+        config = ESDConfig(iterations=e.iterations, lr=lr(target), negative_guidance=e.negative_guidance,
+                           start_guidance=e.start_guidance, sample_steps=e.sample_steps)
+        return erase(w.path("model"), target, w.unlearned(target), config, device=w.device, progress=w.progress)
+
+    for target in w.recipe.targets[w.session.rank::w.session.world]:
+        run(target)
+    w.session.barrier()
     if not w.main:
         return {}
-    e = w.recipe.esd
     info = {}
     for target in w.recipe.targets:
-        lr = e.object_lr if target.startswith("object:") and e.object_lr is not None else e.lr
-        config = ESDConfig(iterations=e.iterations, lr=lr, negative_guidance=e.negative_guidance,
-                           start_guidance=e.start_guidance, sample_steps=e.sample_steps)
-        r = erase(w.path("model"), target, w.unlearned(target), config, device=w.device, progress=w.progress)
-        info[target] = {"method": r.method, "prompt": r.prompt, "lr": lr, "seconds": round(r.seconds, 1),
+        r = run(target)
+        info[target] = {"method": r.method, "prompt": r.prompt, "lr": lr(target), "seconds": round(r.seconds, 1),
                         "peak_memory_bytes": r.peak_memory_bytes, "changed_parameters": r.changed_parameters,
                         "changed_bytes": r.changed_bytes, "final_loss": r.final_loss}
     return info
