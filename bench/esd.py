@@ -8,8 +8,8 @@ CRA with the world's judges (the world's protocol). The world recipe's `[esd]` i
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
-import time
 from pathlib import Path
 
 from _report import table, write_section
@@ -35,40 +35,46 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="/tmp/canvasdata-esd-bench")
     p.add_argument("--grid", nargs="*", default=[f"{lr:g}:{it}" for lr, it in GRID], metavar="LR:ITERATIONS",
                    help="the ESD settings to measure")
+    p.add_argument("--steps", type=int, help="DDIM steps of the answers (default: the world recipe's)")
+    p.add_argument("--prompts", nargs="*", default=["default"],
+                   help="the concept texts ESD erases, each measured (one target; 'default': 'NAME style' for a "
+                        "style, the object's name)")
     a = p.parse_args(argv)
+    if a.prompts != ["default"] and len(a.targets) != 1:
+        p.error("--prompts name concept texts of one target")
     w = World(load_world_recipe(a.size), Path(a.world).resolve(), "cpu", False)
     judges = [load_judge(w.path("judges"), "cpu")]
     s = w.recipe.sampling
+    steps = a.steps or s.steps
     opts = PipelineOptions(dtype="float32", scheduler="DDIMScheduler")
     rows = []
     base = Path(a.out) / "original"
     generate_answers(w.path("model"), base, styles=w.styles, objects=w.objects, seeds=a.seeds, size=w.resolution,
-                     steps=s.steps, guidance=s.guidance, batch_size=s.batch_size, device="cpu", options=opts,
+                     steps=steps, guidance=s.guidance, batch_size=s.batch_size, device="cpu", options=opts,
                      protocol=w.protocol, progress=False)
     for target in a.targets:
         r = score_answers(base, target, judges, protocol=w.protocol)
         rows.append((target, "original", "—", "—", round(100 * r.ua, 1), round(100 * r.ira, 1), round(100 * r.cra, 1)))
     grid = [(float(g.split(":")[0]), int(g.split(":")[1])) for g in a.grid]
-    for lr, iters in grid:
-        for target in a.targets:
-            name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}"
-            t0 = time.perf_counter()
-            e = erase(w.path("model"), target, Path(a.out) / "models" / name,
-                      ESDConfig(iterations=iters, lr=lr, sample_steps=w.recipe.esd.sample_steps), device="cpu",
-                      progress=False)
-            seconds = time.perf_counter() - t0
-            answers = generate_answers(e.out, Path(a.out) / "answers" / name, styles=w.styles, objects=w.objects,
-                                       seeds=a.seeds, size=w.resolution, steps=s.steps, guidance=s.guidance,
-                                       batch_size=s.batch_size, device="cpu", options=opts, protocol=w.protocol,
-                                       progress=False)
-            r = score_answers(answers, target, judges, protocol=w.protocol)
-            rows.append((target, f"lr {lr:g}, {iters} it", e.method, round(seconds), round(100 * r.ua, 1),
-                         round(100 * r.ira, 1), round(100 * r.cra, 1)))
-            print(rows[-1], file=sys.stderr)
+    for (lr, iters), target, text in itertools.product(grid, a.targets, a.prompts):
+        prompt = None if text == "default" else text
+        name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{text.replace(' ', '_')}" if prompt else "")
+        e = erase(w.path("model"), target, Path(a.out) / "models" / name,
+                  ESDConfig(iterations=iters, lr=lr, sample_steps=w.recipe.esd.sample_steps), prompt=prompt,
+                  device="cpu", progress=False)
+        answers = generate_answers(e.out, Path(a.out) / "answers" / name, styles=w.styles, objects=w.objects,
+                                   seeds=a.seeds, size=w.resolution, steps=steps, guidance=s.guidance,
+                                   batch_size=s.batch_size, device="cpu", options=opts, protocol=w.protocol,
+                                   progress=False)
+        r = score_answers(answers, target, judges, protocol=w.protocol)
+        rows.append((target, f"lr {lr:g}, {iters} it, '{e.prompt}'", e.method, round(e.seconds),
+                     round(100 * r.ua, 1), round(100 * r.ira, 1), round(100 * r.cra, 1)))
+        print(rows[-1], file=sys.stderr)
     body = "\n\n".join([
         f"ESD on the tiny world's model (`{a.world}`), scored on every cell x seeds {a.seeds} "
-        f"({s.steps} DDIM steps, guidance {s.guidance}) with the world's judges and protocol. "
-        "UA / IRA / CRA in %; time: ESD training alone.",
+        f"({steps} DDIM steps, guidance {s.guidance}) with the world's judges and protocol. "
+        "UA / IRA / CRA in %; the setting names the text ESD erased; time: ESD training alone (recorded in the "
+        "unlearned folder's unlearn.json, summed over resumed runs).",
         table(["request", "setting", "set", "ESD s", "UA", "IRA", "CRA"], rows)])
     write_section("esd", body)
     print(body)

@@ -191,7 +191,7 @@ def stage_unlearn(w: World) -> dict[str, Any]:
                            start_guidance=e.start_guidance, sample_steps=e.sample_steps)
         return erase(w.path("model"), target, w.unlearned(target), config, device=w.device, progress=w.progress)
 
-    for target in w.recipe.targets[w.session.rank::w.session.world]:
+    for target in w.session.deal(w.recipe.targets):
         run(target)
     w.session.barrier()
     if not w.main:
