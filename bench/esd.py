@@ -26,6 +26,12 @@ from canvasdata.world.stages import World
 GRID = ((1e-5, 200), (1e-4, 200), (3e-4, 200))
 
 
+def _setting(text: str) -> tuple[float, int, str | None]:
+    """'LR:ITERATIONS[:TEXT]' -> (lr, iterations, the erased text or None for ESD's default)."""
+    lr, iters, *prompt = text.split(":", 2)
+    return float(lr), int(iters), (prompt[0] if prompt else None)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--world", required=True, help="a world folder whose model stage is done")
@@ -33,15 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", nargs="*", default=["style:Van_Gogh", "object:Jellyfish"])
     p.add_argument("--seeds", nargs="*", type=int, default=[188, 288])
     p.add_argument("--out", default="/tmp/canvasdata-esd-bench")
-    p.add_argument("--grid", nargs="*", default=[f"{lr:g}:{it}" for lr, it in GRID], metavar="LR:ITERATIONS",
-                   help="the ESD settings to measure")
-    p.add_argument("--steps", type=int, help="DDIM steps of the answers (default: the world recipe's)")
-    p.add_argument("--prompts", nargs="*", default=["default"],
-                   help="the concept texts ESD erases, each measured (one target; 'default': 'NAME style' for a "
+    p.add_argument("--grid", nargs="*", default=[f"{lr:g}:{it}" for lr, it in GRID], metavar="LR:ITERATIONS[:TEXT]",
+                   help="the ESD settings to measure; TEXT: the concept text erased (default 'NAME style' for a "
                         "style, the object's name)")
+    p.add_argument("--steps", type=int, help="DDIM steps of the answers (default: the world recipe's)")
     a = p.parse_args(argv)
-    if a.prompts != ["default"] and len(a.targets) != 1:
-        p.error("--prompts name concept texts of one target")
+    grid = [_setting(g) for g in a.grid]
+    if any(prompt for _, _, prompt in grid) and len(a.targets) != 1:
+        p.error("--grid: a setting that names the erased text takes one target")
     w = World(load_world_recipe(a.size), Path(a.world).resolve(), "cpu", False)
     judges = [load_judge(w.path("judges"), "cpu")]
     s = w.recipe.sampling
@@ -55,10 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     for target in a.targets:
         r = score_answers(base, target, judges, protocol=w.protocol)
         rows.append((target, "original", "—", "—", round(100 * r.ua, 1), round(100 * r.ira, 1), round(100 * r.cra, 1)))
-    grid = [(float(g.split(":")[0]), int(g.split(":")[1])) for g in a.grid]
-    for (lr, iters), target, text in itertools.product(grid, a.targets, a.prompts):
-        prompt = None if text == "default" else text
-        name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{text.replace(' ', '_')}" if prompt else "")
+    for (lr, iters, prompt), target in itertools.product(grid, a.targets):
+        name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{prompt.replace(' ', '_')}" if prompt else "")
         e = erase(w.path("model"), target, Path(a.out) / "models" / name,
                   ESDConfig(iterations=iters, lr=lr, sample_steps=w.recipe.esd.sample_steps), prompt=prompt,
                   device="cpu", progress=False)
