@@ -31,7 +31,14 @@ from canvasdata.fields import RecipeError  # noqa: E402
 from canvasdata.models.probe import PROBE_SEED  # noqa: E402
 from canvasdata.models.recipe import load_model_recipe, parse_model_recipe  # noqa: E402
 from canvasdata.models.train import train_model  # noqa: E402
-from canvasdata.models.vocab import caption_token_ids, caption_words, unknown_words, word_ids, word_merges, write_tokenizer  # noqa: E402
+from canvasdata.models.vocab import (  # noqa: E402
+    caption_token_ids,
+    caption_words,
+    unknown_words,
+    word_ids,
+    word_merges,
+    write_tokenizer,
+)
 from canvasdata.sources.diffusers import PipelineOptions  # noqa: E402
 from canvasdata.taxonomy import OBJECTS, UC60, prompt  # noqa: E402
 
