@@ -3,6 +3,10 @@ request, erase with `canvasdata unlearn esd`, generate every cell with a few see
 CRA with the world's judges (the world's protocol). The world recipe's `[esd]` is chosen from this table.
 
     python bench/esd.py --world DIR [--targets style:Van_Gogh object:Jellyfish] [--seeds 188 288]
+    python bench/esd.py --world DIR --targets style:Pop_Art --seeds 188 --steps 50 \
+        --grid 1.5e-3:200 2e-3:200 "2e-3:200:Pop Art"     # the table in BENCHMARKS.md (the last erases 'Pop Art')
+
+Finished settings are read back from their folders under --out (a rerun rewrites the table without retraining).
 """
 
 from __future__ import annotations
