@@ -25,7 +25,7 @@ DEVICES = "cpu, cuda, cuda:N, mps or auto"
 JUDGE_BATCH = 64       # images a judge forward pass takes, by default (evaluation, scoring, prediction)
 DECODE_WORKERS = 2     # image-decoding worker processes, by default
 # How long a rank waits for its partners at a collective before it fails. Long, because some steps are rank 0's
-# alone while the others wait at the next barrier (a world's ESD and retrained comparison, a sweep's scoring,
+# alone while the others wait at the next barrier (a world's retrained comparison, a sweep's scoring,
 # the end of every command): torch's default (30 min for gloo, 10 for nccl) would fail a healthy run.
 RANK_TIMEOUT = timedelta(hours=6)
 
