@@ -5,6 +5,7 @@ CRA with the world's judges (the world's protocol). The world recipe's `[esd]` i
     python bench/esd.py --world DIR [--targets style:Van_Gogh object:Jellyfish] [--seeds 188 288]
     python bench/esd.py --world DIR --targets style:Pop_Art --seeds 188 --steps 50 \
         --grid 1.5e-3:200 2e-3:200 "2e-3:200:Pop Art"     # the table in BENCHMARKS.md (the last erases 'Pop Art')
+    python bench/esd.py --world DIR --targets style:Pop_Art --method xattn-strict --grid 2e-3:200
 
 Finished settings are read back from their folders under --out (a rerun rewrites the table without retraining).
 """
@@ -22,7 +23,7 @@ from canvasdata.evaluate.generate import generate_answers
 from canvasdata.evaluate.score import score_answers
 from canvasdata.judges import load_judge
 from canvasdata.sources.diffusers import PipelineOptions
-from canvasdata.unlearn import ESDConfig
+from canvasdata.unlearn import METHODS, ESDConfig
 from canvasdata.unlearn.esd import erase
 from canvasdata.world.recipe import load_world_recipe
 from canvasdata.world.stages import World
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the ESD settings to measure; TEXT: the concept text erased (default 'NAME style' for a "
                         "style, the object's name)")
     p.add_argument("--steps", type=int, help="DDIM steps of the answers (default: the world recipe's)")
+    p.add_argument("--method", choices=METHODS, default="auto", help="ESD's parameter set for every setting")
     a = p.parse_args(argv)
     grid = [_setting(g) for g in a.grid]
     if any(prompt for _, _, prompt in grid) and len(a.targets) != 1:
@@ -65,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         r = score_answers(base, target, judges, protocol=w.protocol)
         rows.append((target, "original", "—", "—", round(100 * r.ua, 1), round(100 * r.ira, 1), round(100 * r.cra, 1)))
     for (lr, iters, prompt), target in itertools.product(grid, a.targets):
-        name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{prompt.replace(' ', '_')}" if prompt else "")
-        e = erase(w.path("model"), target, Path(a.out) / "models" / name,
-                  ESDConfig(iterations=iters, lr=lr, sample_steps=w.recipe.esd.sample_steps), prompt=prompt,
+        name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{prompt.replace(' ', '_')}" if prompt else "") \
+            + ("" if a.method == "auto" else f"-{a.method}")
+        config = ESDConfig(method=a.method, iterations=iters, lr=lr, sample_steps=w.recipe.esd.sample_steps)
+        e = erase(w.path("model"), target, Path(a.out) / "models" / name, config, prompt=prompt,
                   device="cpu", progress=False)
         answers = generate_answers(e.out, Path(a.out) / "answers" / name, styles=w.styles, objects=w.objects,
                                    seeds=a.seeds, size=w.resolution, steps=steps, guidance=s.guidance,

@@ -168,8 +168,12 @@ def test_bad_inputs_are_refused_before_anything_is_written(tiny_sd_pipeline: Pat
 def test_parameter_sets_follow_the_authors() -> None:
     names = ["conv_in.weight", "time_embedding.linear_1.weight", "down_blocks.0.attentions.0.transformer_blocks.0"
              ".attn1.to_q.weight", "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight",
-             "down_blocks.0.resnets.0.time_emb_proj.weight", "conv_out.weight"]
-    assert esd.trainable_names(names, "xattn") == [names[3]]
+             "down_blocks.0.resnets.0.time_emb_proj.weight", "conv_out.weight",
+             "mid_block.attentions.0.transformer_blocks.0.attn2.to_q.weight",
+             "mid_block.attentions.0.transformer_blocks.0.attn2.to_v.bias",
+             "mid_block.attentions.0.transformer_blocks.0.attn2.to_out.0.weight"]
+    assert esd.trainable_names(names, "xattn") == [names[3], names[6], names[7], names[8]]
+    assert esd.trainable_names(names, "xattn-strict") == [names[3], names[7]]
     assert esd.trainable_names(names, "noxattn") == [names[0], names[2], names[4]]
     assert esd.trainable_names(names, "full") == names
     with pytest.raises(UsageError, match="allowed auto"):

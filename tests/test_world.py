@@ -244,3 +244,21 @@ def test_retrained_adds_the_gold_standard_to_a_finished_world(world: dict) -> No
     code, out, _ = run("world", "run", "--size", "mini", "--out", str(root), "--retrained", "style:Van_Gogh",
                        "--quiet")
     assert code == 0 and "finished world" in out
+
+
+def test_a_bad_world_esd_setting_names_the_file_the_field_and_the_choices(tmp_path: Path) -> None:
+    text = Path(RECIPE.source).read_text()
+    assert "\n[esd]\n" in text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("\n[esd]\n", '\n[esd]\nstyle_method = "attn"\n'))
+    code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
+    assert code == 2 and out == "" and not (tmp_path / "w").exists()
+    assert len(err.strip().splitlines()) == 1 and str(bad) in err and "style_method" in err
+    assert all(m in err for m in ("xattn", "xattn-strict", "noxattn", "full"))
+    bad.write_text(text.replace('targets = ["style:Van_Gogh", "object:Flame"]',
+                                'targets = ["style:Van_Gogh", "object:Flame"]\njudge_alone = "yes"'))
+    code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
+    assert code == 2 and "judge_alone" in err and not (tmp_path / "w").exists()
+    bad.write_text(text.replace("\n[esd]\n", '\n[esd]\nstyle_method = "xattn-strict"\n'))
+    assert load_world_recipe(str(bad)).esd.style_method == "xattn-strict" and RECIPE.esd.style_method == "xattn"
+    assert RECIPE.judge_alone

@@ -37,13 +37,14 @@ log = logging.getLogger(__name__)
 
 def train_judge(recipe: JudgeRecipe, data: str | Path, out: str | Path, *, device: str = "auto",
                 max_steps: int | None = None, overwrite: bool = False, allow_partial: bool = False,
-                progress: bool = True) -> dict:
+                progress: bool = True, session: Session | None = None) -> dict:
     """Train, evaluate each epoch, export to `out`; returns the history (losses, accuracies, timing).
     `out` is new or empty, or holds this run's checkpoint (same recipe and data: resumed exactly), or,
     with `overwrite`, a judge whose files are replaced; anything else is a JudgeError (see
-    `judges.output.plan_out`)."""
+    `judges.output.plan_out`). Under torchrun the ranks train it with DDP, unless a `session` is given
+    (`Session.alone(device)`: this process alone, e.g. rank 0 of a job whose other ranks wait)."""
     out = Path(out)
-    session = join_ranks(device)
+    session = session or join_ranks(device)
     if not session.main:
         return _train(recipe, data, out, session, max_steps, overwrite, allow_partial, progress)
     if out.exists() and not out.is_dir():

@@ -13,17 +13,19 @@ from typing import Any
 from canvasdata.errors import UsageError
 from canvasdata.extras import load_extra
 
-METHODS = ("auto", "xattn", "noxattn", "full")   # parameter sets, named as in the authors' esd_diffusers.py
+METHODS = ("auto", "xattn", "xattn-strict", "noxattn", "full")   # parameter sets, named as in the authors' code
 LAZY = ("ESDResult", "erase", "parse_forget", "default_prompt", "check_vocabulary", "trainable_names")
 
 
 @dataclass(frozen=True)
 class ESDConfig:
     """ESD's settings. `method`: the UNet parameters trained: `xattn` (ESD-x, cross-attention only: the
-    paper's choice for styles), `noxattn` (ESD-u, all but cross-attention: objects), `full`, or `auto`
-    (xattn for a style, noxattn for an object). `iterations` optimiser steps of batch 1 at `lr` (Adam);
-    `negative_guidance` (eta) scales the push away from the concept; `start_guidance` is the
-    classifier-free guidance of the DDIM sampling (`sample_steps` steps) that makes each x_t.
+    paper's choice for styles), `xattn-strict` (the cross-attention's key and value projections alone: the
+    authors' later `esd-x-strict`, which touches only what reads the prompt), `noxattn` (ESD-u, all but
+    cross-attention: objects), `full`, or `auto` (xattn for a style, noxattn for an object). `iterations`
+    optimiser steps of batch 1 at `lr` (Adam); `negative_guidance` (eta) scales the push away from the
+    concept; `start_guidance` is the classifier-free guidance of the DDIM sampling (`sample_steps` steps)
+    that makes each x_t.
     `checkpoint_every` iterations a resumable checkpoint is written. `seed` derives every draw; `size`
     is the image size in px (default: the UNet's sample_size x the VAE's scale factor)."""
 

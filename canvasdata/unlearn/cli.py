@@ -71,7 +71,8 @@ def _sequence_parser(sub: argparse._SubParsersAction) -> None:
 def _esd_flags(p: argparse.ArgumentParser) -> None:
     """ESD's settings, shared by `esd` and `sequence`."""
     p.add_argument("--method", choices=METHODS, default=ESD.method,
-                   help="parameters trained: xattn (ESD-x, cross-attention), noxattn (ESD-u, all but "
+                   help="parameters trained: xattn (ESD-x, cross-attention), xattn-strict (its key and value "
+                        "projections: the authors' later esd-x-strict), noxattn (ESD-u, all but "
                         "cross-attention, the time embedding and the output layer), full; "
                         "auto is xattn for a style or a combination, noxattn for an object")
     p.add_argument("--iterations", type=positive_int, default=ESD.iterations, help="training iterations (batch 1)")

@@ -130,16 +130,19 @@ def parameter_set(domain: str, method: str) -> str:
 
 
 def trainable_names(names: Sequence[str], parameters: str) -> list[str]:
-    """The UNet parameter names a set trains, as the authors' esd_diffusers.py selects them: xattn the
-    cross-attention (`attn2`); noxattn all but cross-attention, the timestep embedding and the output
-    layer; full everything."""
+    """The UNet parameter names a set trains, as the authors' code selects them: xattn the cross-attention
+    (`attn2`); xattn-strict its key and value projections (`attn2.to_k`, `attn2.to_v`: their later
+    `esd-x-strict`); noxattn all but cross-attention, the timestep embedding and the output layer; full
+    everything."""
     if parameters == "xattn":
         return [n for n in names if "attn2" in n]
+    if parameters == "xattn-strict":
+        return [n for n in names if "attn2.to_k." in n or "attn2.to_v." in n]
     if parameters == "noxattn":
         return [n for n in names if "attn2" not in n and "time_embed" not in n and not n.startswith(NOXATTN_EXCLUDED)]
     if parameters == "full":
         return list(names)
-    raise UsageError(f"ESD parameter set {parameters!r}: allowed xattn, noxattn, full")
+    raise UsageError(f"ESD parameter set {parameters!r}: allowed xattn, xattn-strict, noxattn, full")
 
 
 def default_size(model: Path) -> tuple[int, int]:
@@ -185,7 +188,8 @@ def _parameters(targets: list[tuple[str, str]], method: str) -> str:
     sets = {parameter_set(d, method) for d, _ in targets}
     if len(sets) > 1:
         raise UsageError("--forget mixes requests that ESD trains on different parameters (a style or a "
-                         "combination: xattn; an object: noxattn): choose one with --method (xattn, noxattn or full)")
+                         "combination: xattn; an object: noxattn): choose one with --method (xattn, xattn-strict, "
+                         "noxattn or full)")
     return sets.pop()
 
 
@@ -450,7 +454,8 @@ def model_card(data: dict, out: Path) -> str:
         domain, name = "style × object combination", " × ".join(combo)
     else:
         domain, name = data["forget"].split(":", 1)
-    variant = {"xattn": "ESD-x", "noxattn": "ESD-u", "full": "ESD (all parameters)"}[data["parameters"]]
+    variant = {"xattn": "ESD-x", "xattn-strict": "ESD-x-strict", "noxattn": "ESD-u",
+               "full": "ESD (all parameters)"}[data["parameters"]]
     steps = "\n".join(f"{k + 1}. {h.get('method', '?')} `{h.get('forget', '?')}` ({h.get('parameters', '?')}) from "
                       f"`{h.get('source', '?')}`" for k, h in enumerate(data["history"]))
     rows = "\n".join(f"| {k} | {data[k]} |" for k in ("prompt", "parameters", "iterations", "lr", "negative_guidance",

@@ -10,8 +10,10 @@ from pathlib import Path
 from canvasdata.fields import Fields
 from canvasdata.taxonomy import split_target
 from canvasdata.tomlfiles import RecipeTable, load_toml, resolve_recipe_path
+from canvasdata.unlearn import METHODS
 
 SEED_WORDS = ("Photo", "Seed Images")
+STYLE_METHODS = tuple(m for m in METHODS if m != "auto")   # ESD parameter sets a world may train styles on
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class WorldESD:
     iterations: int = 200
     lr: float = 1e-4
     object_lr: float | None = None       # ESD-u's (object requests') lr; None: `lr`
+    style_method: str = "xattn"          # the parameter set style requests train (objects: noxattn, ESD-u)
     negative_guidance: float = 1.0
     start_guidance: float = 3.0
     sample_steps: int = 50
@@ -53,6 +56,7 @@ class WorldRecipe(RecipeTable):
     protocol: str = "unlearncanvas"
     seed_images_words: str = "Photo"
     judge_every: int = 1000              # denoiser steps between the model's judged probes (its learning curve)
+    judge_alone: bool = True             # train the judge in one process (rank 0, every core) even under torchrun
     sampling: WorldSampling = WorldSampling()
     esd: WorldESD = WorldESD()
     attacks: WorldAttacks = WorldAttacks()
@@ -93,6 +97,7 @@ def _esd(f: Fields) -> WorldESD:
     return WorldESD(iterations=f.get("iterations", int, d.iterations, lo=1, hi=1_000_000),
                     lr=float(f.get("lr", (int, float), d.lr)),
                     object_lr=_optional_float(f.get("object_lr", (int, float), None)),
+                    style_method=f.get("style_method", str, d.style_method, allowed=STYLE_METHODS),
                     negative_guidance=float(f.get("negative_guidance", (int, float), d.negative_guidance)),
                     start_guidance=float(f.get("start_guidance", (int, float), d.start_guidance)),
                     sample_steps=f.get("sample_steps", int, d.sample_steps, lo=1, hi=1000))
@@ -116,6 +121,7 @@ def parse_world_recipe(data: dict, source: str = "<memory>") -> WorldRecipe:
                     protocol=p.get("name", str, "unlearncanvas"),
                     seed_images_words=p.get("seed_images_words", str, "Photo", allowed=SEED_WORDS),
                     judge_every=f.get("judge_every", int, 1000, lo=1, hi=10_000_000),
+                    judge_alone=f.get("judge_alone", bool, True),
                     sampling=_sampling(s), esd=_esd(e), attacks=_attacks(a), source=source)
     for sub in (p, s, e, a, f):
         sub.check_unknown()

@@ -176,7 +176,9 @@ def write_report(world: World, state: dict[str, Any], path: Path, stages: Sequen
              f"- ESD: {e.iterations} iterations, lr {e.lr}"
              + (f" (object requests: {e.object_lr})" if e.object_lr is not None else "")
              + f", negative guidance {e.negative_guidance}, start guidance {e.start_guidance}, "
-             f"{e.sample_steps} sampling steps; ESD-x (cross-attention) for styles, ESD-u for objects.",
+             f"{e.sample_steps} sampling steps; parameter set `{e.style_method}` for styles (xattn: ESD-x, the "
+             "cross-attention; xattn-strict: its key and value projections), `noxattn` (ESD-u) for objects.",
+             "- Judge trained " + ("in one process (rank 0, every core)." if r.judge_alone else "on every rank (DDP)."),
              f"- Prompts say \"{r.seed_images_words}\" for Seed_Images: the words the model's captions used.",
              *world.protocol.markdown_lines(), "",
              "## Time", "", *_times(state, stages), ""]
