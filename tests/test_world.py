@@ -25,7 +25,8 @@ from PIL import Image  # noqa: E402
 
 from canvasdata.cli import main  # noqa: E402
 from canvasdata.models.output import check_model  # noqa: E402
-from canvasdata.world.recipe import load_world_recipe  # noqa: E402
+from canvasdata.unlearn import METHODS  # noqa: E402
+from canvasdata.world.recipe import STYLE_METHODS, load_world_recipe  # noqa: E402
 
 RECIPE = load_world_recipe("mini")
 EARLY = ("data", "judges", "model")
@@ -262,3 +263,4 @@ def test_a_bad_world_esd_setting_names_the_file_the_field_and_the_choices(tmp_pa
     bad.write_text(text.replace("\n[esd]\n", '\n[esd]\nstyle_method = "xattn-strict"\n'))
     assert load_world_recipe(str(bad)).esd.style_method == "xattn-strict" and RECIPE.esd.style_method == "xattn"
     assert RECIPE.judge_alone
+    assert STYLE_METHODS == tuple(m for m in METHODS if m != "auto")

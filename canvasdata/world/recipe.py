@@ -10,10 +10,11 @@ from pathlib import Path
 from canvasdata.fields import Fields
 from canvasdata.taxonomy import split_target
 from canvasdata.tomlfiles import RecipeTable, load_toml, resolve_recipe_path
-from canvasdata.unlearn import METHODS
 
 SEED_WORDS = ("Photo", "Seed Images")
-STYLE_METHODS = tuple(m for m in METHODS if m != "auto")   # ESD parameter sets a world may train styles on
+# ESD's parameter sets a world may train styles on: canvasdata.unlearn.METHODS without `auto`, spelled out
+# here because a recipe is a value leaf (tests/test_world.py checks that the two agree)
+STYLE_METHODS = ("xattn", "xattn-strict", "noxattn", "full")
 
 
 @dataclass(frozen=True)
