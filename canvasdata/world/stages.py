@@ -194,8 +194,9 @@ def stage_original(w: World) -> dict[str, Any]:
 
 
 def stage_unlearn(w: World) -> dict[str, Any]:
-    """ESD on every request (ESD-x for styles, ESD-u for objects), the requests dealt to the ranks in turn;
-    once all are done rank 0 reads each one's record back (a finished request returns it unchanged)."""
+    """ESD on every request (styles: the recipe's `style_method`; objects: ESD-u), the requests dealt to the
+    ranks in turn; once all are done rank 0 reads each one's record back (a finished request returns it
+    unchanged)."""
     e = w.recipe.esd
 
     def lr(target: str) -> float:
