@@ -51,7 +51,7 @@ from canvasdata.seeds import derive_seed
 from canvasdata.sources.diffusers import check_sd_folder
 from canvasdata.taxonomy import SEED_STYLE
 from canvasdata.taxonomy import prompt as caption
-from canvasdata.unlearn import ESDConfig
+from canvasdata.unlearn import METHODS, ESDConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ CARD = "README.md"
 OWN_WRITES = (MARKER, CHECKPOINT, RECORD, CARD)   # the files this module writes atomically
 NOXATTN_EXCLUDED = ("conv_norm_out.", "conv_out.")   # the authors' `out.` (output layer), in diffusers' names
 DEFAULTS = ESDConfig()
+SETS = tuple(m for m in METHODS if m != "auto")   # the parameter sets `trainable_names` knows
 
 __all__ = ["ESDConfig", "ESDResult", "check_vocabulary", "default_prompt", "erase", "parse_forget",
            "trainable_names"]
@@ -142,7 +143,7 @@ def trainable_names(names: Sequence[str], parameters: str) -> list[str]:
         return [n for n in names if "attn2" not in n and "time_embed" not in n and not n.startswith(NOXATTN_EXCLUDED)]
     if parameters == "full":
         return list(names)
-    raise UsageError(f"ESD parameter set {parameters!r}: allowed xattn, xattn-strict, noxattn, full")
+    raise UsageError(f"ESD parameter set {parameters!r}: allowed {', '.join(SETS)}")
 
 
 def default_size(model: Path) -> tuple[int, int]:
@@ -188,8 +189,7 @@ def _parameters(targets: list[tuple[str, str]], method: str) -> str:
     sets = {parameter_set(d, method) for d, _ in targets}
     if len(sets) > 1:
         raise UsageError("--forget mixes requests that ESD trains on different parameters (a style or a "
-                         "combination: xattn; an object: noxattn): choose one with --method (xattn, xattn-strict, "
-                         "noxattn or full)")
+                         f"combination: xattn; an object: noxattn): choose one with --method ({', '.join(SETS)})")
     return sets.pop()
 
 

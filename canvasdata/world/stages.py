@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from canvasdata.attack.common import Sampling
 from canvasdata.attack.conceal import run_conceal
@@ -146,7 +145,7 @@ def stage_judges(w: World) -> dict[str, Any]:
 
     if w.recipe.judge_alone and w.session.world > 1:
         def alone() -> dict:
-            with intra_op_threads(usable_cores() if w.session.device.type == "cpu" else torch.get_num_threads()):
+            with intra_op_threads(usable_cores()):
                 return train(Session.alone(w.session.device))
         hist = w.session.from_main(alone)
     else:
