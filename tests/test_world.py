@@ -24,8 +24,10 @@ from diffusers import StableDiffusionPipeline  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from canvasdata.cli import main  # noqa: E402
+from canvasdata.errors import UsageError  # noqa: E402
 from canvasdata.models.output import check_model  # noqa: E402
 from canvasdata.unlearn import METHODS  # noqa: E402
+from canvasdata.world.branch import lendable  # noqa: E402
 from canvasdata.world.recipe import STYLE_METHODS, load_world_recipe  # noqa: E402
 
 RECIPE = load_world_recipe("mini")
@@ -264,3 +266,60 @@ def test_a_bad_world_esd_setting_names_the_file_the_field_and_the_choices(tmp_pa
     assert load_world_recipe(str(bad)).esd.style_method == "xattn-strict" and RECIPE.esd.style_method == "xattn"
     assert RECIPE.judge_alone
     assert STYLE_METHODS == tuple(m for m in METHODS if m != "auto")
+
+
+def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_path: Path) -> None:
+    """`--from` the finished world with another ESD lr: the first three stages are the source's (hard links,
+    its times and infos, nothing retrained), the rest run; the source is left as it was."""
+    src = world["root"]
+    text = Path(RECIPE.source).read_text()
+    assert "\nlr = 1e-4\n" in text
+    other = tmp_path / "other.toml"
+    other.write_text(text.replace("\nlr = 1e-4\n", "\nlr = 2e-4\n"))
+    unet = Path("model", "unet", "diffusion_pytorch_model.safetensors")
+    before = {p: (src / p).read_bytes() for p in (Path("model", "model.json"), Path("world.json"))}
+    out = tmp_path / "branch"
+    code, printed, _ = run("world", "run", "--size", str(other), "--out", str(out), "--from", str(src), "--quiet")
+    assert code == 0 and "finished" in printed
+    ours, theirs = state(out), state(src)
+    assert list(ours["stages"]) == list(ALL) and all(e["done"] for e in ours["stages"].values())
+    for name in EARLY:
+        entry = ours["stages"][name]
+        assert entry["from"] == str(src.resolve()) and entry["seconds"] == theirs["stages"][name]["seconds"]
+        assert entry["info"] == theirs["stages"][name]["info"]
+    for name in ALL[3:]:
+        assert "from" not in ours["stages"][name]
+    assert (out / unet).stat().st_ino == (src / unet).stat().st_ino   # linked, not retrained or copied
+    assert {p: (src / p).read_bytes() for p in before} == before       # the source is untouched
+    assert (out / "model" / "model.json").stat().st_ino != (src / "model" / "model.json").stat().st_ino
+    check_model(out / "model")
+    assert json.loads((out / "unlearned" / "esd" / "style_Van_Gogh" / "unlearn.json").read_text())["lr"] == 2e-4
+    assert f"taken from `{src.resolve()}`" in (out / "REPORT.md").read_text()
+
+
+def test_from_refuses_what_it_cannot_lend_and_touches_nothing(world: dict, tmp_path: Path) -> None:
+    src, out = world["root"], tmp_path / "branch"
+    other = tmp_path / "other.toml"
+    other.write_text(Path(RECIPE.source).read_text().replace('build = "tiny-mini"', 'build = "tiny"'))
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("keep me")
+    for size, source, says in (("mini", stray, "not a world folder"), (str(other), src, "its build is 'tiny-mini'"),
+                               ("mini", out, "is --out itself")):
+        code, printed, err = run("world", "run", "--size", size, "--out", str(out), "--from", str(source), "--quiet")
+        assert code == 2 and printed == "" and len(err.strip().splitlines()) == 1 and says in err, err
+        assert not out.exists()
+    assert [p.name for p in stray.iterdir()] == ["notes.txt"]
+
+
+def test_lendable_takes_the_leading_stages_whose_settings_agree() -> None:
+    recipe = json.loads(json.dumps(RECIPE.to_dict()))
+    done = {"format": "canvasdata-world-1", "identity": {"recipe": recipe},
+            "stages": {s: {"done": True} for s in ALL}}
+    assert lendable(done, recipe, Path("w")) == [("data", "data"), ("judges", "judges"), ("model", "model")]
+    assert lendable(done, {**recipe, "judge_every": 7}, Path("w")) == [("data", "data"), ("judges", "judges")]
+    assert lendable(done, {**recipe, "judge_alone": False}, Path("w")) == [("data", "data")]
+    half = {**done, "stages": {"data": {"done": True}, "judges": {"done": False}}}
+    assert lendable(half, recipe, Path("w")) == [("data", "data")]
+    with pytest.raises(UsageError, match="its data stage is not done"):
+        lendable({**done, "stages": {}}, recipe, Path("w"))

@@ -23,7 +23,8 @@ def _run(a: argparse.Namespace) -> int:
     if run.finished(out, recipe, a.retrained):
         print(f"{out} holds a finished world ({recipe.name}): its report is {out / run.REPORT}")
         return 0
-    state = run.run_world(recipe, out, device=a.device, progress=not a.quiet, until=a.until, retrained=a.retrained)
+    state = run.run_world(recipe, out, device=a.device, progress=not a.quiet, until=a.until,
+                          retrained=a.retrained, source=a.source)
     if not Rank.from_env().main:   # under torchrun rank 0 alone reports
         return 0
     total = sum(s.get("seconds", 0.0) for s in state["stages"].values())
@@ -49,5 +50,9 @@ def add_world_commands(sub: argparse._SubParsersAction) -> None:
                    help="the gold standard for these requests (of the world's own): train the world's model recipe "
                    "again without the concept, and compare the original and ESD models with it (one more model "
                    "each: about as long as the model stage)")
+    p.add_argument("--from", dest="source", metavar="WORLD",
+                   help="take the build, judge and model from this world where the recipe's settings for them "
+                   "agree (hard links, each checked against its seal): try other unlearning settings without "
+                   "training the model again")
     add_device_arg(p)
     p.set_defaults(func=_run)

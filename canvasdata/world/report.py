@@ -117,12 +117,18 @@ def _gold(state: dict[str, Any]) -> list[str]:
 
 def _times(state: dict[str, Any], stages: Sequence[tuple[str, str]]) -> list[str]:
     lines = ["| stage | what | minutes |", "|---|---|---|"]
-    total = 0.0
+    total, lent = 0.0, set()
     for name, what in stages:
-        s = state["stages"].get(name, {}).get("seconds", 0.0)
+        entry = state["stages"].get(name, {})
+        s = entry.get("seconds", 0.0)
         total += s
+        if "from" in entry:
+            lent.add(entry["from"])
+            what += f" (taken from `{entry['from']}`: its time)"
         lines.append(f"| {name} | {what} | {s / 60:.1f} |")
     lines.append(f"| **total** | | **{total / 60:.1f}** |")
+    if lent:
+        lines += ["", "Stages taken from another world (`world run --from`) count at the time they took there."]
     return lines
 
 

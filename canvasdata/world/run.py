@@ -2,7 +2,8 @@
 each timed and marked done in `DIR/world.json` (written atomically after every stage), so a rerun
 after any interruption continues with the first unfinished stage and a finished world only says where
 its report is. The folder belongs to one world recipe: another recipe, or files this command did not
-write, are refused in one line."""
+write, are refused in one line. `source` (`--from SRC`) takes the build, judge and model from another
+world with the same settings for them (`world.branch`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from canvasdata.devices import join_ranks
 from canvasdata.errors import UsageError
 from canvasdata.formats.common import read_json, write_json
 from canvasdata.locks import folder_lock
+from canvasdata.world.branch import lend, lendable, read_source
 from canvasdata.world.recipe import WorldRecipe
 from canvasdata.world.report import write_report
 from canvasdata.world.stages import (
@@ -85,11 +87,14 @@ def check_retrained(recipe: WorldRecipe, retrained: Sequence[str]) -> list[str]:
 
 
 def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", progress: bool = True,
-              until: str | None = None, retrained: Sequence[str] = ()) -> dict[str, Any]:
+              until: str | None = None, retrained: Sequence[str] = (), source: str | Path | None = None
+              ) -> dict[str, Any]:
     """Run (or resume) every stage of the world into `out`, then write REPORT.md; returns the state
     (`world.json`). `until` stops after that stage (for tests and partial runs). `retrained`: requests for
     which a model is also trained without the concept (the gold standard, one more model each) and the
     original and ESD models compared with it; they add stages without changing the world's identity.
+    `source`: a world folder whose first stages (build, judge, model) this world takes where their settings
+    agree (`world.branch`: hard links, each checked against its seal), marked done with the source's times.
 
     Under torchrun every rank runs every stage, and each stage splits what it can (the build's shards, judge
     and model training by DDP, answer sets, scoring and attacks by batches, ESD by request); rank 0 alone
@@ -100,6 +105,7 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
     extra = [(RETRAINED_STAGE.format(t), _retrained_what(t), partial(stage_retrained, target=t))
              for t in check_retrained(recipe, retrained)]
     state = _state(root, recipe)
+    lent = _lendable(root, recipe, source)
     session = join_ranks(device)
     session.barrier()   # every rank has read world.json before rank 0 writes it
     if session.main:
@@ -107,6 +113,14 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
     world = World(recipe, root.resolve(), str(session.device) if session.world > 1 else device, progress, session)
     lock = folder_lock(root / LOCK, f"{root} is being run by canvasdata world run")
     with lock if session.main else contextlib.nullcontext():
+        if lent:
+            src = Path(source)   # type: ignore[arg-type]
+            if session.main:
+                log.info("world: taking %s from %s", ", ".join(s for s, _ in lent), src)
+                lend(src, root, lent, read_source(src, STATE, FORMAT), state)
+                write_json(root / STATE, state)
+            session.barrier()
+            state = read_json(root / STATE, UsageError, "")   # every rank sees the lent stages done
         for name, what, fn in (*STAGES, *extra):
             entry = state["stages"].setdefault(name, {"done": False, "seconds": 0.0})
             if not entry["done"]:
@@ -128,6 +142,16 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
         if session.main:
             write_report(world, state, root / REPORT, done)
     return state
+
+
+def _lendable(root: Path, recipe: WorldRecipe, source: str | Path | None) -> list[tuple[str, str]]:
+    """The (stage, folder) pairs `source` lends to this world (none without one); refusals in one line."""
+    if source is None:
+        return []
+    src = Path(source)
+    if src.resolve() == root.resolve():
+        raise UsageError(f"--from {src}: is --out itself; name another world")
+    return lendable(read_source(src, STATE, FORMAT), json.loads(json.dumps(recipe.to_dict())), src)
 
 
 def _retrained_stages(state: dict[str, Any]) -> list[tuple[str, str]]:
