@@ -23,6 +23,7 @@ from canvasdata.evaluate.generate import generate_answers
 from canvasdata.evaluate.score import score_answers
 from canvasdata.judges import load_judge
 from canvasdata.sources.diffusers import PipelineOptions
+from canvasdata.taxonomy import prompt as caption
 from canvasdata.unlearn import METHODS, ESDConfig
 from canvasdata.unlearn.esd import erase
 from canvasdata.world.recipe import load_world_recipe
@@ -37,6 +38,16 @@ def _setting(text: str) -> tuple[float, int, str | None]:
     return float(lr), int(iters), (prompt[0] if prompt else None)
 
 
+def _texts(prompt: str | None, target: str, w: World) -> str | list[str] | None:
+    """The erased text(s) of a setting: 'captions' is every training caption that names the concept (the
+    world's words for Seed_Images), 'A|B' several texts taken in turn, anything else one text."""
+    if prompt == "captions":
+        domain, name = target.split(":", 1)
+        cells = [(name, o) for o in w.objects] if domain == "style" else [(st, name) for st in w.styles]
+        return [caption(st, o, seed_words=w.recipe.seed_images_words) for st, o in cells]
+    return prompt.split("|") if prompt and "|" in prompt else prompt
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--world", required=True, help="a world folder whose model stage is done")
@@ -46,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="/tmp/canvasdata-esd-bench")
     p.add_argument("--grid", nargs="*", default=[f"{lr:g}:{it}" for lr, it in GRID], metavar="LR:ITERATIONS[:TEXT]",
                    help="the ESD settings to measure; TEXT: the concept text erased (default 'NAME style' for a "
-                        "style, the object's name)")
+                        "style, the object's name; 'captions': every training caption naming it; 'A|B': several)")
     p.add_argument("--steps", type=int, help="DDIM steps of the answers (default: the world recipe's)")
     p.add_argument("--method", choices=METHODS, default="auto", help="ESD's parameter set for every setting")
+    p.add_argument("--negative-guidance", type=float, help="ESD's eta for every setting (default: the world recipe's)")
     a = p.parse_args(argv)
     grid = [_setting(g) for g in a.grid]
     if any(prompt for _, _, prompt in grid) and len(a.targets) != 1:
@@ -67,17 +79,22 @@ def main(argv: list[str] | None = None) -> int:
         r = score_answers(base, target, judges, protocol=w.protocol)
         rows.append((target, "original", "—", "—", round(100 * r.ua, 1), round(100 * r.ira, 1), round(100 * r.cra, 1)))
     for (lr, iters, prompt), target in itertools.product(grid, a.targets):
-        name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{prompt.replace(' ', '_')}" if prompt else "") \
-            + ("" if a.method == "auto" else f"-{a.method}")
-        config = ESDConfig(method=a.method, iterations=iters, lr=lr, sample_steps=w.recipe.esd.sample_steps)
-        e = erase(w.path("model"), target, Path(a.out) / "models" / name, config, prompt=prompt,
+        eta = a.negative_guidance if a.negative_guidance is not None else w.recipe.esd.negative_guidance
+        text = prompt.replace(" ", "_").replace("|", "+") if prompt else ""
+        name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{text}" if text else "") \
+            + ("" if a.method == "auto" else f"-{a.method}") + ("" if eta == 1 else f"-eta{eta:g}")
+        config = ESDConfig(method=a.method, iterations=iters, lr=lr, negative_guidance=eta,
+                           start_guidance=w.recipe.esd.start_guidance, sample_steps=w.recipe.esd.sample_steps)
+        e = erase(w.path("model"), target, Path(a.out) / "models" / name, config, prompt=_texts(prompt, target, w),
                   device="cpu", progress=False)
         answers = generate_answers(e.out, Path(a.out) / "answers" / name, styles=w.styles, objects=w.objects,
                                    seeds=a.seeds, size=w.resolution, steps=steps, guidance=s.guidance,
                                    batch_size=s.batch_size, device="cpu", options=opts, protocol=w.protocol,
                                    progress=False)
         r = score_answers(answers, target, judges, protocol=w.protocol)
-        rows.append((target, f"lr {lr:g}, {iters} it, '{e.prompt}'", e.method, round(e.seconds),
+        text = "the captions naming it" if prompt == "captions" else f"'{e.prompt}'"
+        rows.append((target, f"lr {lr:g}, {iters} it, {text}" + ("" if eta == 1 else f", eta {eta:g}"), e.method,
+                     round(e.seconds),
                      round(100 * r.ua, 1), round(100 * r.ira, 1), round(100 * r.cra, 1)))
         print(rows[-1], file=sys.stderr)
     body = "\n\n".join([

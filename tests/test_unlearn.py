@@ -241,6 +241,32 @@ def test_simultaneous_requests_take_the_concepts_in_turn(tiny_sd_pipeline: Path,
     assert "style:Van Gogh, style:Monet (simultaneous requests) erased with ESD-x" in (both2.out / "README.md").read_text()
 
 
+def test_one_concept_on_several_texts_takes_them_in_turn(tiny_sd_pipeline: Path, tmp_path: Path) -> None:
+    """`--prompt A B` (e.g. the captions that name the style): iteration 0 is ESD on A bit for bit, iteration
+    1 trains on B; recorded as both texts of one request; a repeated or empty text is refused."""
+    texts = ["Van Gogh style", "A Dogs image in Van Gogh style."]
+    one = ESDConfig(iterations=1, sample_steps=2, lr=1e-3)
+    single = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "single", one, progress=False)
+    both = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "both", one, prompt=texts, progress=False)
+    assert not changed(weights(both.out, "unet"), weights(single.out, "unet"))
+    two = ESDConfig(iterations=2, sample_steps=2, lr=1e-3)
+    single2 = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "single2", two, progress=False)
+    both2 = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "both2", two, prompt=texts, progress=False)
+    assert changed(weights(both2.out, "unet"), weights(single2.out, "unet"))
+    request = json.loads((both2.out / "unlearn.json").read_text())["request"]
+    assert request["forget"] == "style:Van_Gogh" and request["prompts"] == texts
+    assert both2.prompt == " | ".join(texts)
+    for bad in (["Van Gogh style", "Van Gogh style"], ["Van Gogh style", " "]):
+        with pytest.raises(UsageError, match="non-empty and given once"):
+            esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "bad", two, prompt=bad, progress=False)
+    assert not (tmp_path / "bad").exists()
+    parser = CommandParser(prog="canvasdata")
+    add_unlearn_commands(parser.add_subparsers(dest="command"))
+    a = parser.parse_args(["unlearn", "esd", "--model", "m", "--forget", "style:Van_Gogh", "--out", "o",
+                           "--prompt", *texts])
+    assert a.prompt == texts
+
+
 def test_simultaneous_bad_requests_are_refused_before_anything_is_written(tiny_sd_pipeline: Path,
                                                                          tmp_path: Path) -> None:
     out = tmp_path / "refused"

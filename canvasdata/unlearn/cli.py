@@ -33,7 +33,8 @@ def _esd(a: argparse.Namespace) -> int:
     """`unlearn esd`: train, write the unlearned pipeline, print one line."""
     esd = load_extra("canvasdata.unlearn.esd", "diffusers")
     config = _config(a)
-    r = esd.erase(a.model, a.forget, a.out, config, prompt=a.prompt, device=a.device,
+    prompt = a.prompt[0] if a.prompt and len(a.prompt) == 1 else a.prompt
+    r = esd.erase(a.model, a.forget, a.out, config, prompt=prompt, device=a.device,
                   progress=not getattr(a, "quiet", False))
     print(f"forget {r.forget}: ESD {r.method} on {r.prompt!r}, {len(r.losses)} iterations in {r.seconds:.1f} s, "
           f"final loss {r.final_loss:.4g}, {r.changed_parameters} parameters changed "
@@ -50,9 +51,10 @@ def _esd_parser(sub: argparse._SubParsersAction) -> None:
                    "are forgotten simultaneously, in one run (iterations take the concepts in turn)")
     p.add_argument("--out", required=True, help="folder to write the unlearned pipeline to (new or empty; rerun the "
                    "same command to resume)")
-    p.add_argument("--prompt", help="the concept text (default: 'NAME style' for a style, the object's name, the "
-                   "build's caption 'A OBJECT image in STYLE style.' for a combination); every word must be in the "
-                   "model's vocabulary")
+    p.add_argument("--prompt", nargs="+", metavar="TEXT",
+                   help="the concept text (default: 'NAME style' for a style, the object's name, the build's caption "
+                   "'A OBJECT image in STYLE style.' for a combination), or several texts of the concept, one per "
+                   "iteration in turn (e.g. the captions that name it); every word must be in the model's vocabulary")
     _esd_flags(p)
     p.set_defaults(func=_esd)
 

@@ -193,13 +193,17 @@ def _parameters(targets: list[tuple[str, str]], method: str) -> str:
     return sets.pop()
 
 
-def make_request(model: Path, forget: str, prompt: str | None, config: ESDConfig) -> dict:
+def make_request(model: Path, forget: str, prompt: str | Sequence[str] | None, config: ESDConfig) -> dict:
     """The request this output is written for (its identity, compared on resume and rerun, and the entry
     in the history of chained unlearning): every setting that changes the result. Several requests
-    (simultaneous) record `forget` as their specs joined by commas and one prompt each in `prompts`."""
+    (simultaneous) record `forget` as their specs joined by commas and one prompt each in `prompts`; so
+    does one request erased on several texts (`prompt` a sequence)."""
     targets = parse_targets(forget)
-    if prompt is not None and len(targets) > 1:
+    texts = [prompt] if isinstance(prompt, str) else list(prompt or ())
+    if texts and len(targets) > 1:
         raise UsageError("--prompt names one concept; with several --forget requests each takes its default prompt")
+    if any(not t.strip() for t in texts) or len(set(texts)) != len(texts):
+        raise UsageError(f"--prompt {texts!r}: every text must be non-empty and given once")
     check_sd_folder(model, "--model", "ESD")
     native, scale = default_size(model)
     size = config.size or native
@@ -208,14 +212,20 @@ def make_request(model: Path, forget: str, prompt: str | None, config: ESDConfig
     resolved = replace(config, method=_parameters(targets, config.method), size=size)
     settings = {k: v for k, v in asdict(resolved).items() if k not in ("method", "checkpoint_every")}
     prompts = [default_prompt(d, n) for d, n in targets]
-    concept = {"forget": canonical_forget(*targets[0]), "prompt": prompt or prompts[0]} if len(targets) == 1 else \
-        {"forget": ",".join(canonical_forget(*t) for t in targets), "prompt": " | ".join(prompts), "prompts": prompts}
+    if len(targets) == 1:   # one concept: its default text, the one given, or several given (taken in turn)
+        texts = texts or prompts[:1]
+        concept = {"forget": canonical_forget(*targets[0]), "prompt": " | ".join(texts),
+                   **({"prompts": texts} if len(texts) > 1 else {})}
+    else:
+        concept = {"forget": ",".join(canonical_forget(*t) for t in targets), "prompt": " | ".join(prompts),
+                   "prompts": prompts}
     return {"method": "esd", **concept, "parameters": resolved.method, **settings, "optimizer": "Adam",
             "source": str(model.resolve())}
 
 
 def request_prompts(request: dict) -> list[str]:
-    """The concept texts a request trains on, one per forgotten concept (iteration i uses i mod their number)."""
+    """The texts a request trains on, one per forgotten concept or several of one (iteration i uses i mod
+    their number)."""
     return list(request.get("prompts") or [request["prompt"]])
 
 
@@ -496,13 +506,14 @@ pipe = StableDiffusionPipeline.from_pretrained("{out}")
 # --- the entry point -------------------------------------------------------------------------------------
 
 def erase(model: str | Path, forget: str, out: str | Path, config: ESDConfig = DEFAULTS, *,
-          prompt: str | None = None, device: str | torch.device = "auto", progress: bool = True,
+          prompt: str | Sequence[str] | None = None, device: str | torch.device = "auto", progress: bool = True,
           _after_step: Callable[[int], None] | None = None) -> ESDResult:
     """Erase `forget` ('style:NAME', 'object:NAME' or a combination 'style:NAME+object:NAME') from the
     StableDiffusionPipeline folder `model` with ESD and write the unlearned pipeline to `out` (see the
     module's doc). `prompt` is the concept text (default: 'NAME style' for a style, the object's name, the
-    build's caption 'A OBJECT image in STYLE style.' for a combination; recorded as such); every word must
-    be in the tokenizer's vocabulary. Rerunning a killed run resumes it; rerunning a finished one returns
+    build's caption 'A OBJECT image in STYLE style.' for a combination; recorded as such), or several texts
+    of the one concept, taken in turn (e.g. the training captions that name it); every word must be in the
+    tokenizer's vocabulary. Rerunning a killed run resumes it; rerunning a finished one returns
     its result unchanged. Bad input is a one-line UsageError raised before anything is written."""
     model, out = Path(model), Path(out)
     request = make_request(model, forget, prompt, config)

@@ -21,7 +21,7 @@ from canvasdata.devices import join_ranks
 from canvasdata.errors import UsageError
 from canvasdata.formats.common import read_json, write_json
 from canvasdata.locks import folder_lock
-from canvasdata.world.branch import lend, lendable, read_source
+from canvasdata.world.branch import LENDABLE, lend, lendable, read_source
 from canvasdata.world.recipe import WorldRecipe
 from canvasdata.world.report import write_report
 from canvasdata.world.stages import (
@@ -105,7 +105,7 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
     extra = [(RETRAINED_STAGE.format(t), _retrained_what(t), partial(stage_retrained, target=t))
              for t in check_retrained(recipe, retrained)]
     state = _state(root, recipe)
-    lent = _lendable(root, recipe, source)
+    lent = _lendable(root, recipe, source, state)
     session = join_ranks(device)
     session.barrier()   # every rank has read world.json before rank 0 writes it
     if session.main:
@@ -144,10 +144,11 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
     return state
 
 
-def _lendable(root: Path, recipe: WorldRecipe, source: str | Path | None) -> list[tuple[str, str]]:
+def _lendable(root: Path, recipe: WorldRecipe, source: str | Path | None, state: dict[str, Any]
+              ) -> list[tuple[str, str]]:
     """The (stage, folder) pairs `source` lends to this world (none without one); refusals in one line."""
-    if source is None:
-        return []
+    if source is None or all(state["stages"].get(s, {}).get("done") for s, _, _ in LENDABLE):
+        return []   # nothing left to take (a rerun of a grown world needs its source no more)
     src = Path(source)
     if src.resolve() == root.resolve():
         raise UsageError(f"--from {src}: is --out itself; name another world")
