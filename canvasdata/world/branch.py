@@ -60,10 +60,9 @@ def lendable(source: dict[str, Any], recipe: dict[str, Any], src: Path) -> list[
     return taken
 
 
-def link_tree(src: Path, dst: Path) -> int:
+def link_tree(src: Path, dst: Path) -> None:
     """Every file under `src` at the same place under `dst`: a hard link, or a copy across file systems;
-    a file already at its place (an interrupted lend, rerun) is replaced. The number of files."""
-    count = 0
+    a file already at its place (an interrupted lend, rerun) is replaced."""
     for root, _, files in os.walk(src):
         here = dst / Path(root).relative_to(src)
         here.mkdir(parents=True, exist_ok=True)
@@ -74,8 +73,6 @@ def link_tree(src: Path, dst: Path) -> int:
                 os.link(Path(root) / name, target)
             except OSError:
                 shutil.copy2(Path(root) / name, target)
-            count += 1
-    return count
 
 
 def check_lent(stage: str, folder: Path) -> None:
@@ -92,10 +89,9 @@ def check_lent(stage: str, folder: Path) -> None:
 
 
 def lend(src: Path, root: Path, stages: Sequence[tuple[str, str]], source: dict[str, Any],
-         state: dict[str, Any]) -> list[str]:
+         state: dict[str, Any]) -> None:
     """Link (or copy) each lent stage's folder from SRC into `root`, check it, and mark the stage done in
-    `state` with SRC's seconds and info and `from`; stages `state` already has done are left. The stages lent."""
-    lent = []
+    `state` with SRC's seconds and info and `from`; stages `state` already has done are left."""
     for stage, folder in stages:
         entry = state["stages"].get(stage)
         if entry is not None and entry.get("done"):
@@ -105,5 +101,3 @@ def lend(src: Path, root: Path, stages: Sequence[tuple[str, str]], source: dict[
         theirs = source["stages"][stage]
         state["stages"][stage] = {"done": True, "seconds": theirs.get("seconds", 0.0), "info": theirs.get("info"),
                                   "from": str(src.resolve())}
-        lent.append(stage)
-    return lent

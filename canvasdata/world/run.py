@@ -105,7 +105,7 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
     extra = [(RETRAINED_STAGE.format(t), _retrained_what(t), partial(stage_retrained, target=t))
              for t in check_retrained(recipe, retrained)]
     state = _state(root, recipe)
-    lent = _lendable(root, recipe, source, state)
+    theirs, lent = _lendable(root, recipe, source, state)
     session = join_ranks(device)
     session.barrier()   # every rank has read world.json before rank 0 writes it
     if session.main:
@@ -117,7 +117,7 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
             src = Path(source)   # type: ignore[arg-type]
             if session.main:
                 log.info("world: taking %s from %s", ", ".join(s for s, _ in lent), src)
-                lend(src, root, lent, read_source(src, STATE, FORMAT), state)
+                lend(src, root, lent, theirs, state)
                 write_json(root / STATE, state)
             session.barrier()
             state = read_json(root / STATE, UsageError, "")   # every rank sees the lent stages done
@@ -145,14 +145,16 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
 
 
 def _lendable(root: Path, recipe: WorldRecipe, source: str | Path | None, state: dict[str, Any]
-              ) -> list[tuple[str, str]]:
-    """The (stage, folder) pairs `source` lends to this world (none without one); refusals in one line."""
+              ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """`source`'s state and the (stage, folder) pairs it lends to this world (none without one); refusals
+    in one line."""
     if source is None or all(state["stages"].get(s, {}).get("done") for s, _, _ in LENDABLE):
-        return []   # nothing left to take (a rerun of a grown world needs its source no more)
+        return {}, []   # nothing left to take (a rerun of a grown world needs its source no more)
     src = Path(source)
     if src.resolve() == root.resolve():
         raise UsageError(f"--from {src}: is --out itself; name another world")
-    return lendable(read_source(src, STATE, FORMAT), json.loads(json.dumps(recipe.to_dict())), src)
+    theirs = read_source(src, STATE, FORMAT)
+    return theirs, lendable(theirs, json.loads(json.dumps(recipe.to_dict())), src)
 
 
 def _retrained_stages(state: dict[str, Any]) -> list[tuple[str, str]]:
