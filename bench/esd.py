@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from _report import table, write_section
@@ -27,7 +28,7 @@ from canvasdata.taxonomy import prompt as caption
 from canvasdata.unlearn import METHODS, ESDConfig
 from canvasdata.unlearn.esd import erase
 from canvasdata.world.recipe import load_world_recipe
-from canvasdata.world.stages import World
+from canvasdata.world.stages import World, erased_texts
 
 GRID = ((1e-5, 200), (1e-4, 200), (3e-4, 200))
 
@@ -38,14 +39,29 @@ def _setting(text: str) -> tuple[float, int, str | None]:
     return float(lr), int(iters), (prompt[0] if prompt else None)
 
 
-def _texts(prompt: str | None, target: str, w: World) -> str | list[str] | None:
-    """The erased text(s) of a setting: 'captions' is every training caption that names the concept (the
-    world's words for Seed_Images), 'A|B' several texts taken in turn, anything else one text."""
+def _texts(prompt: str | None, target: str, w: World, anchor: str | None = None
+           ) -> tuple[str | list[str] | None, list[str] | None]:
+    """The erased text(s) of a setting and their anchors: 'captions' is every training caption that names the
+    concept (the world's words for Seed_Images), 'A|B' several texts taken in turn, anything else one text.
+    `anchor` (a style of the build, style requests only) anchors each text on the same text in that style,
+    as the world's `[esd] style_anchor` does."""
+    domain, name = target.split(":", 1)
+    if anchor is not None and domain == "style":
+        texts = "captions" if prompt == "captions" else "concept"
+        if prompt not in (None, "captions"):
+            raise SystemExit("--anchor: with the style's default text or 'captions' only")
+        texts_of, anchors = erased_texts(_with_esd(w, style_texts=texts, style_anchor=anchor), target)
+        return texts_of, anchors
     if prompt == "captions":
-        domain, name = target.split(":", 1)
         cells = [(name, o) for o in w.objects] if domain == "style" else [(st, name) for st in w.styles]
-        return [caption(st, o, seed_words=w.recipe.seed_images_words) for st, o in cells]
-    return prompt.split("|") if prompt and "|" in prompt else prompt
+        return [caption(st, o, seed_words=w.recipe.seed_images_words) for st, o in cells], None
+    return (prompt.split("|") if prompt and "|" in prompt else prompt), None
+
+
+def _with_esd(w: World, **changes: str) -> World:
+    """`w` with its recipe's [esd] changed (the same folder)."""
+    recipe = replace(w.recipe, esd=replace(w.recipe.esd, **changes))
+    return World(recipe, w.root, "cpu", False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, help="DDIM steps of the answers (default: the world recipe's)")
     p.add_argument("--method", choices=METHODS, default="auto", help="ESD's parameter set for every setting")
     p.add_argument("--negative-guidance", type=float, help="ESD's eta for every setting (default: the world recipe's)")
+    p.add_argument("--anchor", metavar="STYLE", help="style requests: anchor each erased text on the same text in "
+                   "STYLE (a style of the build) instead of ESD's empty prompt (the world's [esd] style_anchor)")
     a = p.parse_args(argv)
     grid = [_setting(g) for g in a.grid]
     if any(prompt for _, _, prompt in grid) and len(a.targets) != 1:
@@ -82,10 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         eta = a.negative_guidance if a.negative_guidance is not None else w.recipe.esd.negative_guidance
         text = prompt.replace(" ", "_").replace("|", "+") if prompt else ""
         name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{text}" if text else "") \
-            + ("" if a.method == "auto" else f"-{a.method}") + ("" if eta == 1 else f"-eta{eta:g}")
+            + ("" if a.method == "auto" else f"-{a.method}") + ("" if eta == 1 else f"-eta{eta:g}") \
+            + (f"-anchor_{a.anchor}" if a.anchor else "")
         config = ESDConfig(method=a.method, iterations=iters, lr=lr, negative_guidance=eta,
                            start_guidance=w.recipe.esd.start_guidance, sample_steps=w.recipe.esd.sample_steps)
-        e = erase(w.path("model"), target, Path(a.out) / "models" / name, config, prompt=_texts(prompt, target, w),
+        texts, anchors = _texts(prompt, target, w, a.anchor)
+        e = erase(w.path("model"), target, Path(a.out) / "models" / name, config, prompt=texts, anchor=anchors,
                   device="cpu", progress=False)
         answers = generate_answers(e.out, Path(a.out) / "answers" / name, styles=w.styles, objects=w.objects,
                                    seeds=a.seeds, size=w.resolution, steps=steps, guidance=s.guidance,
@@ -93,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                                    progress=False)
         r = score_answers(answers, target, judges, protocol=w.protocol)
         text = "the captions naming it" if prompt == "captions" else f"'{e.prompt}'"
-        rows.append((target, f"lr {lr:g}, {iters} it, {text}" + ("" if eta == 1 else f", eta {eta:g}"), e.method,
+        anchored = f", anchored on {a.anchor}" if a.anchor and target.startswith("style:") else ""
+        rows.append((target, f"lr {lr:g}, {iters} it, {text}{anchored}" + ("" if eta == 1 else f", eta {eta:g}"),
+                     e.method,
                      round(e.seconds),
                      round(100 * r.ua, 1), round(100 * r.ira, 1), round(100 * r.cra, 1)))
         print(rows[-1], file=sys.stderr)

@@ -137,6 +137,9 @@ def test_a_word_outside_a_word_level_vocabulary_is_refused(tiny_sd_pipeline: Pat
     esd.check_vocabulary(CLIPTokenizer.from_pretrained(str(model / "tokenizer")), "Van style", model)
     with pytest.raises(UsageError, match=r"'Gogh' is not in the vocabulary of .*model"):
         esd.erase(model, "style:Van_Gogh", tmp_path / "out", CONFIG, progress=False)
+    with pytest.raises(UsageError, match=r"--anchor 'Gogh style': the word 'Gogh' is not in the vocabulary"):
+        esd.erase(model, "style:Van_Gogh", tmp_path / "out", CONFIG, prompt="Van style", anchor="Gogh style",
+                  progress=False)
     assert not (tmp_path / "out").exists()
 
 
@@ -265,6 +268,49 @@ def test_one_concept_on_several_texts_takes_them_in_turn(tiny_sd_pipeline: Path,
     a = parser.parse_args(["unlearn", "esd", "--model", "m", "--forget", "style:Van_Gogh", "--out", "o",
                            "--prompt", *texts])
     assert a.prompt == texts
+
+
+def test_an_anchor_replaces_the_empty_prompt_as_the_targets_reference(tiny_sd_pipeline: Path, tmp_path: Path) -> None:
+    """`--anchor`: iteration 0's loss is the MSE to θ*(x, a) − η(θ*(x, c) − θ*(x, a)) with a the anchor text's
+    embedding (not the empty prompt's); recorded as `anchors`, told in the card; refusals before writing."""
+    config = ESDConfig(iterations=1, sample_steps=2, lr=1e-3, negative_guidance=0.5)
+    texts, anchors = ["A Dogs image in Van Gogh style."], ["A Dogs image in Photo style."]
+    plain = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "plain", config, prompt=texts, progress=False)
+    anchored = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "anchored", config, prompt=texts,
+                         anchor=anchors, progress=False)
+    assert changed(weights(anchored.out, "unet"), weights(plain.out, "unet"))
+    record = json.loads((anchored.out / "unlearn.json").read_text())
+    assert record["anchors"] == record["request"]["anchors"] == anchors
+    assert "anchors" not in json.loads((plain.out / "unlearn.json").read_text())["request"]
+    assert "the anchor text (\"A Dogs image in Photo style.\"" in (anchored.out / "README.md").read_text()
+    pipe = StableDiffusionPipeline.from_pretrained(str(tiny_sd_pipeline))
+    trainer = esd.ESDTrainer(pipe, record["request"], torch.device("cpu"))
+    index, noise = trainer.draw(0)
+    x = trainer.sample(noise, index, trainer.conds[0])
+    t = trainer.scheduler.timesteps[index]
+    x = trainer.scheduler.scale_model_input(x, t)
+    a = pipe.encode_prompt(anchors[0], torch.device("cpu"), 1, False)[0]
+    with torch.no_grad():
+        e_a, e_c = (trainer.frozen(x, t, encoder_hidden_states=h).sample for h in (a, trainer.conds[0]))
+        expected = torch.nn.functional.mse_loss(trainer.unet(x, t, encoder_hidden_states=trainer.conds[0]).sample,
+                                                e_a - 0.5 * (e_c - e_a))
+    assert not torch.equal(a, trainer.uncond)
+    assert anchored.losses[0] == pytest.approx(float(expected), rel=1e-5)
+    assert plain.losses[0] != pytest.approx(anchored.losses[0], rel=1e-3)
+    out = tmp_path / "refused"
+    for kwargs, says in (({"prompt": texts, "anchor": anchors * 2}, "2 texts for 1 erased texts"),
+                         ({"prompt": texts, "anchor": texts}, "differ from its erased text"),
+                         ({"anchor": "Van Gogh style"}, "differ from its erased text")):
+        with pytest.raises(UsageError, match=says):
+            esd.erase(tiny_sd_pipeline, "style:Van_Gogh", out, config, progress=False, **kwargs)
+    with pytest.raises(UsageError, match="--anchor names one concept"):
+        esd.erase(tiny_sd_pipeline, "style:Van_Gogh,style:Monet", out, config, anchor=["x", "y"], progress=False)
+    assert not out.exists()
+    parser = CommandParser(prog="canvasdata")
+    add_unlearn_commands(parser.add_subparsers(dest="command"))
+    a = parser.parse_args(["unlearn", "esd", "--model", "m", "--forget", "style:Van_Gogh", "--out", "o",
+                           "--prompt", *texts, "--anchor", *anchors])
+    assert a.anchor == anchors
 
 
 def test_simultaneous_bad_requests_are_refused_before_anything_is_written(tiny_sd_pipeline: Path,

@@ -262,6 +262,12 @@ def test_a_bad_world_esd_setting_names_the_file_the_field_and_the_choices(tmp_pa
                                 'targets = ["style:Van_Gogh", "object:Flame"]\njudge_alone = "yes"'))
     code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
     assert code == 2 and "judge_alone" in err and not (tmp_path / "w").exists()
+    for field, value, says in (("style_texts", '"all"', "concept, captions"),
+                               ("style_anchor", '"Van_Gogh"', "is itself forgotten")):
+        bad.write_text(text.replace("\n[esd]\n", f"\n[esd]\n{field} = {value}\n"))
+        code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
+        assert code == 2 and len(err.strip().splitlines()) == 1 and str(bad) in err and field in err and says in err
+        assert not (tmp_path / "w").exists()
     bad.write_text(text.replace("\n[esd]\n", '\n[esd]\nstyle_method = "xattn-strict"\n'))
     assert load_world_recipe(str(bad)).esd.style_method == "xattn-strict" and RECIPE.esd.style_method == "xattn"
     assert RECIPE.judge_alone
@@ -275,7 +281,7 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     text = Path(RECIPE.source).read_text()
     assert "\nlr = 1e-4\n" in text
     other = tmp_path / "other.toml"
-    other.write_text(text.replace("\nlr = 1e-4\n", "\nlr = 2e-4\n"))
+    other.write_text(text.replace("\nlr = 1e-4\n", '\nlr = 2e-4\nstyle_texts = "captions"\nstyle_anchor = "Seed_Images"\n'))
     unet = Path("model", "unet", "diffusion_pytorch_model.safetensors")
     before = {p: (src / p).read_bytes() for p in (Path("model", "model.json"), Path("world.json"))}
     out = tmp_path / "branch"
@@ -293,7 +299,11 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     assert {p: (src / p).read_bytes() for p in before} == before       # the source is untouched
     assert (out / "model" / "model.json").stat().st_ino != (src / "model" / "model.json").stat().st_ino
     check_model(out / "model")
-    assert json.loads((out / "unlearned" / "esd" / "style_Van_Gogh" / "unlearn.json").read_text())["lr"] == 2e-4
+    erased = json.loads((out / "unlearned" / "esd" / "style_Van_Gogh" / "unlearn.json").read_text())
+    assert erased["lr"] == 2e-4   # the style erased on its captions, each anchored on the same caption as a photo
+    assert erased["request"]["prompts"] == [f"A {o} image in Van Gogh style." for o in ("Jellyfish", "Flame", "Towers")]
+    assert erased["request"]["anchors"] == [f"A {o} image in Photo style." for o in ("Jellyfish", "Flame", "Towers")]
+    assert "anchors" not in json.loads((out / "unlearned" / "esd" / "object_Flame" / "unlearn.json").read_text())
     assert f"taken from `{src.resolve()}`" in (out / "REPORT.md").read_text()
 
 

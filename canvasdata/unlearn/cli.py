@@ -34,7 +34,8 @@ def _esd(a: argparse.Namespace) -> int:
     esd = load_extra("canvasdata.unlearn.esd", "diffusers")
     config = _config(a)
     prompt = a.prompt[0] if a.prompt and len(a.prompt) == 1 else a.prompt
-    r = esd.erase(a.model, a.forget, a.out, config, prompt=prompt, device=a.device,
+    anchor = a.anchor[0] if a.anchor and len(a.anchor) == 1 else a.anchor
+    r = esd.erase(a.model, a.forget, a.out, config, prompt=prompt, anchor=anchor, device=a.device,
                   progress=not getattr(a, "quiet", False))
     print(f"forget {r.forget}: ESD {r.method} on {r.prompt!r}, {len(r.losses)} iterations in {r.seconds:.1f} s, "
           f"final loss {r.final_loss:.4g}, {r.changed_parameters} parameters changed "
@@ -55,6 +56,10 @@ def _esd_parser(sub: argparse._SubParsersAction) -> None:
                    help="the concept text (default: 'NAME style' for a style, the object's name, the build's caption "
                    "'A OBJECT image in STYLE style.' for a combination), or several texts of the concept, one per "
                    "iteration in turn (e.g. the captions that name it); every word must be in the model's vocabulary")
+    p.add_argument("--anchor", nargs="+", metavar="TEXT",
+                   help="one text per erased text that replaces ESD's empty prompt as the target's reference: the "
+                   "concept is pushed away from its anchor (e.g. the same caption in another style) instead of from "
+                   "everything the text says (concept ablation's anchor; default: the paper's ESD)")
     _esd_flags(p)
     p.set_defaults(func=_esd)
 

@@ -158,7 +158,7 @@ def default_size(model: Path) -> tuple[int, int]:
     return (sample[0] if isinstance(sample, list) else sample) * scale, scale
 
 
-def check_vocabulary(tokenizer: Any, prompt: str, model: str | Path) -> None:
+def check_vocabulary(tokenizer: Any, prompt: str, model: str | Path, flag: str = "--prompt") -> None:
     """Every word of `prompt` must be known to the tokenizer (`models.vocab.unknown_words`: a word-level
     vocabulary must hold each word whole; any other must not need the unknown token); otherwise a
     one-line UsageError naming the word and the model folder."""
@@ -166,7 +166,7 @@ def check_vocabulary(tokenizer: Any, prompt: str, model: str | Path) -> None:
         return
     bad = unknown_words(tokenizer, prompt)
     if bad:
-        raise UsageError(f"--prompt {prompt!r}: the word {bad[0]!r} is not in the vocabulary of {model}'s "
+        raise UsageError(f"{flag} {prompt!r}: the word {bad[0]!r} is not in the vocabulary of {model}'s "
                          "tokenizer; name the concept in the words the model was trained on (--prompt)")
 
 
@@ -193,17 +193,35 @@ def _parameters(targets: list[tuple[str, str]], method: str) -> str:
     return sets.pop()
 
 
-def make_request(model: Path, forget: str, prompt: str | Sequence[str] | None, config: ESDConfig) -> dict:
+def _anchors(anchor: str | Sequence[str] | None, texts: list[str], targets: list) -> list[str]:
+    """The anchor texts, one per erased text, checked (none: ESD's empty prompt)."""
+    anchors = [anchor] if isinstance(anchor, str) else list(anchor or ())
+    if not anchors:
+        return []
+    if len(targets) > 1:
+        raise UsageError("--anchor names one concept's anchors; several --forget requests take ESD's empty prompt")
+    if len(anchors) != max(len(texts), 1):
+        raise UsageError(f"--anchor: {len(anchors)} texts for {max(len(texts), 1)} erased texts; give one anchor "
+                         "per --prompt text")
+    if any(not a.strip() for a in anchors) or any(a == t for a, t in zip(anchors, texts, strict=True)):
+        raise UsageError(f"--anchor {anchors!r}: every anchor must be non-empty and differ from its erased text")
+    return anchors
+
+
+def make_request(model: Path, forget: str, prompt: str | Sequence[str] | None, config: ESDConfig,
+                 anchor: str | Sequence[str] | None = None) -> dict:
     """The request this output is written for (its identity, compared on resume and rerun, and the entry
     in the history of chained unlearning): every setting that changes the result. Several requests
     (simultaneous) record `forget` as their specs joined by commas and one prompt each in `prompts`; so
-    does one request erased on several texts (`prompt` a sequence)."""
+    does one request erased on several texts (`prompt` a sequence). Anchors, when given, are recorded as
+    `anchors` (one per text); without them the request is the paper's ESD, recorded as before."""
     targets = parse_targets(forget)
     texts = [prompt] if isinstance(prompt, str) else list(prompt or ())
     if texts and len(targets) > 1:
         raise UsageError("--prompt names one concept; with several --forget requests each takes its default prompt")
     if any(not t.strip() for t in texts) or len(set(texts)) != len(texts):
         raise UsageError(f"--prompt {texts!r}: every text must be non-empty and given once")
+    anchors = _anchors(anchor, texts or [default_prompt(*targets[0])], targets)
     check_sd_folder(model, "--model", "ESD")
     native, scale = default_size(model)
     size = config.size or native
@@ -219,14 +237,19 @@ def make_request(model: Path, forget: str, prompt: str | Sequence[str] | None, c
     else:
         concept = {"forget": ",".join(canonical_forget(*t) for t in targets), "prompt": " | ".join(prompts),
                    "prompts": prompts}
-    return {"method": "esd", **concept, "parameters": resolved.method, **settings, "optimizer": "Adam",
-            "source": str(model.resolve())}
+    return {"method": "esd", **concept, **({"anchors": anchors} if anchors else {}), "parameters": resolved.method,
+            **settings, "optimizer": "Adam", "source": str(model.resolve())}
 
 
 def request_prompts(request: dict) -> list[str]:
     """The texts a request trains on, one per forgotten concept or several of one (iteration i uses i mod
     their number)."""
     return list(request.get("prompts") or [request["prompt"]])
+
+
+def request_anchors(request: dict) -> list[str] | None:
+    """The anchor text of each erased text (their order), or None: ESD's empty prompt."""
+    return list(request["anchors"]) if request.get("anchors") else None
 
 
 # --- the output folder -----------------------------------------------------------------------------------
@@ -315,6 +338,9 @@ class ESDTrainer:
         embedded = [pipe.encode_prompt(p, torch.device("cpu"), 1, True, "") for p in request_prompts(request)]
         self.conds = [c.detach().to(device, torch.float32) for c, _ in embedded]
         self.uncond = embedded[0][1].detach().to(device, torch.float32)
+        anchors = request_anchors(request)   # the reference of each text's target: an anchor, or the empty prompt
+        self.anchors = ([pipe.encode_prompt(a, torch.device("cpu"), 1, False)[0].detach().to(device, torch.float32)
+                         for a in anchors] if anchors else [self.uncond] * len(self.conds))
         self.unet = pipe.unet.to(device, torch.float32).train()   # trained in float32 whatever the source's dtype
         self.frozen = copy.deepcopy(self.unet).eval().requires_grad_(False)
         names = trainable_names([n for n, _ in self.unet.named_parameters()], request["parameters"])
@@ -351,13 +377,14 @@ class ESDTrainer:
     def step(self, i: int) -> float:
         """One ESD iteration; its loss."""
         index, noise = self.draw(i)
-        cond = self.conds[i % len(self.conds)]      # several concepts (simultaneous): one after another
+        k = i % len(self.conds)                     # several concepts (simultaneous) or texts: one after another
+        cond = self.conds[k]
         x = self.sample(noise, index, cond)
         t = self.scheduler.timesteps[index]
         x = self.scheduler.scale_model_input(x, t)
         with torch.no_grad():
             e0, ep = self.frozen(torch.cat([x, x]), t,
-                                 encoder_hidden_states=torch.cat([self.uncond, cond])).sample.chunk(2)
+                                 encoder_hidden_states=torch.cat([self.anchors[k], cond])).sample.chunk(2)
         target = e0 - self.eta * (ep - e0)
         loss = F.mse_loss(self.unet(x, t, encoder_hidden_states=cond).sample, target)
         self.opt.zero_grad(set_to_none=True)
@@ -444,6 +471,7 @@ def record(request: dict, trainer: ESDTrainer, progress: Progress, model: Path) 
             "parameters": request["parameters"], "iterations": request["iterations"], "lr": request["lr"],
             "negative_guidance": request["negative_guidance"], "start_guidance": request["start_guidance"],
             "sample_steps": request["sample_steps"], "seed": request["seed"], "size": request["size"],
+            **({"anchors": request["anchors"]} if request.get("anchors") else {}),
             "optimizer": "Adam", "device": str(trainer.device), "seconds": round(progress.seconds, 3),
             "peak_memory_bytes": progress.peak_memory_bytes,
             "peak_memory_kind": "cuda_max_allocated" if trainer.device.type == "cuda" else "max_rss",
@@ -468,6 +496,10 @@ def model_card(data: dict, out: Path) -> str:
                "full": "ESD (all parameters)"}[data["parameters"]]
     steps = "\n".join(f"{k + 1}. {h.get('method', '?')} `{h.get('forget', '?')}` ({h.get('parameters', '?')}) from "
                       f"`{h.get('source', '?')}`" for k, h in enumerate(data["history"]))
+    anchors = data.get("anchors")
+    reference = (f"prediction for the anchor text (\"{' | '.join(anchors)}\", one per erased text; the paper's ESD "
+                 "uses the empty prompt)" if anchors else "unconditional prediction")
+    reference_short = "anchor" if anchors else "unconditional"
     rows = "\n".join(f"| {k} | {data[k]} |" for k in ("prompt", "parameters", "iterations", "lr", "negative_guidance",
                                                       "start_guidance", "sample_steps", "size", "seed", "seconds",
                                                       "peak_memory_bytes", "changed_parameters", "final_loss"))
@@ -485,7 +517,7 @@ scheduler are the source's.
 
 ESD fine-tuned the UNet ({data['parameters']}: {data['changed_parameters']} parameters changed) so that its
 prediction for the prompt "{data['prompt']}" points away from the concept: the target is the frozen source's
-unconditional prediction minus {data['negative_guidance']} × (conditional − unconditional), on images sampled
+{reference} minus {data['negative_guidance']} × (conditional − {reference_short}), on images sampled
 by the model itself (DDIM {data['sample_steps']} steps, guidance {data['start_guidance']}).
 
 | setting | value |
@@ -506,17 +538,22 @@ pipe = StableDiffusionPipeline.from_pretrained("{out}")
 # --- the entry point -------------------------------------------------------------------------------------
 
 def erase(model: str | Path, forget: str, out: str | Path, config: ESDConfig = DEFAULTS, *,
-          prompt: str | Sequence[str] | None = None, device: str | torch.device = "auto", progress: bool = True,
+          prompt: str | Sequence[str] | None = None, anchor: str | Sequence[str] | None = None,
+          device: str | torch.device = "auto", progress: bool = True,
           _after_step: Callable[[int], None] | None = None) -> ESDResult:
     """Erase `forget` ('style:NAME', 'object:NAME' or a combination 'style:NAME+object:NAME') from the
     StableDiffusionPipeline folder `model` with ESD and write the unlearned pipeline to `out` (see the
     module's doc). `prompt` is the concept text (default: 'NAME style' for a style, the object's name, the
     build's caption 'A OBJECT image in STYLE style.' for a combination; recorded as such), or several texts
     of the one concept, taken in turn (e.g. the training captions that name it); every word must be in the
-    tokenizer's vocabulary. Rerunning a killed run resumes it; rerunning a finished one returns
+    tokenizer's vocabulary. `anchor` (one text per erased text) replaces the empty prompt as the reference
+    of the target, θ*(x_t, a) − η·(θ*(x_t, c) − θ*(x_t, a)): the concept is pushed away from its anchor (e.g.
+    'A Fishes image in Photo style.' for 'A Fishes image in Ukiyoe style.') rather than from everything the
+    text says, as in concept ablation (Kumari et al., ICCV 2023); None is the paper's ESD.
+    Rerunning a killed run resumes it; rerunning a finished one returns
     its result unchanged. Bad input is a one-line UsageError raised before anything is written."""
     model, out = Path(model), Path(out)
-    request = make_request(model, forget, prompt, config)
+    request = make_request(model, forget, prompt, config, anchor)
     finished = plan_out(out, request)
     if finished is not None:
         cleanup(out)
@@ -544,6 +581,8 @@ def _run(model: Path, out: Path, request: dict, dev: torch.device, every: int, p
     pipe = StableDiffusionPipeline.from_pretrained(str(model))
     for text in request_prompts(request):
         check_vocabulary(pipe.tokenizer, text, model)
+    for text in request_anchors(request) or []:
+        check_vocabulary(pipe.tokenizer, text, model, "--anchor")
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     trainer = ESDTrainer(pipe, request, dev)

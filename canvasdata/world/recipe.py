@@ -15,6 +15,9 @@ SEED_WORDS = ("Photo", "Seed Images")
 # ESD's parameter sets a world may train styles on: canvasdata.unlearn.METHODS without `auto`, spelled out
 # here because a recipe is a value leaf (tests/test_world.py checks that the two agree)
 STYLE_METHODS = ("xattn", "xattn-strict", "noxattn", "full")
+# what ESD erases for a style request: 'NAME style' (the paper's concept text) or every training caption
+# that names the style, taken in turn
+STYLE_TEXTS = ("concept", "captions")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class WorldESD:
     lr: float = 1e-4
     object_lr: float | None = None       # ESD-u's (object requests') lr; None: `lr`
     style_method: str = "xattn"          # the parameter set style requests train (objects: noxattn, ESD-u)
+    style_texts: str = "concept"         # a style request's erased texts: 'NAME style', or the captions naming it
+    style_anchor: str = ""               # "": ESD's empty prompt; a style of the build: each text in that style
     negative_guidance: float = 1.0
     start_guidance: float = 3.0
     sample_steps: int = 50
@@ -99,6 +104,8 @@ def _esd(f: Fields) -> WorldESD:
                     lr=float(f.get("lr", (int, float), d.lr)),
                     object_lr=_optional_float(f.get("object_lr", (int, float), None)),
                     style_method=f.get("style_method", str, d.style_method, allowed=STYLE_METHODS),
+                    style_texts=f.get("style_texts", str, d.style_texts, allowed=STYLE_TEXTS),
+                    style_anchor=f.get("style_anchor", str, d.style_anchor),
                     negative_guidance=float(f.get("negative_guidance", (int, float), d.negative_guidance)),
                     start_guidance=float(f.get("start_guidance", (int, float), d.start_guidance)),
                     sample_steps=f.get("sample_steps", int, d.sample_steps, lo=1, hi=1000))
@@ -124,6 +131,10 @@ def parse_world_recipe(data: dict, source: str = "<memory>") -> WorldRecipe:
                     judge_every=f.get("judge_every", int, 1000, lo=1, hi=10_000_000),
                     judge_alone=f.get("judge_alone", bool, True),
                     sampling=_sampling(s), esd=_esd(e), attacks=_attacks(a), source=source)
+    forgotten = [n for d, _, n in (t.partition(":") for t in r.targets) if d == "style"]
+    if r.esd.style_anchor in forgotten:
+        raise e.fail("style_anchor", f"{r.esd.style_anchor!r} is itself forgotten ({', '.join(r.targets)}); anchor "
+                     "on a style the world keeps, or \"\" for ESD's empty prompt")
     for sub in (p, s, e, a, f):
         sub.check_unknown()
     return r

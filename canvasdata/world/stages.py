@@ -35,6 +35,7 @@ from canvasdata.attack.prompts import run_prompt_attack
 from canvasdata.data import load_split
 from canvasdata.dataset import build
 from canvasdata.devices import Session, intra_op_threads, usable_cores
+from canvasdata.errors import UsageError
 from canvasdata.evaluate.answers import read_answers
 from canvasdata.evaluate.fidelity import prompt_fidelity
 from canvasdata.evaluate.generate import generate_answers
@@ -54,6 +55,8 @@ from canvasdata.models.recipe import load_model_recipe
 from canvasdata.models.train import train_model
 from canvasdata.recipes import Recipe, load_recipe
 from canvasdata.sources.diffusers import PipelineOptions
+from canvasdata.taxonomy import prompt as caption
+from canvasdata.taxonomy import style_words
 from canvasdata.unlearn import ESDConfig
 from canvasdata.unlearn.esd import erase
 from canvasdata.world.recipe import WorldRecipe
@@ -192,6 +195,27 @@ def stage_original(w: World) -> dict[str, Any]:
     return {"judged": judged}
 
 
+def erased_texts(w: World, target: str) -> tuple[list[str] | None, list[str] | None]:
+    """What ESD erases for `target` and each text's anchor (None: ESD's default text / empty prompt), by the
+    recipe's [esd] `style_texts` and `style_anchor`: a style's 'NAME style' or every training caption that
+    names it (the world's words for Seed_Images), each anchored on the same text in the anchor style.
+    Objects take ESD's default, the object's name."""
+    e, words = w.recipe.esd, w.recipe.seed_images_words
+    domain, _, name = target.partition(":")
+    if domain != "style" or (e.style_texts == "concept" and not e.style_anchor):
+        return None, None
+    if e.style_anchor and e.style_anchor not in w.styles:
+        raise UsageError(f"{w.recipe.source}: [esd] style_anchor {e.style_anchor!r}: not a style of the build "
+                         f"(allowed: {', '.join(s for s in w.styles if s != name)}, or \"\")")
+    if e.style_texts == "captions":
+        def texts(style: str) -> list[str]:
+            return [caption(style, o, seed_words=words) for o in w.objects]
+    else:
+        def texts(style: str) -> list[str]:
+            return [f"{style_words(style, words)} style"]
+    return texts(name), (texts(e.style_anchor) if e.style_anchor else None)
+
+
 def stage_unlearn(w: World) -> dict[str, Any]:
     """ESD on every request (styles: the recipe's `style_method`; objects: ESD-u), the requests dealt to the
     ranks in turn; once all are done rank 0 reads each one's record back (a finished request returns it
@@ -205,7 +229,9 @@ def stage_unlearn(w: World) -> dict[str, Any]:
         method = e.style_method if target.startswith("style:") else "auto"
         config = ESDConfig(method=method, iterations=e.iterations, lr=lr(target), negative_guidance=e.negative_guidance,
                            start_guidance=e.start_guidance, sample_steps=e.sample_steps)
-        return erase(w.path("model"), target, w.unlearned(target), config, device=w.device, progress=w.progress)
+        texts, anchors = erased_texts(w, target)
+        return erase(w.path("model"), target, w.unlearned(target), config, prompt=texts, anchor=anchors,
+                     device=w.device, progress=w.progress)
 
     for target in w.session.deal(w.recipe.targets):
         run(target)
