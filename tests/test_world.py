@@ -304,7 +304,10 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     assert erased["request"]["prompts"] == [f"A {o} image in Van Gogh style." for o in ("Jellyfish", "Flame", "Towers")]
     assert erased["request"]["anchors"] == [f"A {o} image in Photo style." for o in ("Jellyfish", "Flame", "Towers")]
     assert "anchors" not in json.loads((out / "unlearned" / "esd" / "object_Flame" / "unlearn.json").read_text())
-    assert f"taken from `{src.resolve()}`" in (out / "REPORT.md").read_text()
+    report = (out / "REPORT.md").read_text()
+    assert f"taken from `{src.resolve()}`" in report
+    assert "erased on every training caption that names it, in turn, each anchored on the same text in Seed_Images" \
+        in report
 
 
 def test_from_refuses_what_it_cannot_lend_and_touches_nothing(world: dict, tmp_path: Path) -> None:

@@ -183,7 +183,11 @@ def write_report(world: World, state: dict[str, Any], path: Path, stages: Sequen
              + (f" (object requests: {e.object_lr})" if e.object_lr is not None else "")
              + f", negative guidance {e.negative_guidance}, start guidance {e.start_guidance}, "
              f"{e.sample_steps} sampling steps; parameter set `{e.style_method}` for styles (xattn: ESD-x, the "
-             "cross-attention; xattn-strict: its key and value projections), `noxattn` (ESD-u) for objects.",
+             "cross-attention; xattn-strict: its key and value projections), `noxattn` (ESD-u) for objects. "
+             + ("A style is erased on 'NAME style'" if e.style_texts == "concept" else
+                "A style is erased on every training caption that names it, in turn")
+             + (f", each anchored on the same text in {e.style_anchor} (the target's reference instead of the empty "
+                "prompt)." if e.style_anchor else ", against the empty prompt (the paper's ESD)."),
              "- Judge trained " + ("in one process (rank 0, every core)." if r.judge_alone else "on every rank (DDP)."),
              f"- Prompts say \"{r.seed_images_words}\" for Seed_Images: the words the model's captions used.",
              *world.protocol.markdown_lines(), "",
