@@ -281,7 +281,8 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     text = Path(RECIPE.source).read_text()
     assert "\nlr = 1e-4\n" in text
     other = tmp_path / "other.toml"
-    other.write_text(text.replace("\nlr = 1e-4\n", '\nlr = 2e-4\nstyle_texts = "captions"\nstyle_anchor = "Seed_Images"\n'))
+    other.write_text(text.replace("\nlr = 1e-4\n", '\nlr = 2e-4\nstyle_texts = "captions"\nstyle_anchor = "Seed_Images"\n'
+                                                           'style_negative_guidance = 0.5\n'))
     unet = Path("model", "unet", "diffusion_pytorch_model.safetensors")
     before = {p: (src / p).read_bytes() for p in (Path("model", "model.json"), Path("world.json"))}
     out = tmp_path / "branch"
@@ -303,7 +304,9 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     assert erased["lr"] == 2e-4   # the style erased on its captions, each anchored on the same caption as a photo
     assert erased["request"]["prompts"] == [f"A {o} image in Van Gogh style." for o in ("Jellyfish", "Flame", "Towers")]
     assert erased["request"]["anchors"] == [f"A {o} image in Photo style." for o in ("Jellyfish", "Flame", "Towers")]
-    assert "anchors" not in json.loads((out / "unlearned" / "esd" / "object_Flame" / "unlearn.json").read_text())
+    assert erased["negative_guidance"] == 0.5
+    flame = json.loads((out / "unlearned" / "esd" / "object_Flame" / "unlearn.json").read_text())
+    assert "anchors" not in flame and flame["negative_guidance"] == 1.0
     report = (out / "REPORT.md").read_text()
     assert f"taken from `{src.resolve()}`" in report
     assert "erased on every training caption that names it, in turn, each anchored on the same text in Seed_Images" \

@@ -37,6 +37,7 @@ class WorldESD:
     style_method: str = "xattn"          # the parameter set style requests train (objects: noxattn, ESD-u)
     style_texts: str = "concept"         # a style request's erased texts: 'NAME style', or the captions naming it
     style_anchor: str = ""               # "": ESD's empty prompt; a style of the build: each text in that style
+    style_negative_guidance: float | None = None   # style requests' eta; None: `negative_guidance`
     negative_guidance: float = 1.0
     start_guidance: float = 3.0
     sample_steps: int = 50
@@ -107,6 +108,7 @@ def _esd(f: Fields) -> WorldESD:
                     style_texts=f.get("style_texts", str, d.style_texts, allowed=STYLE_TEXTS),
                     style_anchor=f.get("style_anchor", str, d.style_anchor),
                     negative_guidance=float(f.get("negative_guidance", (int, float), d.negative_guidance)),
+                    style_negative_guidance=_optional_float(f.get("style_negative_guidance", (int, float), None)),
                     start_guidance=float(f.get("start_guidance", (int, float), d.start_guidance)),
                     sample_steps=f.get("sample_steps", int, d.sample_steps, lo=1, hi=1000))
 

@@ -181,7 +181,9 @@ def write_report(world: World, state: dict[str, Any], path: Path, stages: Sequen
              f"FD floor seeds {list(s.floor_seeds)}.",
              f"- ESD: {e.iterations} iterations, lr {e.lr}"
              + (f" (object requests: {e.object_lr})" if e.object_lr is not None else "")
-             + f", negative guidance {e.negative_guidance}, start guidance {e.start_guidance}, "
+             + f", negative guidance {e.negative_guidance}"
+             + (f" (style requests: {e.style_negative_guidance})" if e.style_negative_guidance is not None else "")
+             + f", start guidance {e.start_guidance}, "
              f"{e.sample_steps} sampling steps; parameter set `{e.style_method}` for styles (xattn: ESD-x, the "
              "cross-attention; xattn-strict: its key and value projections), `noxattn` (ESD-u) for objects. "
              + ("A style is erased on 'NAME style'" if e.style_texts == "concept" else

@@ -225,9 +225,13 @@ def stage_unlearn(w: World) -> dict[str, Any]:
     def lr(target: str) -> float:
         return e.object_lr if target.startswith("object:") and e.object_lr is not None else e.lr
 
+    def eta(target: str) -> float:
+        style = target.startswith("style:") and e.style_negative_guidance is not None
+        return e.style_negative_guidance if style else e.negative_guidance
+
     def run(target: str) -> Any:
         method = e.style_method if target.startswith("style:") else "auto"
-        config = ESDConfig(method=method, iterations=e.iterations, lr=lr(target), negative_guidance=e.negative_guidance,
+        config = ESDConfig(method=method, iterations=e.iterations, lr=lr(target), negative_guidance=eta(target),
                            start_guidance=e.start_guidance, sample_steps=e.sample_steps)
         texts, anchors = erased_texts(w, target)
         return erase(w.path("model"), target, w.unlearned(target), config, prompt=texts, anchor=anchors,
@@ -241,7 +245,8 @@ def stage_unlearn(w: World) -> dict[str, Any]:
     info = {}
     for target in w.recipe.targets:
         r = run(target)
-        info[target] = {"method": r.method, "prompt": r.prompt, "lr": lr(target), "seconds": round(r.seconds, 1),
+        info[target] = {"method": r.method, "prompt": r.prompt, "lr": lr(target), "negative_guidance": eta(target),
+                        "seconds": round(r.seconds, 1),
                         "peak_memory_bytes": r.peak_memory_bytes, "changed_parameters": r.changed_parameters,
                         "changed_bytes": r.changed_bytes, "final_loss": r.final_loss}
     return info
