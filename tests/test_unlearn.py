@@ -241,7 +241,8 @@ def test_simultaneous_requests_take_the_concepts_in_turn(tiny_sd_pipeline: Path,
     assert record["forget"] == "style:Van_Gogh,style:Monet" and record["request"]["prompts"] == [
         "Van Gogh style", "Monet style"]
     assert "prompts" not in json.loads((single2.out / "unlearn.json").read_text())["request"]
-    assert "style:Van Gogh, style:Monet (simultaneous requests) erased with ESD-x" in (both2.out / "README.md").read_text()
+    card = (both2.out / "README.md").read_text()
+    assert "style:Van Gogh, style:Monet (simultaneous requests) erased with ESD-x" in card
 
 
 def test_one_concept_on_several_texts_takes_them_in_turn(tiny_sd_pipeline: Path, tmp_path: Path) -> None:

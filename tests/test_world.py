@@ -271,7 +271,7 @@ def test_a_bad_world_esd_setting_names_the_file_the_field_and_the_choices(tmp_pa
     bad.write_text(text.replace("\n[esd]\n", '\n[esd]\nstyle_method = "xattn-strict"\n'))
     assert load_world_recipe(str(bad)).esd.style_method == "xattn-strict" and RECIPE.esd.style_method == "xattn"
     assert RECIPE.judge_alone
-    assert STYLE_METHODS == tuple(m for m in METHODS if m != "auto")
+    assert tuple(m for m in METHODS if m != "auto") == STYLE_METHODS
 
 
 def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_path: Path) -> None:
@@ -281,8 +281,8 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     text = Path(RECIPE.source).read_text()
     assert "\nlr = 1e-4\n" in text
     other = tmp_path / "other.toml"
-    other.write_text(text.replace("\nlr = 1e-4\n", '\nlr = 2e-4\nstyle_texts = "captions"\nstyle_anchor = "Seed_Images"\n'
-                                                           'style_negative_guidance = 0.5\n'))
+    esd = '\nlr = 2e-4\nstyle_texts = "captions"\nstyle_anchor = "Seed_Images"\nstyle_negative_guidance = 0.5\n'
+    other.write_text(text.replace("\nlr = 1e-4\n", esd))
     unet = Path("model", "unet", "diffusion_pytorch_model.safetensors")
     before = {p: (src / p).read_bytes() for p in (Path("model", "model.json"), Path("world.json"))}
     out = tmp_path / "branch"
