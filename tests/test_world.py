@@ -263,11 +263,16 @@ def test_a_bad_world_esd_setting_names_the_file_the_field_and_the_choices(tmp_pa
     code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
     assert code == 2 and "judge_alone" in err and not (tmp_path / "w").exists()
     for field, value, says in (("style_texts", '"all"', "concept, captions"),
-                               ("style_anchor", '"Van_Gogh"', "is itself forgotten")):
+                               ("style_anchor", '"Van_Gogh"', "is itself forgotten"),
+                               ("style_anchor", '"Monet"', "not a style of the build (allowed: Seed_Images, Pop_Art")):
         bad.write_text(text.replace("\n[esd]\n", f"\n[esd]\n{field} = {value}\n"))
         code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
         assert code == 2 and len(err.strip().splitlines()) == 1 and str(bad) in err and field in err and says in err
         assert not (tmp_path / "w").exists()
+    bad.write_text(text.replace('"object:Flame"]', '"object:Dogs"]'))
+    code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
+    assert code == 2 and "'object:Dogs' is not an object of the build 'tiny-mini'" in err
+    assert not (tmp_path / "w").exists()
     bad.write_text(text.replace("\n[esd]\n", '\n[esd]\nstyle_method = "xattn-strict"\n'))
     assert load_world_recipe(str(bad)).esd.style_method == "xattn-strict" and RECIPE.esd.style_method == "xattn"
     assert RECIPE.judge_alone

@@ -28,6 +28,7 @@ from canvasdata.world.stages import (
     GOLD,
     RETRAINED,
     World,
+    check_requests,
     stage_answers,
     stage_attacks,
     stage_data,
@@ -105,6 +106,7 @@ def run_world(recipe: WorldRecipe, out: str | Path, *, device: str = "auto", pro
     extra = [(RETRAINED_STAGE.format(t), _retrained_what(t), partial(stage_retrained, target=t))
              for t in check_retrained(recipe, retrained)]
     state = _state(root, recipe)
+    check_requests(World(recipe, root.resolve(), device, progress))
     theirs, lent = _lendable(root, recipe, source, state)
     session = join_ranks(device)
     session.barrier()   # every rank has read world.json before rank 0 writes it

@@ -216,6 +216,19 @@ def erased_texts(w: World, target: str) -> tuple[list[str] | None, list[str] | N
     return texts(name), (texts(e.style_anchor) if e.style_anchor else None)
 
 
+def check_requests(w: World) -> None:
+    """Before any stage: every request names a style or object of the build, and the ESD texts of each can
+    be made (the anchor style is the build's); a one-line UsageError naming the recipe file otherwise."""
+    for target in w.recipe.targets:
+        domain, _, name = target.partition(":")
+        names = w.styles if domain == "style" else w.objects
+        if name not in names:
+            kind = "a style" if domain == "style" else "an object"
+            raise UsageError(f"{w.recipe.source}: targets: {target!r} is not {kind} of the build "
+                             f"'{w.recipe.build}' (allowed: {', '.join(names)})")
+        erased_texts(w, target)
+
+
 def stage_unlearn(w: World) -> dict[str, Any]:
     """ESD on every request (styles: the recipe's `style_method`; objects: ESD-u), the requests dealt to the
     ranks in turn; once all are done rank 0 reads each one's record back (a finished request returns it
