@@ -46,15 +46,13 @@ def _texts(prompt: str | None, target: str, w: World, anchor: str | None = None
     `anchor` (a style of the build, style requests only) anchors each text on the same text in that style,
     as the world's `[esd] style_anchor` does."""
     domain, name = target.split(":", 1)
-    if anchor is not None and domain == "style":
+    if domain == "style" and prompt in (None, "captions"):   # the world's own rule (stages.erased_texts)
         texts = "captions" if prompt == "captions" else "concept"
-        if prompt not in (None, "captions"):
-            raise SystemExit("--anchor: with the style's default text or 'captions' only")
-        texts_of, anchors = erased_texts(_with_esd(w, style_texts=texts, style_anchor=anchor), target)
-        return texts_of, anchors
+        return erased_texts(_with_esd(w, style_texts=texts, style_anchor=anchor or ""), target)
+    if anchor is not None and domain == "style":
+        raise SystemExit("--anchor: with the style's default text or 'captions' only")
     if prompt == "captions":
-        cells = [(name, o) for o in w.objects] if domain == "style" else [(st, name) for st in w.styles]
-        return [caption(st, o, seed_words=w.recipe.seed_images_words) for st, o in cells], None
+        return [caption(st, name, seed_words=w.recipe.seed_images_words) for st in w.styles], None
     return (prompt.split("|") if prompt and "|" in prompt else prompt), None
 
 
