@@ -28,7 +28,7 @@ from canvasdata.taxonomy import prompt as caption
 from canvasdata.unlearn import METHODS, ESDConfig
 from canvasdata.unlearn.esd import erase
 from canvasdata.world.recipe import load_world_recipe
-from canvasdata.world.stages import World, erased_texts
+from canvasdata.world.stages import World, erased_texts, retained_texts
 
 GRID = ((1e-5, 200), (1e-4, 200), (3e-4, 200))
 
@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--negative-guidance", type=float, help="ESD's eta for every setting (default: the world recipe's)")
     p.add_argument("--anchor", metavar="STYLE", help="style requests: anchor each erased text on the same text in "
                    "STYLE (a style of the build) instead of ESD's empty prompt (the world's [esd] style_anchor)")
+    p.add_argument("--retain", action="store_true", help="hold every other style's texts (a style request) or "
+                   "object's name (an object request) while erasing, as the world's [esd] style_retain / "
+                   "object_retain = 'others'")
+    p.add_argument("--retain-weight", type=float, default=1.0, help="the retain term's weight (with --retain)")
     a = p.parse_args(argv)
     grid = [_setting(g) for g in a.grid]
     if any(prompt for _, _, prompt in grid) and len(a.targets) != 1:
@@ -99,19 +103,25 @@ def main(argv: list[str] | None = None) -> int:
         text = prompt.replace(" ", "_").replace("|", "+") if prompt else ""
         name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{text}" if text else "") \
             + ("" if a.method == "auto" else f"-{a.method}") + ("" if eta == 1 else f"-eta{eta:g}") \
-            + (f"-anchor_{a.anchor}" if a.anchor else "")
+            + (f"-anchor_{a.anchor}" if a.anchor else "") + (f"-retain{a.retain_weight:g}" if a.retain else "")
         config = ESDConfig(method=a.method, iterations=iters, lr=lr, negative_guidance=eta,
                            start_guidance=w.recipe.esd.start_guidance, sample_steps=w.recipe.esd.sample_steps)
         texts, anchors = _texts(prompt, target, w, a.anchor)
+        kept = None
+        if a.retain:
+            held = _with_esd(w, style_texts="captions" if prompt == "captions" else "concept", style_retain="others",
+                             object_retain="others")
+            kept = retained_texts(held, target)
         e = erase(w.path("model"), target, Path(a.out) / "models" / name, config, prompt=texts, anchor=anchors,
-                  device="cpu", progress=False)
+                  retain=kept, retain_weight=a.retain_weight, device="cpu", progress=False)
         answers = generate_answers(e.out, Path(a.out) / "answers" / name, styles=w.styles, objects=w.objects,
                                    seeds=a.seeds, size=w.resolution, steps=steps, guidance=s.guidance,
                                    batch_size=s.batch_size, device="cpu", options=opts, protocol=w.protocol,
                                    progress=False)
         r = score_answers(answers, target, judges, protocol=w.protocol)
         text = "the captions naming it" if prompt == "captions" else f"'{e.prompt}'"
-        anchored = f", anchored on {a.anchor}" if a.anchor and target.startswith("style:") else ""
+        anchored = (f", anchored on {a.anchor}" if a.anchor and target.startswith("style:") else "") \
+            + (f", retain {a.retain_weight:g}" if a.retain else "")
         rows.append((target, f"lr {lr:g}, {iters} it, {text}{anchored}" + ("" if eta == 1 else f", eta {eta:g}"),
                      e.method,
                      round(e.seconds),

@@ -140,6 +140,9 @@ def test_a_word_outside_a_word_level_vocabulary_is_refused(tiny_sd_pipeline: Pat
     with pytest.raises(UsageError, match=r"--anchor 'Gogh style': the word 'Gogh' is not in the vocabulary"):
         esd.erase(model, "style:Van_Gogh", tmp_path / "out", CONFIG, prompt="Van style", anchor="Gogh style",
                   progress=False)
+    with pytest.raises(UsageError, match=r"--retain 'Dogs in Gogh style': the word 'Gogh' is not in the vocabulary"):
+        esd.erase(model, "style:Van_Gogh", tmp_path / "out", CONFIG, prompt="Van style", retain=["Dogs in Gogh style"],
+                  progress=False)
     assert not (tmp_path / "out").exists()
 
 
@@ -286,7 +289,7 @@ def test_an_anchor_replaces_the_empty_prompt_as_the_targets_reference(tiny_sd_pi
     assert "the anchor text (\"A Dogs image in Photo style.\"" in (anchored.out / "README.md").read_text()
     pipe = StableDiffusionPipeline.from_pretrained(str(tiny_sd_pipeline))
     trainer = esd.ESDTrainer(pipe, record["request"], torch.device("cpu"))
-    index, noise = trainer.draw(0)
+    index, noise, _ = trainer.draw(0)
     x = trainer.sample(noise, index, trainer.conds[0])
     t = trainer.scheduler.timesteps[index]
     x = trainer.scheduler.scale_model_input(x, t)
@@ -312,6 +315,53 @@ def test_an_anchor_replaces_the_empty_prompt_as_the_targets_reference(tiny_sd_pi
     a = parser.parse_args(["unlearn", "esd", "--model", "m", "--forget", "style:Van_Gogh", "--out", "o",
                            "--prompt", *texts, "--anchor", *anchors])
     assert a.anchor == anchors
+
+
+def test_retain_texts_add_a_term_that_holds_their_predictions(tiny_sd_pipeline: Path, tmp_path: Path) -> None:
+    """`--retain`: iteration 0's loss is ESD's MSE plus retain_weight × the MSE between θ and θ* on the drawn
+    retain text at the same x_t; the draws of the paper's ESD are unchanged (the same t and noise); recorded,
+    told in the card, vocabulary-checked; refusals before writing."""
+    config = ESDConfig(iterations=1, sample_steps=2, lr=1e-3)
+    kept = ["A Dogs image in Photo style.", "A Cats image in Monet style."]
+    plain = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "plain", config, progress=False)
+    held = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "held", config, retain=kept, retain_weight=2.5,
+                     progress=False)
+    record = json.loads((held.out / "unlearn.json").read_text())
+    assert record["retain"] == record["request"]["retain"] == kept and record["retain_weight"] == 2.5
+    assert "retain" not in json.loads((plain.out / "unlearn.json").read_text())["request"]
+    assert "one of 2 retain texts" in (held.out / "README.md").read_text()
+    pipe = StableDiffusionPipeline.from_pretrained(str(tiny_sd_pipeline))
+    trainer = esd.ESDTrainer(pipe, record["request"], torch.device("cpu"))
+    ref = esd.ESDTrainer(StableDiffusionPipeline.from_pretrained(str(tiny_sd_pipeline)),
+                         json.loads((plain.out / "unlearn.json").read_text())["request"], torch.device("cpu"))
+    index0, noise0, k0 = ref.draw(0)
+    assert k0 == -1 and trainer.draw(0)[0] == index0 and torch.equal(trainer.draw(0)[1], noise0)
+    assert trainer.step(0) == pytest.approx(held.losses[0], rel=1e-6)   # θ moves off θ*: the retain term counts
+    index, noise, k = trainer.draw(1)
+    x = trainer.sample(noise, index, trainer.conds[0])
+    t = trainer.scheduler.timesteps[index]
+    x = trainer.scheduler.scale_model_input(x, t)
+    r = pipe.encode_prompt(kept[k], torch.device("cpu"), 1, False)[0]
+    with torch.no_grad():
+        e_u, e_c, e_r = (trainer.frozen(x, t, encoder_hidden_states=h).sample for h in (trainer.uncond,
+                                                                                        trainer.conds[0], r))
+        mse = torch.nn.functional.mse_loss
+        erased = float(mse(trainer.unet(x, t, encoder_hidden_states=trainer.conds[0]).sample, e_u - (e_c - e_u)))
+        retained = 2.5 * float(mse(trainer.unet(x, t, encoder_hidden_states=r).sample, e_r))
+    assert retained > 1e-3 * erased
+    assert trainer.step(1) == pytest.approx(erased + retained, rel=1e-5)
+    out = tmp_path / "refused"
+    for kwargs, says in (({"retain": ["Van Gogh style"]}, "is also an erased text"),
+                         ({"retain": kept * 2}, "given once"),
+                         ({"retain": kept, "retain_weight": 0.0}, "must be a positive number")):
+        with pytest.raises(UsageError, match=says):
+            esd.erase(tiny_sd_pipeline, "style:Van_Gogh", out, config, progress=False, **kwargs)
+    assert not out.exists()
+    parser = CommandParser(prog="canvasdata")
+    add_unlearn_commands(parser.add_subparsers(dest="command"))
+    a = parser.parse_args(["unlearn", "esd", "--model", "m", "--forget", "style:Van_Gogh", "--out", "o",
+                           "--retain", *kept, "--retain-weight", "0.5"])
+    assert a.retain == kept and a.retain_weight == 0.5
 
 
 def test_simultaneous_bad_requests_are_refused_before_anything_is_written(tiny_sd_pipeline: Path,

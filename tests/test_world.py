@@ -263,6 +263,8 @@ def test_a_bad_world_esd_setting_names_the_file_the_field_and_the_choices(tmp_pa
     code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
     assert code == 2 and "judge_alone" in err and not (tmp_path / "w").exists()
     for field, value, says in (("style_texts", '"all"', "concept, captions"),
+                               ("style_retain", '"all"', "none, others"),
+                               ("retain_weight", "0", "expected a positive number"),
                                ("style_anchor", '"Van_Gogh"', "is itself forgotten"),
                                ("style_anchor", '"Monet"', "not a style of the build (allowed: Seed_Images, Pop_Art")):
         bad.write_text(text.replace("\n[esd]\n", f"\n[esd]\n{field} = {value}\n"))
@@ -286,7 +288,8 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     text = Path(RECIPE.source).read_text()
     assert "\nlr = 1e-4\n" in text
     other = tmp_path / "other.toml"
-    esd = '\nlr = 2e-4\nstyle_texts = "captions"\nstyle_anchor = "Seed_Images"\nstyle_negative_guidance = 0.5\n'
+    esd = ('\nlr = 2e-4\nstyle_texts = "captions"\nstyle_anchor = "Seed_Images"\nstyle_negative_guidance = 0.5\n'
+           'style_retain = "others"\nretain_weight = 2.0\n')
     other.write_text(text.replace("\nlr = 1e-4\n", esd))
     unet = Path("model", "unet", "diffusion_pytorch_model.safetensors")
     before = {p: (src / p).read_bytes() for p in (Path("model", "model.json"), Path("world.json"))}
@@ -309,13 +312,16 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     assert erased["lr"] == 2e-4   # the style erased on its captions, each anchored on the same caption as a photo
     assert erased["request"]["prompts"] == [f"A {o} image in Van Gogh style." for o in ("Jellyfish", "Flame", "Towers")]
     assert erased["request"]["anchors"] == [f"A {o} image in Photo style." for o in ("Jellyfish", "Flame", "Towers")]
-    assert erased["negative_guidance"] == 0.5
+    assert erased["negative_guidance"] == 0.5 and erased["retain_weight"] == 2.0
+    assert erased["retain"] == [f"A {o} image in {s} style." for s in ("Photo", "Pop Art")   # every other style
+                                for o in ("Jellyfish", "Flame", "Towers")]
     flame = json.loads((out / "unlearned" / "esd" / "object_Flame" / "unlearn.json").read_text())
-    assert "anchors" not in flame and flame["negative_guidance"] == 1.0
+    assert "anchors" not in flame and "retain" not in flame and flame["negative_guidance"] == 1.0
     report = (out / "REPORT.md").read_text()
     assert f"taken from `{src.resolve()}`" in report
     assert "erased on every training caption that names it, in turn, each anchored on the same text in Seed_Images" \
         in report
+    assert "retain set (a style request every other style's texts) to the original's, weighted 2.0" in report
 
 
 def test_from_refuses_what_it_cannot_lend_and_touches_nothing(world: dict, tmp_path: Path) -> None:

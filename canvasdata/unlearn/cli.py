@@ -35,8 +35,8 @@ def _esd(a: argparse.Namespace) -> int:
     config = _config(a)
     prompt = a.prompt[0] if a.prompt and len(a.prompt) == 1 else a.prompt
     anchor = a.anchor[0] if a.anchor and len(a.anchor) == 1 else a.anchor
-    r = esd.erase(a.model, a.forget, a.out, config, prompt=prompt, anchor=anchor, device=a.device,
-                  progress=not getattr(a, "quiet", False))
+    r = esd.erase(a.model, a.forget, a.out, config, prompt=prompt, anchor=anchor, retain=a.retain,
+                  retain_weight=a.retain_weight, device=a.device, progress=not getattr(a, "quiet", False))
     print(f"forget {r.forget}: ESD {r.method} on {r.prompt!r}, {len(r.losses)} iterations in {r.seconds:.1f} s, "
           f"final loss {r.final_loss:.4g}, {r.changed_parameters} parameters changed "
           f"({r.changed_bytes / 2**20:.1f} MiB) -> {r.out}")
@@ -60,6 +60,12 @@ def _esd_parser(sub: argparse._SubParsersAction) -> None:
                    help="one text per erased text that replaces ESD's empty prompt as the target's reference: the "
                    "concept is pushed away from its anchor (e.g. the same caption in another style) instead of from "
                    "everything the text says (concept ablation's anchor; default: the paper's ESD)")
+    p.add_argument("--retain", nargs="+", metavar="TEXT",
+                   help="texts to keep (e.g. the captions of other styles): each iteration also holds the prediction "
+                   "for one of them, drawn in turn at random, to the source's (a utility-retaining term as in "
+                   "AdvUnlearn; default: none, the paper's ESD)")
+    p.add_argument("--retain-weight", type=float, default=1.0,
+                   help="weight of the retain term against ESD's (with --retain; default 1)")
     _esd_flags(p)
     p.set_defaults(func=_esd)
 

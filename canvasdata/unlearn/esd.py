@@ -6,7 +6,10 @@ Two UNets: a frozen copy θ* of the source and the one trained, θ. Each iterati
 samples x_t with θ (no grad) from seeded noise, conditioned on the concept prompt c with classifier-free
 guidance `start_guidance`, then regresses θ(x_t, c, t) onto θ*(x_t, ∅, t) − η·(θ*(x_t, c, t) − θ*(x_t, ∅, t))
 (MSE, Adam, batch 1) on the chosen parameter set. The output is a full pipeline folder whose UNet alone
-differs, with `unlearn.json` (settings, cost, changed parameters, history) and a model card.
+differs, with `unlearn.json` (settings, cost, changed parameters, history) and a model card. Two named
+variants, off by default and recorded in the request: anchors (the reference of the target is an anchor
+text's prediction instead of the empty prompt's) and retain texts (a second term holds their predictions
+to θ*'s).
 
 Resumable and exact: a checkpoint (trainable tensors, Adam state, losses) is written atomically every
 `checkpoint_every` iterations; every draw of iteration i comes from `derive_seed(seed, "esd", i)`, so an
@@ -208,13 +211,31 @@ def _anchors(anchor: str | Sequence[str] | None, texts: list[str], targets: list
     return anchors
 
 
+def _retain(retain: Sequence[str] | None, weight: float, erased: list[str]) -> dict:
+    """The request's retain entries (none: {}), checked: distinct non-empty texts, none of them erased, a
+    positive finite weight."""
+    texts = list(retain or ())
+    if not texts:
+        return {}
+    if any(not t.strip() for t in texts) or len(set(texts)) != len(texts):
+        raise UsageError(f"--retain {texts!r}: every text must be non-empty and given once")
+    both = sorted(set(texts) & set(erased))
+    if both:
+        raise UsageError(f"--retain {both[0]!r}: is also an erased text; a text cannot be both erased and kept")
+    if not (math.isfinite(weight) and weight > 0):
+        raise UsageError(f"--retain-weight {weight}: must be a positive number")
+    return {"retain": texts, "retain_weight": float(weight)}
+
+
 def make_request(model: Path, forget: str, prompt: str | Sequence[str] | None, config: ESDConfig,
-                 anchor: str | Sequence[str] | None = None) -> dict:
+                 anchor: str | Sequence[str] | None = None, retain: Sequence[str] | None = None,
+                 retain_weight: float = 1.0) -> dict:
     """The request this output is written for (its identity, compared on resume and rerun, and the entry
     in the history of chained unlearning): every setting that changes the result. Several requests
     (simultaneous) record `forget` as their specs joined by commas and one prompt each in `prompts`; so
     does one request erased on several texts (`prompt` a sequence). Anchors, when given, are recorded as
-    `anchors` (one per text); without them the request is the paper's ESD, recorded as before."""
+    `anchors` (one per text); retain texts as `retain` and `retain_weight`; without either the request is the
+    paper's ESD, recorded as before."""
     targets = parse_targets(forget)
     texts = [prompt] if isinstance(prompt, str) else list(prompt or ())
     if texts and len(targets) > 1:
@@ -237,14 +258,20 @@ def make_request(model: Path, forget: str, prompt: str | Sequence[str] | None, c
     else:
         concept = {"forget": ",".join(canonical_forget(*t) for t in targets), "prompt": " | ".join(prompts),
                    "prompts": prompts}
-    return {"method": "esd", **concept, **({"anchors": anchors} if anchors else {}), "parameters": resolved.method,
-            **settings, "optimizer": "Adam", "source": str(model.resolve())}
+    kept = _retain(retain, retain_weight, request_prompts(concept))
+    return {"method": "esd", **concept, **({"anchors": anchors} if anchors else {}), **kept,
+            "parameters": resolved.method, **settings, "optimizer": "Adam", "source": str(model.resolve())}
 
 
 def request_prompts(request: dict) -> list[str]:
     """The texts a request trains on, one per forgotten concept or several of one (iteration i uses i mod
     their number)."""
     return list(request.get("prompts") or [request["prompt"]])
+
+
+def request_retain(request: dict) -> list[str]:
+    """The texts whose predictions the run holds to the source's (none: the paper's ESD)."""
+    return list(request.get("retain") or [])
 
 
 def request_anchors(request: dict) -> list[str] | None:
@@ -341,6 +368,9 @@ class ESDTrainer:
         anchors = request_anchors(request)   # the reference of each text's target: an anchor, or the empty prompt
         self.anchors = ([pipe.encode_prompt(a, torch.device("cpu"), 1, False)[0].detach().to(device, torch.float32)
                          for a in anchors] if anchors else [self.uncond] * len(self.conds))
+        self.retain = [pipe.encode_prompt(r, torch.device("cpu"), 1, False)[0].detach().to(device, torch.float32)
+                       for r in request_retain(request)]
+        self.retain_weight = float(request.get("retain_weight", 0.0))
         self.unet = pipe.unet.to(device, torch.float32).train()   # trained in float32 whatever the source's dtype
         self.frozen = copy.deepcopy(self.unet).eval().requires_grad_(False)
         names = trainable_names([n for n, _ in self.unet.named_parameters()], request["parameters"])
@@ -357,11 +387,14 @@ class ESDTrainer:
         side = request["size"] // pipe.vae_scale_factor
         self.shape = (1, self.unet.config.in_channels, side, side)
 
-    def draw(self, i: int) -> tuple[int, torch.Tensor]:
-        """Iteration i's DDIM step index (uniform over the schedule) and starting noise, from its own seed."""
+    def draw(self, i: int) -> tuple[int, torch.Tensor, int]:
+        """Iteration i's DDIM step index (uniform over the schedule), starting noise and retain text (uniform;
+        drawn after the others, so a run without retain texts draws as the paper's ESD), from its own seed."""
         gen = torch.Generator("cpu").manual_seed(derive_seed(self.request["seed"], "esd", i))
         index = int(torch.randint(0, len(self.scheduler.timesteps), (1,), generator=gen))
-        return index, torch.randn(self.shape, generator=gen)
+        noise = torch.randn(self.shape, generator=gen)
+        kept = int(torch.randint(0, len(self.retain), (1,), generator=gen)) if self.retain else -1
+        return index, noise, kept
 
     @torch.no_grad()
     def sample(self, noise: torch.Tensor, index: int, cond: torch.Tensor) -> torch.Tensor:
@@ -375,18 +408,24 @@ class ESDTrainer:
         return x
 
     def step(self, i: int) -> float:
-        """One ESD iteration; its loss."""
-        index, noise = self.draw(i)
+        """One ESD iteration; its loss (with retain texts: ESD's term + retain_weight × the retain term, the
+        drawn retain text's prediction held to the frozen source's on the same x_t)."""
+        index, noise, kept = self.draw(i)
         k = i % len(self.conds)                     # several concepts (simultaneous) or texts: one after another
         cond = self.conds[k]
         x = self.sample(noise, index, cond)
         t = self.scheduler.timesteps[index]
         x = self.scheduler.scale_model_input(x, t)
+        texts = [self.anchors[k], cond] + ([self.retain[kept]] if self.retain else [])
         with torch.no_grad():
-            e0, ep = self.frozen(torch.cat([x, x]), t,
-                                 encoder_hidden_states=torch.cat([self.anchors[k], cond])).sample.chunk(2)
+            frozen = self.frozen(torch.cat([x] * len(texts)), t, encoder_hidden_states=torch.cat(texts)).sample
+        e0, ep = frozen[0:1], frozen[1:2]
         target = e0 - self.eta * (ep - e0)
-        loss = F.mse_loss(self.unet(x, t, encoder_hidden_states=cond).sample, target)
+        if self.retain:
+            pred = self.unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([cond, self.retain[kept]])).sample
+            loss = F.mse_loss(pred[0:1], target) + self.retain_weight * F.mse_loss(pred[1:2], frozen[2:3])
+        else:
+            loss = F.mse_loss(self.unet(x, t, encoder_hidden_states=cond).sample, target)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -472,6 +511,7 @@ def record(request: dict, trainer: ESDTrainer, progress: Progress, model: Path) 
             "negative_guidance": request["negative_guidance"], "start_guidance": request["start_guidance"],
             "sample_steps": request["sample_steps"], "seed": request["seed"], "size": request["size"],
             **({"anchors": request["anchors"]} if request.get("anchors") else {}),
+            **({k: request[k] for k in ("retain", "retain_weight")} if request.get("retain") else {}),
             "optimizer": "Adam", "device": str(trainer.device), "seconds": round(progress.seconds, 3),
             "peak_memory_bytes": progress.peak_memory_bytes,
             "peak_memory_kind": "cuda_max_allocated" if trainer.device.type == "cuda" else "max_rss",
@@ -500,6 +540,10 @@ def model_card(data: dict, out: Path) -> str:
     reference = (f"prediction for the anchor text (\"{' | '.join(anchors)}\", one per erased text; the paper's ESD "
                  "uses the empty prompt)" if anchors else "unconditional prediction")
     reference_short = "anchor" if anchors else "unconditional"
+    retain = data.get("retain")
+    kept = (f"\n\nEach iteration also held the prediction for one of {len(retain)} retain texts "
+            f"(e.g. \"{retain[0]}\") to the source's on the same x_t, weighted {data['retain_weight']} (a "
+            "utility-retaining term, as in AdvUnlearn, Zhang et al. 2024; the paper's ESD has none)." if retain else "")
     rows = "\n".join(f"| {k} | {data[k]} |" for k in ("prompt", "parameters", "iterations", "lr", "negative_guidance",
                                                       "start_guidance", "sample_steps", "size", "seed", "seconds",
                                                       "peak_memory_bytes", "changed_parameters", "final_loss"))
@@ -518,7 +562,7 @@ scheduler are the source's.
 ESD fine-tuned the UNet ({data['parameters']}: {data['changed_parameters']} parameters changed) so that its
 prediction for the prompt "{data['prompt']}" points away from the concept: the target is the frozen source's
 {reference} minus {data['negative_guidance']} × (conditional − {reference_short}), on images sampled
-by the model itself (DDIM {data['sample_steps']} steps, guidance {data['start_guidance']}).
+by the model itself (DDIM {data['sample_steps']} steps, guidance {data['start_guidance']}).{kept}
 
 | setting | value |
 | --- | --- |
@@ -539,6 +583,7 @@ pipe = StableDiffusionPipeline.from_pretrained("{out}")
 
 def erase(model: str | Path, forget: str, out: str | Path, config: ESDConfig = DEFAULTS, *,
           prompt: str | Sequence[str] | None = None, anchor: str | Sequence[str] | None = None,
+          retain: Sequence[str] | None = None, retain_weight: float = 1.0,
           device: str | torch.device = "auto", progress: bool = True,
           _after_step: Callable[[int], None] | None = None) -> ESDResult:
     """Erase `forget` ('style:NAME', 'object:NAME' or a combination 'style:NAME+object:NAME') from the
@@ -549,11 +594,14 @@ def erase(model: str | Path, forget: str, out: str | Path, config: ESDConfig = D
     tokenizer's vocabulary. `anchor` (one text per erased text) replaces the empty prompt as the reference
     of the target, θ*(x_t, a) − η·(θ*(x_t, c) − θ*(x_t, a)): the concept is pushed away from its anchor (e.g.
     'A Fishes image in Photo style.' for 'A Fishes image in Ukiyoe style.') rather than from everything the
-    text says, as in concept ablation (Kumari et al., ICCV 2023); None is the paper's ESD.
+    text says, as in concept ablation (Kumari et al., ICCV 2023); None is the paper's ESD. `retain` texts
+    (e.g. the captions of the styles to keep) add a term that holds the prediction for one of them, drawn
+    each iteration, to the frozen source's on the same x_t, weighted `retain_weight` (a utility-retaining
+    regularizer, as in AdvUnlearn, Zhang et al. 2024); None is the paper's ESD.
     Rerunning a killed run resumes it; rerunning a finished one returns
     its result unchanged. Bad input is a one-line UsageError raised before anything is written."""
     model, out = Path(model), Path(out)
-    request = make_request(model, forget, prompt, config, anchor)
+    request = make_request(model, forget, prompt, config, anchor, retain, retain_weight)
     finished = plan_out(out, request)
     if finished is not None:
         cleanup(out)
@@ -583,6 +631,8 @@ def _run(model: Path, out: Path, request: dict, dev: torch.device, every: int, p
         check_vocabulary(pipe.tokenizer, text, model)
     for text in request_anchors(request) or []:
         check_vocabulary(pipe.tokenizer, text, model, "--anchor")
+    for text in request_retain(request):
+        check_vocabulary(pipe.tokenizer, text, model, "--retain")
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     trainer = ESDTrainer(pipe, request, dev)

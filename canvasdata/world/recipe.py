@@ -18,6 +18,9 @@ STYLE_METHODS = ("xattn", "xattn-strict", "noxattn", "full")
 # what ESD erases for a style request: 'NAME style' (the paper's concept text) or every training caption
 # that names the style, taken in turn
 STYLE_TEXTS = ("concept", "captions")
+# what ESD holds while it erases: nothing (the paper's ESD) or the same texts of every other style (a style
+# request) / object (an object request), a utility-retaining term (`unlearn esd --retain`)
+RETAIN = ("none", "others")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class WorldESD:
     style_texts: str = "concept"         # a style request's erased texts: 'NAME style', or the captions naming it
     style_anchor: str = ""               # "": ESD's empty prompt; a style of the build: each text in that style
     style_negative_guidance: float | None = None   # style requests' eta; None: `negative_guidance`
+    style_retain: str = "none"           # "others": hold every other style's texts (captions or 'NAME style')
+    object_retain: str = "none"          # "others": hold every other object's name
+    retain_weight: float = 1.0           # the retain term's weight against ESD's
     negative_guidance: float = 1.0
     start_guidance: float = 3.0
     sample_steps: int = 50
@@ -99,6 +105,13 @@ def _optional_float(v: float | None) -> float | None:
     return None if v is None else float(v)
 
 
+def _positive(f: Fields, key: str, default: float) -> float:
+    v = float(f.get(key, (int, float), default))
+    if not v > 0 or v == float("inf"):
+        raise f.fail(key, "expected a positive number")
+    return v
+
+
 def _esd(f: Fields) -> WorldESD:
     d = WorldESD()
     return WorldESD(iterations=f.get("iterations", int, d.iterations, lo=1, hi=1_000_000),
@@ -107,6 +120,9 @@ def _esd(f: Fields) -> WorldESD:
                     style_method=f.get("style_method", str, d.style_method, allowed=STYLE_METHODS),
                     style_texts=f.get("style_texts", str, d.style_texts, allowed=STYLE_TEXTS),
                     style_anchor=f.get("style_anchor", str, d.style_anchor),
+                    style_retain=f.get("style_retain", str, d.style_retain, allowed=RETAIN),
+                    object_retain=f.get("object_retain", str, d.object_retain, allowed=RETAIN),
+                    retain_weight=_positive(f, "retain_weight", d.retain_weight),
                     negative_guidance=float(f.get("negative_guidance", (int, float), d.negative_guidance)),
                     style_negative_guidance=_optional_float(f.get("style_negative_guidance", (int, float), None)),
                     start_guidance=float(f.get("start_guidance", (int, float), d.start_guidance)),

@@ -19,6 +19,7 @@ from canvasdata.evaluate.suite import request_dir
 from canvasdata.formats.common import atomic_path, write_text
 from canvasdata.sheet import contact_sheet
 from canvasdata.taxonomy import SEED_STYLE
+from canvasdata.world.recipe import WorldESD
 from canvasdata.world.stages import METHOD, ORIGINAL, World
 
 # UnlearnCanvas Table 2, ESD (reference/unlearncanvas.md): style UA, IRA, CRA; object UA, IRA, CRA (%)
@@ -156,6 +157,16 @@ def write_grid(world: World, path: Path) -> Path:
     return path
 
 
+def _retain_words(e: WorldESD) -> str:
+    """The settings line's retain sentence: what ESD held while it erased (nothing: the paper's ESD)."""
+    held = [what for what, on in (("a style request every other style's texts", e.style_retain),
+                                  ("an object request every other object's name", e.object_retain)) if on == "others"]
+    if not held:
+        return " Nothing is held while erasing (the paper's ESD)."
+    return (f" Each iteration also holds the prediction for one text drawn from the retain set ({'; '.join(held)}) "
+            f"to the original's, weighted {e.retain_weight} (a utility-retaining term; the paper's ESD has none).")
+
+
 def write_report(world: World, state: dict[str, Any], path: Path, stages: Sequence[tuple[str, str]]) -> Path:
     """REPORT.md and grid.png of a finished world (`stages`: each stage's name and what it does, in order)."""
     r = world.recipe
@@ -189,7 +200,8 @@ def write_report(world: World, state: dict[str, Any], path: Path, stages: Sequen
              + ("A style is erased on 'NAME style'" if e.style_texts == "concept" else
                 "A style is erased on every training caption that names it, in turn")
              + (f", each anchored on the same text in {e.style_anchor} (the target's reference instead of the empty "
-                "prompt)." if e.style_anchor else ", against the empty prompt (the paper's ESD)."),
+                "prompt)." if e.style_anchor else ", against the empty prompt (the paper's ESD).")
+             + _retain_words(e),
              "- Judge trained " + ("in one process (rank 0, every core)." if r.judge_alone else "on every rank (DDP)."),
              f"- Prompts say \"{r.seed_images_words}\" for Seed_Images: the words the model's captions used.",
              *world.protocol.markdown_lines(), "",

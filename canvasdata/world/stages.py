@@ -195,25 +195,40 @@ def stage_original(w: World) -> dict[str, Any]:
     return {"judged": judged}
 
 
+def style_texts(w: World, style: str) -> list[str]:
+    """A style's texts by the recipe's [esd] `style_texts`: 'NAME style', or every training caption that
+    names it (the world's words for Seed_Images)."""
+    words = w.recipe.seed_images_words
+    if w.recipe.esd.style_texts == "captions":
+        return [caption(style, o, seed_words=words) for o in w.objects]
+    return [f"{style_words(style, words)} style"]
+
+
 def erased_texts(w: World, target: str) -> tuple[list[str] | None, list[str] | None]:
     """What ESD erases for `target` and each text's anchor (None: ESD's default text / empty prompt), by the
-    recipe's [esd] `style_texts` and `style_anchor`: a style's 'NAME style' or every training caption that
-    names it (the world's words for Seed_Images), each anchored on the same text in the anchor style.
-    Objects take ESD's default, the object's name."""
-    e, words = w.recipe.esd, w.recipe.seed_images_words
+    recipe's [esd] `style_texts` and `style_anchor` (`style_texts`), each anchored on the same text in the
+    anchor style. Objects take ESD's default, the object's name."""
+    e = w.recipe.esd
     domain, _, name = target.partition(":")
     if domain != "style" or (e.style_texts == "concept" and not e.style_anchor):
         return None, None
     if e.style_anchor and e.style_anchor not in w.styles:
         raise UsageError(f"{w.recipe.source}: [esd] style_anchor {e.style_anchor!r}: not a style of the build "
                          f"(allowed: {', '.join(s for s in w.styles if s != name)}, or \"\")")
-    if e.style_texts == "captions":
-        def texts(style: str) -> list[str]:
-            return [caption(style, o, seed_words=words) for o in w.objects]
-    else:
-        def texts(style: str) -> list[str]:
-            return [f"{style_words(style, words)} style"]
-    return texts(name), (texts(e.style_anchor) if e.style_anchor else None)
+    return style_texts(w, name), (style_texts(w, e.style_anchor) if e.style_anchor else None)
+
+
+def retained_texts(w: World, target: str) -> list[str] | None:
+    """The texts ESD holds while it erases `target` (None: none, the paper's ESD), by the recipe's [esd]
+    `style_retain` / `object_retain`: 'others' is `style_texts` of every other style of the build (the photo
+    style included) or, for an object, every other object's name."""
+    e = w.recipe.esd
+    domain, _, name = target.partition(":")
+    if (e.style_retain if domain == "style" else e.object_retain) == "none":
+        return None
+    if domain != "style":
+        return [o for o in w.objects if o != name]
+    return [text for other in w.styles if other != name for text in style_texts(w, other)]
 
 
 def check_requests(w: World) -> None:
@@ -248,7 +263,8 @@ def stage_unlearn(w: World) -> dict[str, Any]:
                            start_guidance=e.start_guidance, sample_steps=e.sample_steps)
         texts, anchors = erased_texts(w, target)
         return erase(w.path("model"), target, w.unlearned(target), config, prompt=texts, anchor=anchors,
-                     device=w.device, progress=w.progress)
+                     retain=retained_texts(w, target), retain_weight=e.retain_weight, device=w.device,
+                     progress=w.progress)
 
     for target in w.session.deal(w.recipe.targets):
         run(target)
