@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                    "object's name (an object request) while erasing, as the world's [esd] style_retain / "
                    "object_retain = 'others'")
     p.add_argument("--retain-weight", type=float, default=1.0, help="the retain term's weight (with --retain)")
+    p.add_argument("--retain-empty", action="store_true", help="with --retain: the empty prompt is a retain text too")
     a = p.parse_args(argv)
     grid = [_setting(g) for g in a.grid]
     if any(prompt for _, _, prompt in grid) and len(a.targets) != 1:
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         text = prompt.replace(" ", "_").replace("|", "+") if prompt else ""
         name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{text}" if text else "") \
             + ("" if a.method == "auto" else f"-{a.method}") + ("" if eta == 1 else f"-eta{eta:g}") \
-            + (f"-anchor_{a.anchor}" if a.anchor else "") + (f"-retain{a.retain_weight:g}" if a.retain else "")
+            + (f"-anchor_{a.anchor}" if a.anchor else "") + (f"-retain{a.retain_weight:g}" if a.retain else "") \
+            + ("-empty" if a.retain and a.retain_empty else "")
         config = ESDConfig(method=a.method, iterations=iters, lr=lr, negative_guidance=eta,
                            start_guidance=w.recipe.esd.start_guidance, sample_steps=w.recipe.esd.sample_steps)
         texts, anchors = _texts(prompt, target, w, a.anchor)
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.retain:
             held = _with_esd(w, style_texts="captions" if prompt == "captions" else "concept", style_retain="others",
                              object_retain="others")
-            kept = retained_texts(held, target)
+            kept = retained_texts(held, target) + ([""] if a.retain_empty else [])
         e = erase(w.path("model"), target, Path(a.out) / "models" / name, config, prompt=texts, anchor=anchors,
                   retain=kept, retain_weight=a.retain_weight, device="cpu", progress=False)
         answers = generate_answers(e.out, Path(a.out) / "answers" / name, styles=w.styles, objects=w.objects,
@@ -121,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         r = score_answers(answers, target, judges, protocol=w.protocol)
         text = "the captions naming it" if prompt == "captions" else f"'{e.prompt}'"
         anchored = (f", anchored on {a.anchor}" if a.anchor and target.startswith("style:") else "") \
-            + (f", retain {a.retain_weight:g}" if a.retain else "")
+            + (f", retain {a.retain_weight:g}" + (" (with the empty prompt)" if a.retain_empty else "")
+               if a.retain else "")
         rows.append((target, f"lr {lr:g}, {iters} it, {text}{anchored}" + ("" if eta == 1 else f", eta {eta:g}"),
                      e.method,
                      round(e.seconds),

@@ -352,7 +352,7 @@ def test_retain_texts_add_a_term_that_holds_their_predictions(tiny_sd_pipeline: 
     assert trainer.step(1) == pytest.approx(erased + retained, rel=1e-5)
     out = tmp_path / "refused"
     for kwargs, says in (({"retain": ["Van Gogh style"]}, "is also an erased text"),
-                         ({"retain": kept * 2}, "given once"),
+                         ({"retain": kept * 2}, "given once, without surrounding spaces"),
                          ({"retain": kept, "retain_weight": 0.0}, "must be a positive number")):
         with pytest.raises(UsageError, match=says):
             esd.erase(tiny_sd_pipeline, "style:Van_Gogh", out, config, progress=False, **kwargs)

@@ -289,7 +289,7 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     assert "\nlr = 1e-4\n" in text
     other = tmp_path / "other.toml"
     esd = ('\nlr = 2e-4\nstyle_texts = "captions"\nstyle_anchor = "Seed_Images"\nstyle_negative_guidance = 0.5\n'
-           'style_retain = "others"\nretain_weight = 2.0\n')
+           'style_retain = "others"\nretain_weight = 2.0\nretain_empty = true\n')
     other.write_text(text.replace("\nlr = 1e-4\n", esd))
     unet = Path("model", "unet", "diffusion_pytorch_model.safetensors")
     before = {p: (src / p).read_bytes() for p in (Path("model", "model.json"), Path("world.json"))}
@@ -314,14 +314,15 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     assert erased["request"]["anchors"] == [f"A {o} image in Photo style." for o in ("Jellyfish", "Flame", "Towers")]
     assert erased["negative_guidance"] == 0.5 and erased["retain_weight"] == 2.0
     assert erased["retain"] == [f"A {o} image in {s} style." for s in ("Photo", "Pop Art")   # every other style
-                                for o in ("Jellyfish", "Flame", "Towers")]
+                                for o in ("Jellyfish", "Flame", "Towers")] + [""]   # and the empty prompt
     flame = json.loads((out / "unlearned" / "esd" / "object_Flame" / "unlearn.json").read_text())
     assert "anchors" not in flame and "retain" not in flame and flame["negative_guidance"] == 1.0
     report = (out / "REPORT.md").read_text()
     assert f"taken from `{src.resolve()}`" in report
     assert "erased on every training caption that names it, in turn, each anchored on the same text in Seed_Images" \
         in report
-    assert "retain set (a style request every other style's texts) to the original's, weighted 2.0" in report
+    assert ("retain set (a style request every other style's texts, with the empty prompt) to the original's, "
+            "weighted 2.0") in report
 
 
 def test_from_refuses_what_it_cannot_lend_and_touches_nothing(world: dict, tmp_path: Path) -> None:

@@ -212,13 +212,14 @@ def _anchors(anchor: str | Sequence[str] | None, texts: list[str], targets: list
 
 
 def _retain(retain: Sequence[str] | None, weight: float, erased: list[str]) -> dict:
-    """The request's retain entries (none: {}), checked: distinct non-empty texts, none of them erased, a
-    positive finite weight."""
+    """The request's retain entries (none: {}), checked: distinct texts ("" is the empty prompt: the
+    unconditional prediction that classifier-free guidance subtracts from every prompt's), none of them
+    erased, a positive finite weight."""
     texts = list(retain or ())
     if not texts:
         return {}
-    if any(not t.strip() for t in texts) or len(set(texts)) != len(texts):
-        raise UsageError(f"--retain {texts!r}: every text must be non-empty and given once")
+    if any(t != t.strip() for t in texts) or len(set(texts)) != len(texts):
+        raise UsageError(f"--retain {texts!r}: every text must be given once, without surrounding spaces")
     both = sorted(set(texts) & set(erased))
     if both:
         raise UsageError(f"--retain {both[0]!r}: is also an erased text; a text cannot be both erased and kept")

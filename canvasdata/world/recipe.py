@@ -44,6 +44,7 @@ class WorldESD:
     style_retain: str = "none"           # "others": hold every other style's texts (captions or 'NAME style')
     object_retain: str = "none"          # "others": hold every other object's name
     retain_weight: float = 1.0           # the retain term's weight against ESD's
+    retain_empty: bool = False           # the empty prompt (the unconditional prediction) is a retain text too
     negative_guidance: float = 1.0
     start_guidance: float = 3.0
     sample_steps: int = 50
@@ -123,6 +124,7 @@ def _esd(f: Fields) -> WorldESD:
                     style_retain=f.get("style_retain", str, d.style_retain, allowed=RETAIN),
                     object_retain=f.get("object_retain", str, d.object_retain, allowed=RETAIN),
                     retain_weight=_positive(f, "retain_weight", d.retain_weight),
+                    retain_empty=f.get("retain_empty", bool, d.retain_empty),
                     negative_guidance=float(f.get("negative_guidance", (int, float), d.negative_guidance)),
                     style_negative_guidance=_optional_float(f.get("style_negative_guidance", (int, float), None)),
                     start_guidance=float(f.get("start_guidance", (int, float), d.start_guidance)),

@@ -163,7 +163,9 @@ def _retain_words(e: WorldESD) -> str:
                                   ("an object request every other object's name", e.object_retain)) if on == "others"]
     if not held:
         return " Nothing is held while erasing (the paper's ESD)."
-    return (f" Each iteration also holds the prediction for one text drawn from the retain set ({'; '.join(held)}) "
+    empty = ", with the empty prompt" if e.retain_empty else ""
+    return (f" Each iteration also holds the prediction for one text drawn from the retain set ({'; '.join(held)}"
+            f"{empty}) "
             f"to the original's, weighted {e.retain_weight} (a utility-retaining term; the paper's ESD has none).")
 
 

@@ -221,14 +221,17 @@ def erased_texts(w: World, target: str) -> tuple[list[str] | None, list[str] | N
 def retained_texts(w: World, target: str) -> list[str] | None:
     """The texts ESD holds while it erases `target` (None: none, the paper's ESD), by the recipe's [esd]
     `style_retain` / `object_retain`: 'others' is `style_texts` of every other style of the build (the photo
-    style included) or, for an object, every other object's name."""
+    style included) or, for an object, every other object's name; with `retain_empty` the empty prompt too
+    (what classifier-free guidance subtracts from every prompt's prediction)."""
     e = w.recipe.esd
     domain, _, name = target.partition(":")
     if (e.style_retain if domain == "style" else e.object_retain) == "none":
         return None
     if domain != "style":
-        return [o for o in w.objects if o != name]
-    return [text for other in w.styles if other != name for text in style_texts(w, other)]
+        texts = [o for o in w.objects if o != name]
+    else:
+        texts = [text for other in w.styles if other != name for text in style_texts(w, other)]
+    return texts + ([""] if e.retain_empty else [])
 
 
 def check_requests(w: World) -> None:
