@@ -56,7 +56,7 @@ def _texts(prompt: str | None, target: str, w: World, anchor: str | None = None
     return (prompt.split("|") if prompt and "|" in prompt else prompt), None
 
 
-def _with_esd(w: World, **changes: str) -> World:
+def _with_esd(w: World, **changes: object) -> World:
     """`w` with its recipe's [esd] changed (the same folder)."""
     recipe = replace(w.recipe, esd=replace(w.recipe.esd, **changes))
     return World(recipe, w.root, "cpu", False)
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         kept = None
         if a.retain:
             held = _with_esd(w, style_texts="captions" if prompt == "captions" else "concept", style_retain="others",
-                             object_retain="others")
-            kept = retained_texts(held, target) + ([""] if a.retain_empty else [])
+                             object_retain="others", retain_empty=a.retain_empty)
+            kept = retained_texts(held, target)
         e = erase(w.path("model"), target, Path(a.out) / "models" / name, config, prompt=texts, anchor=anchors,
                   retain=kept, retain_weight=a.retain_weight, device="cpu", progress=False)
         answers = generate_answers(e.out, Path(a.out) / "answers" / name, styles=w.styles, objects=w.objects,
