@@ -61,9 +61,10 @@ def _esd_parser(sub: argparse._SubParsersAction) -> None:
                    "concept is pushed away from its anchor (e.g. the same caption in another style) instead of from "
                    "everything the text says (concept ablation's anchor; default: the paper's ESD)")
     p.add_argument("--retain", nargs="+", metavar="TEXT",
-                   help="texts to keep (e.g. the captions of other styles): each iteration also holds the prediction "
-                   "for one of them, drawn in turn at random, to the source's (a utility-retaining term as in "
-                   "AdvUnlearn; default: none, the paper's ESD)")
+                   help="texts to keep (e.g. the captions of other styles; \"\" is the empty prompt, the "
+                   "unconditional prediction): each iteration also holds the prediction for one of them, drawn at "
+                   "random, to the source's (a utility-retaining term as in AdvUnlearn; default: none, the paper's "
+                   "ESD)")
     p.add_argument("--retain-weight", type=float, default=1.0,
                    help="weight of the retain term against ESD's (with --retain; default 1)")
     _esd_flags(p)
