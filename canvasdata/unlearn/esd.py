@@ -419,12 +419,12 @@ class ESDTrainer:
         x = self.scheduler.scale_model_input(x, t)
         texts = [self.anchors[k], cond] + ([self.retain[kept]] if self.retain else [])
         with torch.no_grad():
-            frozen = self.frozen(torch.cat([x] * len(texts)), t, encoder_hidden_states=torch.cat(texts)).sample
-        e0, ep = frozen[0:1], frozen[1:2]
+            ref = self.frozen(torch.cat([x] * len(texts)), t, encoder_hidden_states=torch.cat(texts)).sample
+        e0, ep = ref[0:1], ref[1:2]
         target = e0 - self.eta * (ep - e0)
         if self.retain:
             pred = self.unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([cond, self.retain[kept]])).sample
-            loss = F.mse_loss(pred[0:1], target) + self.retain_weight * F.mse_loss(pred[1:2], frozen[2:3])
+            loss = F.mse_loss(pred[0:1], target) + self.retain_weight * F.mse_loss(pred[1:2], ref[2:3])
         else:
             loss = F.mse_loss(self.unet(x, t, encoder_hidden_states=cond).sample, target)
         self.opt.zero_grad(set_to_none=True)
