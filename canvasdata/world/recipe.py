@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from canvasdata.fields import Fields
+from canvasdata.recipes.options import DTYPE_NAMES
 from canvasdata.taxonomy import split_target
 from canvasdata.tomlfiles import RecipeTable, load_toml, resolve_recipe_path
 
@@ -30,6 +31,7 @@ class WorldSampling:
     guidance: float = 7.5
     batch_size: int = 64
     floor_seeds: tuple[int, ...] = (1188, 1288, 1588, 1688, 1888)
+    dtype: str = "float32"               # the dtype every sampling stage loads the pipelines in (DTYPE_NAMES)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ def _sampling(f: Fields) -> WorldSampling:
     return WorldSampling(seeds=_ints(f, "seeds", d.seeds), steps=f.get("steps", int, d.steps, lo=1, hi=1000),
                          guidance=float(f.get("guidance", (int, float), d.guidance)),
                          batch_size=f.get("batch_size", int, d.batch_size, lo=1, hi=4096),
-                         floor_seeds=_ints(f, "floor_seeds", d.floor_seeds))
+                         floor_seeds=_ints(f, "floor_seeds", d.floor_seeds),
+                         dtype=f.get("dtype", str, d.dtype, allowed=DTYPE_NAMES))
 
 
 def _optional_float(v: float | None) -> float | None:

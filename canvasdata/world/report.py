@@ -190,7 +190,8 @@ def write_report(world: World, state: dict[str, Any], path: Path, stages: Sequen
              "## Settings", "",
              f"- Build `{r.build}`, judge `{r.judge}`, model `{r.model}`; requests "
              + ", ".join(f"`{t}`" for t in r.targets) + ".",
-             f"- Sampling: seeds {list(s.seeds)}, {s.steps} DDIM steps, guidance {s.guidance}, {world.resolution} px; "
+             f"- Sampling: seeds {list(s.seeds)}, {s.steps} DDIM steps, guidance {s.guidance}, {world.resolution} px, "
+             f"pipelines in {s.dtype}; "
              f"FD floor seeds {list(s.floor_seeds)}.",
              f"- ESD: {e.iterations} iterations, lr {e.lr}"
              + (f" (object requests: {e.object_lr})" if e.object_lr is not None else "")

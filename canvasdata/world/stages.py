@@ -109,7 +109,7 @@ class World:
         s = self.recipe.sampling
         return Sampling(seeds=tuple(seeds or s.seeds), size=self.resolution, steps=s.steps, guidance=s.guidance,
                         batch_size=s.batch_size, device=self.device,
-                        options=PipelineOptions(dtype="float32", scheduler="DDIMScheduler"))
+                        options=PipelineOptions(dtype=s.dtype, scheduler="DDIMScheduler"))
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
