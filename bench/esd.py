@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                    "object_retain = 'others'")
     p.add_argument("--retain-weight", type=float, default=1.0, help="the retain term's weight (with --retain)")
     p.add_argument("--retain-empty", action="store_true", help="with --retain: the empty prompt is a retain text too")
+    p.add_argument("--object-retain", choices=("others", "captions"), default="others",
+                   help="with --retain, an object request holds every other object's name (others) or every "
+                   "training caption of every other object (captions), as the world's [esd] object_retain")
     a = p.parse_args(argv)
     grid = [_setting(g) for g in a.grid]
     if any(prompt for _, _, prompt in grid) and len(a.targets) != 1:
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     judges = [load_judge(w.path("judges"), "cpu")]
     s = w.recipe.sampling
     steps = a.steps or s.steps
-    opts = PipelineOptions(dtype="float32", scheduler="DDIMScheduler")
+    opts = PipelineOptions(dtype=s.dtype, scheduler="DDIMScheduler")
     rows = []
     base = Path(a.out) / "original"
     generate_answers(w.path("model"), base, styles=w.styles, objects=w.objects, seeds=a.seeds, size=w.resolution,
@@ -105,14 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         name = f"{target.replace(':', '_')}-lr{lr:g}-it{iters}" + (f"-{text}" if text else "") \
             + ("" if a.method == "auto" else f"-{a.method}") + ("" if eta == 1 else f"-eta{eta:g}") \
             + (f"-anchor_{a.anchor}" if a.anchor else "") + (f"-retain{a.retain_weight:g}" if a.retain else "") \
-            + ("-empty" if a.retain and a.retain_empty else "")
+            + ("-empty" if a.retain and a.retain_empty else "") \
+            + ("-captions" if a.retain and a.object_retain == "captions" and target.startswith("object:") else "")
         config = ESDConfig(method=a.method, iterations=iters, lr=lr, negative_guidance=eta,
                            start_guidance=w.recipe.esd.start_guidance, sample_steps=w.recipe.esd.sample_steps)
         texts, anchors = _texts(prompt, target, w, a.anchor)
         kept = None
         if a.retain:
             held = _with_esd(w, style_texts="captions" if prompt == "captions" else "concept", style_retain="others",
-                             object_retain="others", retain_empty=a.retain_empty)
+                             object_retain=a.object_retain, retain_empty=a.retain_empty)
             kept = retained_texts(held, target)
         e = erase(w.path("model"), target, Path(a.out) / "models" / name, config, prompt=texts, anchor=anchors,
                   retain=kept, retain_weight=a.retain_weight, device="cpu", progress=False)
@@ -124,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         text = "the captions naming it" if prompt == "captions" else f"'{e.prompt}'"
         anchored = (f", anchored on {a.anchor}" if a.anchor and target.startswith("style:") else "") \
             + (f", retain {a.retain_weight:g}" + (" (with the empty prompt)" if a.retain_empty else "")
+               + (" on the other objects' captions" if a.object_retain == "captions" and target.startswith("object:")
+                  else "")
                if a.retain else "")
         rows.append((target, f"lr {lr:g}, {iters} it, {text}{anchored}" + ("" if eta == 1 else f", eta {eta:g}"),
                      e.method,
@@ -132,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         print(rows[-1], file=sys.stderr)
     body = "\n\n".join([
         f"ESD on the tiny world's model (`{a.world}`), scored on every cell x seeds {a.seeds} "
-        f"({steps} DDIM steps, guidance {s.guidance}) with the world's judges and protocol. "
+        f"({steps} DDIM steps, guidance {s.guidance}, pipelines in {s.dtype}) with the world's judges and protocol. "
         "UA / IRA / CRA in %; the setting names the text ESD erased; time: ESD training alone (recorded in the "
         "unlearned folder's unlearn.json, summed over resumed runs).",
         table(["request", "setting", "set", "ESD s", "UA", "IRA", "CRA"], rows)])

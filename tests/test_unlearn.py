@@ -409,6 +409,37 @@ def test_a_sequence_chains_each_step_on_the_previous_one(tiny_sd_pipeline: Path,
     assert not (tmp_path / "x").exists()
 
 
+def test_a_sequence_holds_its_retain_texts_at_every_step(tiny_sd_pipeline: Path, tmp_path: Path) -> None:
+    """`unlearn sequence --retain`: every step is `unlearn esd --retain` from the previous step (the same
+    weights as that single run), the texts recorded in each step and in sequence.json; a retain text that any
+    step erases is refused before step 1 trains."""
+    out = tmp_path / "seq"
+    parser = CommandParser(prog="canvasdata")
+    add_unlearn_commands(parser.add_subparsers(dest="command", required=True))
+    flags = ["--iterations", "2", "--sample-steps", "3", "--lr", "1e-3", "--device", "cpu", "-q"]
+    refused = parser.parse_args(["unlearn", "sequence", "--model", str(tiny_sd_pipeline), "--forget", "style:Van_Gogh",
+                                 "object:Dogs", "--out", str(out), "--retain", "", "Dogs", *flags])
+    with pytest.raises(UsageError, match="'Dogs': is also an erased text"):
+        refused.func(refused)
+    assert not out.exists()
+    args = parser.parse_args(["unlearn", "sequence", "--model", str(tiny_sd_pipeline), "--forget", "style:Van_Gogh",
+                              "object:Dogs", "--out", str(out), "--retain", "", "Monet style", "--retain-weight", "3",
+                              *flags])
+    assert args.func(args) == 0
+    step1, step2 = out / "1_style_Van_Gogh", out / "2_object_Dogs"
+    for step in (step1, step2):
+        record = json.loads((step / "unlearn.json").read_text())
+        assert record["retain"] == ["", "Monet style"] and record["retain_weight"] == 3.0
+    seq = json.loads((out / "sequence.json").read_text())
+    assert seq["retain"] == ["", "Monet style"] and seq["retain_weight"] == 3.0
+    config = ESDConfig(iterations=2, sample_steps=3, lr=1e-3)
+    alone = esd.erase(step1, "object:Dogs", tmp_path / "alone", config, retain=["", "Monet style"], retain_weight=3,
+                      device="cpu", progress=False)
+    assert not changed(weights(alone.out, "unet"), weights(step2, "unet"))
+    plain = esd.erase(step1, "object:Dogs", tmp_path / "plain", config, device="cpu", progress=False)
+    assert changed(weights(plain.out, "unet"), weights(step2, "unet"))
+
+
 def test_an_interrupted_write_is_ours_to_clean_and_a_stray_file_is_refused(tmp_path: Path):
     from canvasdata.unlearn import esd
 

@@ -22,7 +22,8 @@ def _config(a: argparse.Namespace) -> ESDConfig:
 def _sequence(a: argparse.Namespace) -> int:
     """`unlearn sequence`: ESD on each request in turn, from the previous step's output."""
     seq = load_extra("canvasdata.unlearn.sequence", "diffusers")
-    results = seq.erase_sequence(a.model, a.forget, a.out, _config(a), device=a.device,
+    results = seq.erase_sequence(a.model, a.forget, a.out, _config(a), retain=a.retain,
+                                 retain_weight=a.retain_weight, device=a.device,
                                  progress=not getattr(a, "quiet", False))
     for k, r in enumerate(results, 1):
         print(f"step {k}: forget {r.forget} (ESD {r.method}, {r.seconds:.1f} s) -> {r.out}")
@@ -60,15 +61,19 @@ def _esd_parser(sub: argparse._SubParsersAction) -> None:
                    help="one text per erased text that replaces ESD's empty prompt as the target's reference: the "
                    "concept is pushed away from its anchor (e.g. the same caption in another style) instead of from "
                    "everything the text says (concept ablation's anchor; default: the paper's ESD)")
-    p.add_argument("--retain", nargs="+", metavar="TEXT",
-                   help="texts to keep (e.g. the captions of other styles; \"\" is the empty prompt, the "
-                   "unconditional prediction): each iteration also holds the prediction for one of them, drawn at "
-                   "random, to the source's (a utility-retaining term as in AdvUnlearn; default: none, the paper's "
-                   "ESD)")
-    p.add_argument("--retain-weight", type=float, default=1.0,
-                   help="weight of the retain term against ESD's (with --retain; default 1)")
+    _retain_flags(p, "")
     _esd_flags(p)
     p.set_defaults(func=_esd)
+
+
+def _retain_flags(p: argparse.ArgumentParser, each: str) -> None:
+    p.add_argument("--retain", nargs="+", metavar="TEXT",
+                   help="texts to keep (e.g. the captions of other styles; \"\" is the empty prompt, the "
+                   f"unconditional prediction): each iteration{each} also holds the prediction for one of them, drawn "
+                   "at random, to the source's (a utility-retaining term as in AdvUnlearn; default: none, the "
+                   "paper's ESD)")
+    p.add_argument("--retain-weight", type=float, default=1.0,
+                   help="weight of the retain term against ESD's (with --retain; default 1)")
 
 
 def _sequence_parser(sub: argparse._SubParsersAction) -> None:
@@ -78,6 +83,7 @@ def _sequence_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--forget", nargs="+", required=True, help="the requests in order (style:NAME, object:NAME or "
                    "style:NAME+object:NAME; each once)")
     p.add_argument("--out", required=True, help="folder of the steps (new or empty, or this sequence's own)")
+    _retain_flags(p, " of every step")
     _esd_flags(p)
     p.set_defaults(func=_sequence)
 

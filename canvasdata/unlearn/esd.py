@@ -211,7 +211,7 @@ def _anchors(anchor: str | Sequence[str] | None, texts: list[str], targets: list
     return anchors
 
 
-def _retain(retain: Sequence[str] | None, weight: float, erased: list[str]) -> dict:
+def check_retain(retain: Sequence[str] | None, weight: float, erased: list[str]) -> dict:
     """The request's retain entries (none: {}), checked: distinct texts ("" is the empty prompt: the
     unconditional prediction that classifier-free guidance subtracts from every prompt's), none of them
     erased, a positive finite weight."""
@@ -259,7 +259,7 @@ def make_request(model: Path, forget: str, prompt: str | Sequence[str] | None, c
     else:
         concept = {"forget": ",".join(canonical_forget(*t) for t in targets), "prompt": " | ".join(prompts),
                    "prompts": prompts}
-    kept = _retain(retain, retain_weight, request_prompts(concept))
+    kept = check_retain(retain, retain_weight, request_prompts(concept))
     return {"method": "esd", **concept, **({"anchors": anchors} if anchors else {}), **kept,
             "parameters": resolved.method, **settings, "optimizer": "Adam", "source": str(model.resolve())}
 

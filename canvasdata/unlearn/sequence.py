@@ -18,7 +18,15 @@ from canvasdata.evaluate.suite import request_dir
 from canvasdata.folders import temp_of
 from canvasdata.formats.common import read_json, write_json
 from canvasdata.unlearn import ESDConfig
-from canvasdata.unlearn.esd import DEFAULTS, ESDResult, canonical_forget, erase, parse_targets
+from canvasdata.unlearn.esd import (
+    DEFAULTS,
+    ESDResult,
+    canonical_forget,
+    check_retain,
+    default_prompt,
+    erase,
+    parse_targets,
+)
 
 SEQUENCE_RECORD = "sequence.json"
 STEP = re.compile(r"\d+_(style|object)_.+")
@@ -69,20 +77,27 @@ def _request_dirs(steps: list[Path]) -> list[str]:
 
 
 def erase_sequence(model: str | Path, targets: Sequence[str], out: str | Path, config: ESDConfig = DEFAULTS, *,
+                   retain: Sequence[str] | None = None, retain_weight: float = 1.0,
                    device: str | torch.device = "auto", progress: bool = True) -> list[ESDResult]:
     """Forget `targets` one after another with ESD (each step from the previous step's output, the
-    parameter set chosen per request as `erase` does); returns every step's result. Bad input (an
-    unknown or repeated request, an --out holding anything else) is a one-line UsageError before any
-    training."""
+    parameter set chosen per request as `erase` does); returns every step's result. `retain` texts are held
+    at every step, to that step's source (`erase`'s utility-retaining term; None: the paper's ESD). Bad input
+    (an unknown or repeated request, a retain text that a step erases, an --out holding anything else) is a
+    one-line UsageError before any training."""
     model, out = Path(model), Path(out)
     specs = sequence_requests(targets)
+    for spec in specs:   # every step's check before step 1 trains
+        check_retain(retain, retain_weight, [default_prompt(*parse_targets(spec)[0])])
     steps = step_dirs(out, specs)
     _check_out(out, steps)
     results, source = [], model
     for spec, folder in zip(specs, steps, strict=True):
-        results.append(erase(source, spec, folder, config, device=device, progress=progress))
+        results.append(erase(source, spec, folder, config, retain=retain, retain_weight=retain_weight,
+                             device=device, progress=progress))
         source = folder
     write_json(out / SEQUENCE_RECORD, {"source": str(model.resolve()), "requests": [request_dir(s) for s in specs],
                                        "forget": specs, "steps": [p.name for p in steps],
+                                       **({"retain": list(retain), "retain_weight": float(retain_weight)}
+                                          if retain else {}),
                                        "seconds": [round(r.seconds, 1) for r in results]})
     return results

@@ -22,6 +22,8 @@ STYLE_TEXTS = ("concept", "captions")
 # what ESD holds while it erases: nothing (the paper's ESD) or the same texts of every other style (a style
 # request) / object (an object request), a utility-retaining term (`unlearn esd --retain`)
 RETAIN = ("none", "others")
+# an object request may hold every other object's training captions instead of its name (the texts the answers use)
+OBJECT_RETAIN = (*RETAIN, "captions")
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class WorldESD:
     style_anchor: str = ""               # "": ESD's empty prompt; a style of the build: each text in that style
     style_negative_guidance: float | None = None   # style requests' eta; None: `negative_guidance`
     style_retain: str = "none"           # "others": hold every other style's texts (captions or 'NAME style')
-    object_retain: str = "none"          # "others": hold every other object's name
+    object_retain: str = "none"          # "others": hold every other object's name; "captions": its captions
     retain_weight: float = 1.0           # the retain term's weight against ESD's
     retain_empty: bool = False           # the empty prompt (the unconditional prediction) is a retain text too
     negative_guidance: float = 1.0
@@ -125,7 +127,7 @@ def _esd(f: Fields) -> WorldESD:
                     style_texts=f.get("style_texts", str, d.style_texts, allowed=STYLE_TEXTS),
                     style_anchor=f.get("style_anchor", str, d.style_anchor),
                     style_retain=f.get("style_retain", str, d.style_retain, allowed=RETAIN),
-                    object_retain=f.get("object_retain", str, d.object_retain, allowed=RETAIN),
+                    object_retain=f.get("object_retain", str, d.object_retain, allowed=OBJECT_RETAIN),
                     retain_weight=_positive(f, "retain_weight", d.retain_weight),
                     retain_empty=f.get("retain_empty", bool, d.retain_empty),
                     negative_guidance=float(f.get("negative_guidance", (int, float), d.negative_guidance)),

@@ -159,8 +159,10 @@ def write_grid(world: World, path: Path) -> Path:
 
 def _retain_words(e: WorldESD) -> str:
     """The settings line's retain sentence: what ESD held while it erased (nothing: the paper's ESD)."""
-    held = [what for what, on in (("a style request every other style's texts", e.style_retain),
-                                  ("an object request every other object's name", e.object_retain)) if on == "others"]
+    objects = {"others": "an object request every other object's name",
+               "captions": "an object request every training caption of every other object"}
+    held = (["a style request every other style's texts"] if e.style_retain == "others" else []) \
+        + ([objects[e.object_retain]] if e.object_retain in objects else [])
     if not held:
         return " Nothing is held while erasing (the paper's ESD)."
     empty = ", with the empty prompt" if e.retain_empty else ""

@@ -221,13 +221,17 @@ def erased_texts(w: World, target: str) -> tuple[list[str] | None, list[str] | N
 def retained_texts(w: World, target: str) -> list[str] | None:
     """The texts ESD holds while it erases `target` (None: none, the paper's ESD), by the recipe's [esd]
     `style_retain` / `object_retain`: 'others' is `style_texts` of every other style of the build (the photo
-    style included) or, for an object, every other object's name; with `retain_empty` the empty prompt too
-    (what classifier-free guidance subtracts from every prompt's prediction)."""
+    style included) or, for an object, every other object's name; an object's 'captions' is every training
+    caption of every other object (each style's, in the world's words); with `retain_empty` the empty prompt
+    too (what classifier-free guidance subtracts from every prompt's prediction)."""
     e = w.recipe.esd
     domain, _, name = target.partition(":")
-    if (e.style_retain if domain == "style" else e.object_retain) == "none":
+    held = e.style_retain if domain == "style" else e.object_retain
+    if held == "none":
         return None
-    if domain != "style":
+    if domain != "style" and held == "captions":
+        texts = [caption(s, o, seed_words=w.recipe.seed_images_words) for o in w.objects if o != name for s in w.styles]
+    elif domain != "style":
         texts = [o for o in w.objects if o != name]
     else:
         texts = [text for other in w.styles if other != name for text in style_texts(w, other)]
