@@ -25,7 +25,7 @@ from canvasdata.evaluate.score import score_answers
 from canvasdata.judges import load_judge
 from canvasdata.sources.diffusers import PipelineOptions
 from canvasdata.taxonomy import prompt as caption
-from canvasdata.unlearn import METHODS, ESDConfig
+from canvasdata.unlearn import METHODS, RETAIN_LATENTS, ESDConfig
 from canvasdata.unlearn.esd import erase
 from canvasdata.world.recipe import load_world_recipe
 from canvasdata.world.stages import World, erased_texts, retained_texts
@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                    "object_retain = 'others'")
     p.add_argument("--retain-weight", type=float, default=1.0, help="the retain term's weight (with --retain)")
     p.add_argument("--retain-empty", action="store_true", help="with --retain: the empty prompt is a retain text too")
+    p.add_argument("--retain-latents", choices=RETAIN_LATENTS, default=RETAIN_LATENTS[0],
+                   help="with --retain, where the term is taken: the erased concept's x_t or the retain text's own")
     p.add_argument("--object-retain", choices=("others", "captions"), default="others",
                    help="with --retain, an object request holds every other object's name (others) or every "
                    "training caption of every other object (captions), as the world's [esd] object_retain")
@@ -109,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             + ("" if a.method == "auto" else f"-{a.method}") + ("" if eta == 1 else f"-eta{eta:g}") \
             + (f"-anchor_{a.anchor}" if a.anchor else "") + (f"-retain{a.retain_weight:g}" if a.retain else "") \
             + ("-empty" if a.retain and a.retain_empty else "") \
-            + ("-captions" if a.retain and a.object_retain == "captions" and target.startswith("object:") else "")
+            + ("-captions" if a.retain and a.object_retain == "captions" and target.startswith("object:") else "") \
+            + ("-own" if a.retain and a.retain_latents == "own" else "")
         config = ESDConfig(method=a.method, iterations=iters, lr=lr, negative_guidance=eta,
                            start_guidance=w.recipe.esd.start_guidance, sample_steps=w.recipe.esd.sample_steps)
         texts, anchors = _texts(prompt, target, w, a.anchor)
@@ -119,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                              object_retain=a.object_retain, retain_empty=a.retain_empty)
             kept = retained_texts(held, target)
         e = erase(w.path("model"), target, Path(a.out) / "models" / name, config, prompt=texts, anchor=anchors,
-                  retain=kept, retain_weight=a.retain_weight, device="cpu", progress=False)
+                  retain=kept, retain_weight=a.retain_weight, retain_latents=a.retain_latents, device="cpu",
+                  progress=False)
         answers = generate_answers(e.out, Path(a.out) / "answers" / name, styles=w.styles, objects=w.objects,
                                    seeds=a.seeds, size=w.resolution, steps=steps, guidance=s.guidance,
                                    batch_size=s.batch_size, device="cpu", options=opts, protocol=w.protocol,
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         anchored = (f", anchored on {a.anchor}" if a.anchor and target.startswith("style:") else "") \
             + (f", retain {a.retain_weight:g}" + (" (with the empty prompt)" if a.retain_empty else "")
                + (" on the other objects' captions" if a.object_retain == "captions" and target.startswith("object:")
-                  else "")
+                  else "") + (", on their own x_t" if a.retain_latents == "own" else "")
                if a.retain else "")
         rows.append((target, f"lr {lr:g}, {iters} it, {text}{anchored}" + ("" if eta == 1 else f", eta {eta:g}"),
                      e.method,

@@ -350,10 +350,30 @@ def test_retain_texts_add_a_term_that_holds_their_predictions(tiny_sd_pipeline: 
         retained = 2.5 * float(mse(trainer.unet(x, t, encoder_hidden_states=r).sample, e_r))
     assert retained > 1e-3 * erased
     assert trainer.step(1) == pytest.approx(erased + retained, rel=1e-5)
+    # --retain-latents own: the same draws, and the retain term on an x_t sampled along the retain text's own path
+    own = esd.erase(tiny_sd_pipeline, "style:Van_Gogh", tmp_path / "own", config, retain=kept, retain_weight=2.5,
+                    retain_latents="own", progress=False)
+    request = json.loads((own.out / "unlearn.json").read_text())
+    assert request["retain_latents"] == request["request"]["retain_latents"] == "own"
+    assert "retain_latents" not in record["request"] and "own trajectory" in (own.out / "README.md").read_text()
+    trainer = esd.ESDTrainer(StableDiffusionPipeline.from_pretrained(str(tiny_sd_pipeline)), request["request"],
+                             torch.device("cpu"))
+    assert trainer.draw(1)[:1] == (index,) and torch.equal(trainer.draw(1)[1], noise) and trainer.draw(1)[2] == k
+    assert trainer.step(0) == pytest.approx(own.losses[0], rel=1e-6)
+    x = trainer.scheduler.scale_model_input(trainer.sample(noise, index, trainer.conds[0]), t)
+    xr = trainer.scheduler.scale_model_input(trainer.sample(trainer.retain_noise(1), index, r), t)
+    assert not torch.allclose(x, xr)
+    with torch.no_grad():
+        e_u, e_c = (trainer.frozen(x, t, encoder_hidden_states=h).sample for h in (trainer.uncond, trainer.conds[0]))
+        e_r = trainer.frozen(xr, t, encoder_hidden_states=r).sample
+        erased = float(mse(trainer.unet(x, t, encoder_hidden_states=trainer.conds[0]).sample, e_u - (e_c - e_u)))
+        retained = 2.5 * float(mse(trainer.unet(xr, t, encoder_hidden_states=r).sample, e_r))
+    assert trainer.step(1) == pytest.approx(erased + retained, rel=1e-5)
     out = tmp_path / "refused"
     for kwargs, says in (({"retain": ["Van Gogh style"]}, "is also an erased text"),
                          ({"retain": kept * 2}, "given once, without surrounding spaces"),
-                         ({"retain": kept, "retain_weight": 0.0}, "must be a positive number")):
+                         ({"retain": kept, "retain_weight": 0.0}, "must be a positive number"),
+                         ({"retain": kept, "retain_latents": "theirs"}, "allowed erased, own")):
         with pytest.raises(UsageError, match=says):
             esd.erase(tiny_sd_pipeline, "style:Van_Gogh", out, config, progress=False, **kwargs)
     assert not out.exists()
@@ -361,7 +381,7 @@ def test_retain_texts_add_a_term_that_holds_their_predictions(tiny_sd_pipeline: 
     add_unlearn_commands(parser.add_subparsers(dest="command"))
     a = parser.parse_args(["unlearn", "esd", "--model", "m", "--forget", "style:Van_Gogh", "--out", "o",
                            "--retain", *kept, "--retain-weight", "0.5"])
-    assert a.retain == kept and a.retain_weight == 0.5
+    assert a.retain == kept and a.retain_weight == 0.5 and a.retain_latents == "erased"
 
 
 def test_simultaneous_bad_requests_are_refused_before_anything_is_written(tiny_sd_pipeline: Path,

@@ -269,6 +269,7 @@ def test_a_bad_world_esd_setting_names_the_file_the_field_and_the_choices(tmp_pa
                                ("object_retain", '"all"', "none, others, captions"),
                                ("retain_weight", "0", "expected a positive number"),
                                ("dtype", '"int8"', "float32, float16, bfloat16"),
+                               ("retain_latents", '"theirs"', "erased, own"),
                                ("style_anchor", '"Van_Gogh"', "is itself forgotten"),
                                ("style_anchor", '"Monet"', "not a style of the build (allowed: Seed_Images, Pop_Art")):
         table = "sampling" if field == "dtype" else "esd"
@@ -294,7 +295,8 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     assert "\nlr = 1e-4\n" in text
     other = tmp_path / "other.toml"
     esd = ('\nlr = 2e-4\nstyle_texts = "captions"\nstyle_anchor = "Seed_Images"\nstyle_negative_guidance = 0.5\n'
-           'style_retain = "others"\nobject_retain = "captions"\nretain_weight = 2.0\nretain_empty = true\n')
+           'style_retain = "others"\nobject_retain = "captions"\nretain_weight = 2.0\nretain_empty = true\n'
+           'retain_latents = "own"\n')
     assert "\n[sampling]\n" in text
     other.write_text(text.replace("\nlr = 1e-4\n", esd).replace("\n[sampling]\n", '\n[sampling]\ndtype = "bfloat16"\n'))
     unet = Path("model", "unet", "diffusion_pytorch_model.safetensors")
@@ -326,6 +328,7 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     assert flame["retain"] == [f"A {o} image in {s} style." for o in ("Jellyfish", "Towers")   # every other object's
                                for s in ("Photo", "Van Gogh", "Pop Art")] + [""]              # captions, and ""
     assert flame["request"]["prompt"] == "Flame" and "prompts" not in flame["request"]
+    assert flame["retain_latents"] == erased["retain_latents"] == "own"
     report = (out / "REPORT.md").read_text()
     assert f"taken from `{src.resolve()}`" in report and "pipelines in bfloat16" in report
     # the same model, seeds and prompts sampled in bfloat16: the same scenes, not the same pixels
@@ -335,7 +338,8 @@ def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_
     assert "erased on every training caption that names it, in turn, each anchored on the same text in Seed_Images" \
         in report
     assert ("retain set (a style request every other style's texts; an object request every training caption of "
-            "every other object, with the empty prompt) to the original's, "
+            "every other object, with the empty prompt) to the original's on an x_t sampled along that text's own "
+            "trajectory, "
             "weighted 2.0") in report
 
 

@@ -14,6 +14,9 @@ from canvasdata.errors import UsageError
 from canvasdata.extras import load_extra
 
 METHODS = ("auto", "xattn", "xattn-strict", "noxattn", "full")   # parameter sets, named as in the authors' code
+# where ESD's retain term is taken: on the erased concept's x_t (the default) or on an x_t sampled the same way
+# along the retain text's own trajectory (one more partial DDIM run an iteration)
+RETAIN_LATENTS = ("erased", "own")
 LAZY = ("ESDResult", "erase", "parse_forget", "default_prompt", "check_vocabulary", "trainable_names")
 
 

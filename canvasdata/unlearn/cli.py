@@ -8,7 +8,7 @@ import argparse
 
 from canvasdata.cliargs import add_device_arg, positive_int
 from canvasdata.extras import load_extra
-from canvasdata.unlearn import METHODS, ESDConfig
+from canvasdata.unlearn import METHODS, RETAIN_LATENTS, ESDConfig
 
 ESD = ESDConfig()  # ESD's defaults, shown by --help
 
@@ -23,7 +23,7 @@ def _sequence(a: argparse.Namespace) -> int:
     """`unlearn sequence`: ESD on each request in turn, from the previous step's output."""
     seq = load_extra("canvasdata.unlearn.sequence", "diffusers")
     results = seq.erase_sequence(a.model, a.forget, a.out, _config(a), retain=a.retain,
-                                 retain_weight=a.retain_weight, device=a.device,
+                                 retain_weight=a.retain_weight, retain_latents=a.retain_latents, device=a.device,
                                  progress=not getattr(a, "quiet", False))
     for k, r in enumerate(results, 1):
         print(f"step {k}: forget {r.forget} (ESD {r.method}, {r.seconds:.1f} s) -> {r.out}")
@@ -37,7 +37,8 @@ def _esd(a: argparse.Namespace) -> int:
     prompt = a.prompt[0] if a.prompt and len(a.prompt) == 1 else a.prompt
     anchor = a.anchor[0] if a.anchor and len(a.anchor) == 1 else a.anchor
     r = esd.erase(a.model, a.forget, a.out, config, prompt=prompt, anchor=anchor, retain=a.retain,
-                  retain_weight=a.retain_weight, device=a.device, progress=not getattr(a, "quiet", False))
+                  retain_weight=a.retain_weight, retain_latents=a.retain_latents, device=a.device,
+                  progress=not getattr(a, "quiet", False))
     print(f"forget {r.forget}: ESD {r.method} on {r.prompt!r}, {len(r.losses)} iterations in {r.seconds:.1f} s, "
           f"final loss {r.final_loss:.4g}, {r.changed_parameters} parameters changed "
           f"({r.changed_bytes / 2**20:.1f} MiB) -> {r.out}")
@@ -74,6 +75,10 @@ def _retain_flags(p: argparse.ArgumentParser, each: str) -> None:
                    "paper's ESD)")
     p.add_argument("--retain-weight", type=float, default=1.0,
                    help="weight of the retain term against ESD's (with --retain; default 1)")
+    p.add_argument("--retain-latents", choices=RETAIN_LATENTS, default=RETAIN_LATENTS[0],
+                   help="with --retain, where the term is taken: on the erased concept's x_t (default) or on an x_t "
+                   "sampled the same way along the retain text's own trajectory (one more partial sampling run an "
+                   "iteration)")
 
 
 def _sequence_parser(sub: argparse._SubParsersAction) -> None:

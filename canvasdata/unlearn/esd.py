@@ -54,7 +54,7 @@ from canvasdata.seeds import derive_seed
 from canvasdata.sources.diffusers import check_sd_folder
 from canvasdata.taxonomy import SEED_STYLE
 from canvasdata.taxonomy import prompt as caption
-from canvasdata.unlearn import METHODS, ESDConfig
+from canvasdata.unlearn import METHODS, RETAIN_LATENTS, ESDConfig
 
 log = logging.getLogger(__name__)
 
@@ -211,10 +211,13 @@ def _anchors(anchor: str | Sequence[str] | None, texts: list[str], targets: list
     return anchors
 
 
-def check_retain(retain: Sequence[str] | None, weight: float, erased: list[str]) -> dict:
+def check_retain(retain: Sequence[str] | None, weight: float, erased: list[str], latents: str = "erased") -> dict:
     """The request's retain entries (none: {}), checked: distinct texts ("" is the empty prompt: the
     unconditional prediction that classifier-free guidance subtracts from every prompt's), none of them
-    erased, a positive finite weight."""
+    erased, a positive finite weight, where the term is taken (RETAIN_LATENTS; "erased", the default, is
+    not recorded)."""
+    if latents not in RETAIN_LATENTS:
+        raise UsageError(f"--retain-latents {latents!r}: allowed {', '.join(RETAIN_LATENTS)}")
     texts = list(retain or ())
     if not texts:
         return {}
@@ -225,18 +228,20 @@ def check_retain(retain: Sequence[str] | None, weight: float, erased: list[str])
         raise UsageError(f"--retain {both[0]!r}: is also an erased text; a text cannot be both erased and kept")
     if not (math.isfinite(weight) and weight > 0):
         raise UsageError(f"--retain-weight {weight}: must be a positive number")
-    return {"retain": texts, "retain_weight": float(weight)}
+    own = {"retain_latents": latents} if latents != RETAIN_LATENTS[0] else {}
+    return {"retain": texts, "retain_weight": float(weight), **own}
 
 
 def make_request(model: Path, forget: str, prompt: str | Sequence[str] | None, config: ESDConfig,
                  anchor: str | Sequence[str] | None = None, retain: Sequence[str] | None = None,
-                 retain_weight: float = 1.0) -> dict:
+                 retain_weight: float = 1.0, retain_latents: str = "erased") -> dict:
     """The request this output is written for (its identity, compared on resume and rerun, and the entry
     in the history of chained unlearning): every setting that changes the result. Several requests
     (simultaneous) record `forget` as their specs joined by commas and one prompt each in `prompts`; so
     does one request erased on several texts (`prompt` a sequence). Anchors, when given, are recorded as
-    `anchors` (one per text); retain texts as `retain` and `retain_weight`; without either the request is the
-    paper's ESD, recorded as before."""
+    `anchors` (one per text); retain texts as `retain` and `retain_weight` (and `retain_latents` when the
+    term is taken on the retain texts' own x_t); without either the request is the paper's ESD, recorded as
+    before."""
     targets = parse_targets(forget)
     texts = [prompt] if isinstance(prompt, str) else list(prompt or ())
     if texts and len(targets) > 1:
@@ -259,7 +264,7 @@ def make_request(model: Path, forget: str, prompt: str | Sequence[str] | None, c
     else:
         concept = {"forget": ",".join(canonical_forget(*t) for t in targets), "prompt": " | ".join(prompts),
                    "prompts": prompts}
-    kept = check_retain(retain, retain_weight, request_prompts(concept))
+    kept = check_retain(retain, retain_weight, request_prompts(concept), retain_latents)
     return {"method": "esd", **concept, **({"anchors": anchors} if anchors else {}), **kept,
             "parameters": resolved.method, **settings, "optimizer": "Adam", "source": str(model.resolve())}
 
@@ -372,6 +377,7 @@ class ESDTrainer:
         self.retain = [pipe.encode_prompt(r, torch.device("cpu"), 1, False)[0].detach().to(device, torch.float32)
                        for r in request_retain(request)]
         self.retain_weight = float(request.get("retain_weight", 0.0))
+        self.retain_own = request.get("retain_latents") == "own"
         self.unet = pipe.unet.to(device, torch.float32).train()   # trained in float32 whatever the source's dtype
         self.frozen = copy.deepcopy(self.unet).eval().requires_grad_(False)
         names = trainable_names([n for n, _ in self.unet.named_parameters()], request["parameters"])
@@ -397,6 +403,12 @@ class ESDTrainer:
         kept = int(torch.randint(0, len(self.retain), (1,), generator=gen)) if self.retain else -1
         return index, noise, kept
 
+    def retain_noise(self, i: int) -> torch.Tensor:
+        """Iteration i's starting noise of the retain text's own trajectory (`retain_latents = "own"`), from a
+        seed of its own: the other draws stay those of a run without it."""
+        gen = torch.Generator("cpu").manual_seed(derive_seed(self.request["seed"], "esd-retain", i))
+        return torch.randn(self.shape, generator=gen)
+
     @torch.no_grad()
     def sample(self, noise: torch.Tensor, index: int, cond: torch.Tensor) -> torch.Tensor:
         """x_t: DDIM sampling with θ, guided towards the concept `cond`, from `noise` down to step `index`."""
@@ -410,20 +422,25 @@ class ESDTrainer:
 
     def step(self, i: int) -> float:
         """One ESD iteration; its loss (with retain texts: ESD's term + retain_weight × the retain term, the
-        drawn retain text's prediction held to the frozen source's on the same x_t)."""
+        drawn retain text's prediction held to the frozen source's on the same x_t, or with `retain_latents =
+        "own"` on an x_t sampled the same way along the retain text's own trajectory, to the same step)."""
         index, noise, kept = self.draw(i)
         k = i % len(self.conds)                     # several concepts (simultaneous) or texts: one after another
         cond = self.conds[k]
         x = self.sample(noise, index, cond)
         t = self.scheduler.timesteps[index]
         x = self.scheduler.scale_model_input(x, t)
+        xr = x
+        if self.retain and self.retain_own:
+            xr = self.scheduler.scale_model_input(self.sample(self.retain_noise(i), index, self.retain[kept]), t)
         texts = [self.anchors[k], cond] + ([self.retain[kept]] if self.retain else [])
         with torch.no_grad():
-            ref = self.frozen(torch.cat([x] * len(texts)), t, encoder_hidden_states=torch.cat(texts)).sample
+            latents = torch.cat([x, x] + ([xr] if self.retain else []))
+            ref = self.frozen(latents, t, encoder_hidden_states=torch.cat(texts)).sample
         e0, ep = ref[0:1], ref[1:2]
         target = e0 - self.eta * (ep - e0)
         if self.retain:
-            pred = self.unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([cond, self.retain[kept]])).sample
+            pred = self.unet(torch.cat([x, xr]), t, encoder_hidden_states=torch.cat([cond, self.retain[kept]])).sample
             loss = F.mse_loss(pred[0:1], target) + self.retain_weight * F.mse_loss(pred[1:2], ref[2:3])
         else:
             loss = F.mse_loss(self.unet(x, t, encoder_hidden_states=cond).sample, target)
@@ -512,7 +529,8 @@ def record(request: dict, trainer: ESDTrainer, progress: Progress, model: Path) 
             "negative_guidance": request["negative_guidance"], "start_guidance": request["start_guidance"],
             "sample_steps": request["sample_steps"], "seed": request["seed"], "size": request["size"],
             **({"anchors": request["anchors"]} if request.get("anchors") else {}),
-            **({k: request[k] for k in ("retain", "retain_weight")} if request.get("retain") else {}),
+            **({k: request[k] for k in ("retain", "retain_weight", "retain_latents") if k in request}
+               if request.get("retain") else {}),
             "optimizer": "Adam", "device": str(trainer.device), "seconds": round(progress.seconds, 3),
             "peak_memory_bytes": progress.peak_memory_bytes,
             "peak_memory_kind": "cuda_max_allocated" if trainer.device.type == "cuda" else "max_rss",
@@ -542,8 +560,10 @@ def model_card(data: dict, out: Path) -> str:
                  "uses the empty prompt)" if anchors else "unconditional prediction")
     reference_short = "anchor" if anchors else "unconditional"
     retain = data.get("retain")
+    where = ("on an x_t sampled along that text's own trajectory" if data.get("retain_latents") == "own"
+             else "on the same x_t")
     kept = (f"\n\nEach iteration also held the prediction for one of {len(retain)} retain texts "
-            f"(e.g. \"{retain[0]}\") to the source's on the same x_t, weighted {data['retain_weight']} (a "
+            f"(e.g. \"{retain[0]}\") to the source's {where}, weighted {data['retain_weight']} (a "
             "utility-retaining term, as in AdvUnlearn, Zhang et al. 2024; the paper's ESD has none)." if retain else "")
     rows = "\n".join(f"| {k} | {data[k]} |" for k in ("prompt", "parameters", "iterations", "lr", "negative_guidance",
                                                       "start_guidance", "sample_steps", "size", "seed", "seconds",
@@ -584,7 +604,7 @@ pipe = StableDiffusionPipeline.from_pretrained("{out}")
 
 def erase(model: str | Path, forget: str, out: str | Path, config: ESDConfig = DEFAULTS, *,
           prompt: str | Sequence[str] | None = None, anchor: str | Sequence[str] | None = None,
-          retain: Sequence[str] | None = None, retain_weight: float = 1.0,
+          retain: Sequence[str] | None = None, retain_weight: float = 1.0, retain_latents: str = "erased",
           device: str | torch.device = "auto", progress: bool = True,
           _after_step: Callable[[int], None] | None = None) -> ESDResult:
     """Erase `forget` ('style:NAME', 'object:NAME' or a combination 'style:NAME+object:NAME') from the
@@ -598,11 +618,13 @@ def erase(model: str | Path, forget: str, out: str | Path, config: ESDConfig = D
     text says, as in concept ablation (Kumari et al., ICCV 2023); None is the paper's ESD. `retain` texts
     (e.g. the captions of the styles to keep) add a term that holds the prediction for one of them, drawn
     each iteration, to the frozen source's on the same x_t, weighted `retain_weight` (a utility-retaining
-    regularizer, as in AdvUnlearn, Zhang et al. 2024); None is the paper's ESD.
+    regularizer, as in AdvUnlearn, Zhang et al. 2024); None is the paper's ESD. `retain_latents = "own"`
+    takes that term on an x_t sampled along the retain text's own trajectory instead (what the model draws
+    for the retain texts lies there; the erased concept's x_t holds it only near the concept's images).
     Rerunning a killed run resumes it; rerunning a finished one returns
     its result unchanged. Bad input is a one-line UsageError raised before anything is written."""
     model, out = Path(model), Path(out)
-    request = make_request(model, forget, prompt, config, anchor, retain, retain_weight)
+    request = make_request(model, forget, prompt, config, anchor, retain, retain_weight, retain_latents)
     finished = plan_out(out, request)
     if finished is not None:
         cleanup(out)

@@ -77,7 +77,7 @@ def _request_dirs(steps: list[Path]) -> list[str]:
 
 
 def erase_sequence(model: str | Path, targets: Sequence[str], out: str | Path, config: ESDConfig = DEFAULTS, *,
-                   retain: Sequence[str] | None = None, retain_weight: float = 1.0,
+                   retain: Sequence[str] | None = None, retain_weight: float = 1.0, retain_latents: str = "erased",
                    device: str | torch.device = "auto", progress: bool = True) -> list[ESDResult]:
     """Forget `targets` one after another with ESD (each step from the previous step's output, the
     parameter set chosen per request as `erase` does); returns every step's result. `retain` texts are held
@@ -87,17 +87,16 @@ def erase_sequence(model: str | Path, targets: Sequence[str], out: str | Path, c
     model, out = Path(model), Path(out)
     specs = sequence_requests(targets)
     for spec in specs:   # every step's check before step 1 trains
-        check_retain(retain, retain_weight, [default_prompt(*parse_targets(spec)[0])])
+        check_retain(retain, retain_weight, [default_prompt(*parse_targets(spec)[0])], retain_latents)
     steps = step_dirs(out, specs)
     _check_out(out, steps)
     results, source = [], model
     for spec, folder in zip(specs, steps, strict=True):
         results.append(erase(source, spec, folder, config, retain=retain, retain_weight=retain_weight,
-                             device=device, progress=progress))
+                             retain_latents=retain_latents, device=device, progress=progress))
         source = folder
     write_json(out / SEQUENCE_RECORD, {"source": str(model.resolve()), "requests": [request_dir(s) for s in specs],
                                        "forget": specs, "steps": [p.name for p in steps],
-                                       **({"retain": list(retain), "retain_weight": float(retain_weight)}
-                                          if retain else {}),
+                                       **(check_retain(retain, retain_weight, [], retain_latents)),
                                        "seconds": [round(r.seconds, 1) for r in results]})
     return results

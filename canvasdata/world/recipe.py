@@ -11,6 +11,7 @@ from canvasdata.fields import Fields
 from canvasdata.recipes.options import DTYPE_NAMES
 from canvasdata.taxonomy import split_target
 from canvasdata.tomlfiles import RecipeTable, load_toml, resolve_recipe_path
+from canvasdata.unlearn import RETAIN_LATENTS
 
 SEED_WORDS = ("Photo", "Seed Images")
 # ESD's parameter sets a world may train styles on: canvasdata.unlearn.METHODS without `auto`, spelled out
@@ -49,6 +50,7 @@ class WorldESD:
     object_retain: str = "none"          # "others": hold every other object's name; "captions": its captions
     retain_weight: float = 1.0           # the retain term's weight against ESD's
     retain_empty: bool = False           # the empty prompt (the unconditional prediction) is a retain text too
+    retain_latents: str = "erased"       # where the retain term is taken (`unlearn esd --retain-latents`)
     negative_guidance: float = 1.0
     start_guidance: float = 3.0
     sample_steps: int = 50
@@ -130,6 +132,7 @@ def _esd(f: Fields) -> WorldESD:
                     object_retain=f.get("object_retain", str, d.object_retain, allowed=OBJECT_RETAIN),
                     retain_weight=_positive(f, "retain_weight", d.retain_weight),
                     retain_empty=f.get("retain_empty", bool, d.retain_empty),
+                    retain_latents=f.get("retain_latents", str, d.retain_latents, allowed=RETAIN_LATENTS),
                     negative_guidance=float(f.get("negative_guidance", (int, float), d.negative_guidance)),
                     style_negative_guidance=_optional_float(f.get("style_negative_guidance", (int, float), None)),
                     start_guidance=float(f.get("start_guidance", (int, float), d.start_guidance)),

@@ -166,9 +166,11 @@ def _retain_words(e: WorldESD) -> str:
     if not held:
         return " Nothing is held while erasing (the paper's ESD)."
     empty = ", with the empty prompt" if e.retain_empty else ""
+    where = " on an x_t sampled along that text's own trajectory" if e.retain_latents == "own" else ""
     return (f" Each iteration also holds the prediction for one text drawn from the retain set ({'; '.join(held)}"
             f"{empty}) "
-            f"to the original's, weighted {e.retain_weight} (a utility-retaining term; the paper's ESD has none).")
+            f"to the original's{where}, weighted {e.retain_weight} (a utility-retaining term; the paper's ESD has "
+            "none).")
 
 
 def write_report(world: World, state: dict[str, Any], path: Path, stages: Sequence[tuple[str, str]]) -> Path:

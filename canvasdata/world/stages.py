@@ -270,7 +270,8 @@ def stage_unlearn(w: World) -> dict[str, Any]:
                            start_guidance=e.start_guidance, sample_steps=e.sample_steps)
         texts, anchors = erased_texts(w, target)
         return erase(w.path("model"), target, w.unlearned(target), config, prompt=texts, anchor=anchors,
-                     retain=retained_texts(w, target), retain_weight=e.retain_weight, device=w.device,
+                     retain=retained_texts(w, target), retain_weight=e.retain_weight,
+                     retain_latents=e.retain_latents, device=w.device,
                      progress=w.progress)
 
     for target in w.session.deal(w.recipe.targets):
