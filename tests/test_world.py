@@ -27,8 +27,9 @@ from PIL import Image  # noqa: E402
 from canvasdata.cli import main  # noqa: E402
 from canvasdata.errors import UsageError  # noqa: E402
 from canvasdata.models.output import check_model  # noqa: E402
-from canvasdata.unlearn import METHODS  # noqa: E402
+from canvasdata.unlearn import METHODS, RETAIN_LATENTS  # noqa: E402
 from canvasdata.world.branch import lendable  # noqa: E402
+from canvasdata.world.recipe import RETAIN_LATENTS as WORLD_RETAIN_LATENTS  # noqa: E402
 from canvasdata.world.recipe import STYLE_METHODS, load_world_recipe  # noqa: E402
 
 RECIPE = load_world_recipe("mini")
@@ -284,7 +285,7 @@ def test_a_bad_world_esd_setting_names_the_file_the_field_and_the_choices(tmp_pa
     bad.write_text(text.replace("\n[esd]\n", '\n[esd]\nstyle_method = "xattn-strict"\n'))
     assert load_world_recipe(str(bad)).esd.style_method == "xattn-strict" and RECIPE.esd.style_method == "xattn"
     assert RECIPE.judge_alone
-    assert tuple(m for m in METHODS if m != "auto") == STYLE_METHODS
+    assert tuple(m for m in METHODS if m != "auto") == STYLE_METHODS and WORLD_RETAIN_LATENTS == RETAIN_LATENTS
 
 
 def test_from_takes_the_build_judge_and_model_of_another_world(world: dict, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ from canvasdata.fields import Fields
 from canvasdata.recipes.options import DTYPE_NAMES
 from canvasdata.taxonomy import split_target
 from canvasdata.tomlfiles import RecipeTable, load_toml, resolve_recipe_path
-from canvasdata.unlearn import RETAIN_LATENTS
 
 SEED_WORDS = ("Photo", "Seed Images")
 # ESD's parameter sets a world may train styles on: canvasdata.unlearn.METHODS without `auto`, spelled out
@@ -25,6 +24,9 @@ STYLE_TEXTS = ("concept", "captions")
 RETAIN = ("none", "others")
 # an object request may hold every other object's training captions instead of its name (the texts the answers use)
 OBJECT_RETAIN = (*RETAIN, "captions")
+# where the retain term is taken: canvasdata.unlearn.RETAIN_LATENTS (a value leaf imports no machinery; a test
+# keeps the two the same)
+RETAIN_LATENTS = ("erased", "own")
 
 
 @dataclass(frozen=True)
