@@ -202,6 +202,25 @@ def test_a_world_of_another_recipe_is_refused(world: dict, tmp_path: Path) -> No
     assert state(root) == before
 
 
+def test_a_world_made_before_a_recipe_field_existed_stays_resumable(world: dict) -> None:
+    """A world.json whose recipe lacks a field added later (here [sampling] dtype and [esd] retain_latents) is
+    the same world when the current recipe leaves that field at its default; any other difference is not."""
+    root = world["root"]
+    before = (root / "world.json").read_text()
+    try:
+        old = json.loads(before)
+        del old["identity"]["recipe"]["sampling"]["dtype"], old["identity"]["recipe"]["esd"]["retain_latents"]
+        (root / "world.json").write_text(json.dumps(old))
+        code, out, _ = run("world", "run", "--size", "mini", "--out", str(root), "--quiet")
+        assert code == 0 and "finished world" in out
+        old["identity"]["recipe"]["sampling"]["steps"] += 1
+        (root / "world.json").write_text(json.dumps(old))
+        code, out, err = run("world", "run", "--size", "mini", "--out", str(root), "--quiet")
+        assert code == 2 and "another recipe" in err
+    finally:
+        (root / "world.json").write_text(before)
+
+
 def test_reading_a_world_recipe_imports_neither_torch_nor_diffusers() -> None:
     code = ("import sys, canvasdata.world.recipe as r; r.load_world_recipe('mini'); r.load_world_recipe('tiny'); "
             "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; assert not heavy, heavy")

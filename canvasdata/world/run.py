@@ -8,6 +8,7 @@ world with the same settings for them (`world.branch`)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -70,10 +71,27 @@ def _state(root: Path, recipe: WorldRecipe) -> dict[str, Any]:
         what = ", ".join(foreign[:5]) or f"and no {STATE}"
         raise UsageError(f"--out {root}: holds files that `world run` did not write ({what}); choose another folder")
     state = read_json(root / STATE, UsageError, "")
-    if state.get("identity") != identity:
-        raise UsageError(f"--out {root}: holds the world of another recipe ({state.get('identity', {}).get('hash')} "
+    found = state.get("identity") or {}
+    if json.loads(json.dumps(as_made(found.get("recipe"), recipe))) != identity["recipe"]:
+        raise UsageError(f"--out {root}: holds the world of another recipe ({found.get('hash')} "
                          f"!= {identity['hash']}); choose another folder")
     return state
+
+
+def as_made(stored: Any, current: Any) -> Any:
+    """A recipe as world.json stored it, each field it lacks filled in from `current` where `current` holds
+    that field's default: a field added to the recipe after the world was made, left at its default, gives
+    the recipe the world ran, so an older world stays resumable; any other difference remains one."""
+    if not (isinstance(stored, dict) and dataclasses.is_dataclass(current)):
+        return stored
+    out = dict(stored)
+    for f in dataclasses.fields(current):
+        value = getattr(current, f.name)
+        if f.name in out:
+            out[f.name] = as_made(out[f.name], value)
+        elif f.name != "source" and f.default is not dataclasses.MISSING and value == f.default:
+            out[f.name] = value
+    return out
 
 
 def check_retrained(recipe: WorldRecipe, retrained: Sequence[str]) -> list[str]:
