@@ -373,7 +373,8 @@ def test_retain_texts_add_a_term_that_holds_their_predictions(tiny_sd_pipeline: 
     for kwargs, says in (({"retain": ["Van Gogh style"]}, "is also an erased text"),
                          ({"retain": kept * 2}, "given once, without surrounding spaces"),
                          ({"retain": kept, "retain_weight": 0.0}, "must be a positive number"),
-                         ({"retain": kept, "retain_latents": "theirs"}, "allowed erased, own")):
+                         ({"retain": kept, "retain_latents": "theirs"}, "allowed erased, own"),
+                         ({"retain_latents": "own"}, "no --retain texts were given")):
         with pytest.raises(UsageError, match=says):
             esd.erase(tiny_sd_pipeline, "style:Van_Gogh", out, config, progress=False, **kwargs)
     assert not out.exists()

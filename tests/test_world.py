@@ -297,6 +297,9 @@ def test_a_bad_world_esd_setting_names_the_file_the_field_and_the_choices(tmp_pa
         code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
         assert code == 2 and len(err.strip().splitlines()) == 1 and str(bad) in err and field in err and says in err
         assert not (tmp_path / "w").exists()
+    bad.write_text(text.replace("\n[esd]\n", '\n[esd]\nretain_latents = "own"\n'))
+    code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
+    assert code == 2 and "retain_latents" in err and "set style_retain or object_retain" in err
     bad.write_text(text.replace('"object:Flame"]', '"object:Dogs"]'))
     code, out, err = run("world", "run", "--size", str(bad), "--out", str(tmp_path / "w"), "--quiet")
     assert code == 2 and "'object:Dogs' is not an object of the build 'tiny-mini'" in err

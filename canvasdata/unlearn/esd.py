@@ -219,6 +219,8 @@ def check_retain(retain: Sequence[str] | None, weight: float, erased: list[str],
     if latents not in RETAIN_LATENTS:
         raise UsageError(f"--retain-latents {latents!r}: allowed {', '.join(RETAIN_LATENTS)}")
     texts = list(retain or ())
+    if not texts and latents != RETAIN_LATENTS[0]:
+        raise UsageError(f"--retain-latents {latents}: places the retain term, and no --retain texts were given")
     if not texts:
         return {}
     if any(t != t.strip() for t in texts) or len(set(texts)) != len(texts):

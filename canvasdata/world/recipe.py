@@ -165,6 +165,9 @@ def parse_world_recipe(data: dict, source: str = "<memory>") -> WorldRecipe:
     if r.esd.style_anchor in forgotten:
         raise e.fail("style_anchor", f"{r.esd.style_anchor!r} is itself forgotten ({', '.join(r.targets)}); anchor "
                      "on a style the world keeps, or \"\" for ESD's empty prompt")
+    if r.esd.retain_latents != RETAIN_LATENTS[0] and r.esd.style_retain == r.esd.object_retain == "none":
+        raise e.fail("retain_latents", f"{r.esd.retain_latents!r} places a retain term that no request has; set "
+                     "style_retain or object_retain too")
     for sub in (p, s, e, a, f):
         sub.check_unknown()
     return r

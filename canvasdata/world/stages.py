@@ -269,10 +269,10 @@ def stage_unlearn(w: World) -> dict[str, Any]:
         config = ESDConfig(method=method, iterations=e.iterations, lr=lr(target), negative_guidance=eta(target),
                            start_guidance=e.start_guidance, sample_steps=e.sample_steps)
         texts, anchors = erased_texts(w, target)
+        kept = retained_texts(w, target)   # a request of a domain that holds nothing is the paper's ESD
         return erase(w.path("model"), target, w.unlearned(target), config, prompt=texts, anchor=anchors,
-                     retain=retained_texts(w, target), retain_weight=e.retain_weight,
-                     retain_latents=e.retain_latents, device=w.device,
-                     progress=w.progress)
+                     retain=kept, retain_weight=e.retain_weight,
+                     retain_latents=e.retain_latents if kept else "erased", device=w.device, progress=w.progress)
 
     for target in w.session.deal(w.recipe.targets):
         run(target)
