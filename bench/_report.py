@@ -49,13 +49,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(out)
 
 
-def write_section(name: str, body: str, path: Path = BENCHMARKS) -> None:
-    """Replace (or append) the section owned by bench/{name}.py in BENCHMARKS.md."""
+def write_section(name: str, body: str, path: Path = BENCHMARKS, *, keep: bool = False) -> None:
+    """Replace (or append) the section owned by bench/{name}.py in BENCHMARKS.md; with `keep` the section's
+    earlier content stays below the new run (benches whose rows add up over runs: one setting a run)."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     stamp = time.strftime("%Y-%m-%d")
-    block = f"{start}\n## `bench/{name}.py`\n\n_Measured {stamp} on {machine()}._\n\n{body.strip()}\n{end}"
     text = path.read_text() if path.exists() else HEADER
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    pattern = re.compile(re.escape(start) + r"(.*?)" + re.escape(end), re.S)
+    found = pattern.search(text)
+    heading = f"## `bench/{name}.py`\n"
+    earlier = found.group(1).strip().removeprefix(heading).strip() if keep and found else ""
+    body = body.strip() + (f"\n\nEarlier runs:\n\n{earlier}" if earlier else "")
+    block = f"{start}\n{heading}\n_Measured {stamp} on {machine()}._\n\n{body}\n{end}"
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)

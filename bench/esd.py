@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="tiny", help="its world recipe")
     p.add_argument("--targets", nargs="*", default=["style:Van_Gogh", "object:Jellyfish"])
     p.add_argument("--seeds", nargs="*", type=int, default=[188, 288])
+    p.add_argument("--keep", action="store_true", help="keep the BENCHMARKS.md section's earlier runs below "
+                   "this one (default: this run replaces the section)")
     p.add_argument("--out", default="/tmp/canvasdata-esd-bench")
     p.add_argument("--grid", nargs="*", default=[f"{lr:g}:{it}" for lr, it in GRID], metavar="LR:ITERATIONS[:TEXT]",
                    help="the ESD settings to measure; TEXT: the concept text erased (default 'NAME style' for a "
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "UA / IRA / CRA in %; the setting names the text ESD erased; time: ESD training alone (recorded in the "
         "unlearned folder's unlearn.json, summed over resumed runs).",
         table(["request", "setting", "set", "ESD s", "UA", "IRA", "CRA"], rows)])
-    write_section("esd", body)
+    write_section("esd", body, keep=a.keep)
     print(body)
     return 0
 

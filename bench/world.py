@@ -100,6 +100,8 @@ def gold(state: dict, retrained: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--keep", action="store_true", help="keep the BENCHMARKS.md section's earlier runs below "
+                   "this one (default: this run replaces the section)")
     p.add_argument("--out", default="/tmp/canvasdata-world", help="the world's folder (resumed if there)")
     p.add_argument("--size", default="tiny", help="world recipe")
     p.add_argument("--device", default="cpu")
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         *gold(state, a.retrained),
         "Scorecard: `" + str(out / "REPORT.md") + "` (copied into docs/world.md).",
     ])
-    write_section("world", body)
+    write_section("world", body, keep=a.keep)
     print(body)
     return 0
 
