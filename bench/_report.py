@@ -61,7 +61,7 @@ def write_section(name: str, body: str, path: Path = BENCHMARKS, *, keep: bool =
     earlier = found.group(1).strip().removeprefix(heading).strip() if keep and found else ""
     body = body.strip() + (f"\n\nEarlier runs:\n\n{earlier}" if earlier else "")
     block = f"{start}\n{heading}\n_Measured {stamp} on {machine()}._\n\n{body}\n{end}"
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    text = pattern.sub(lambda _: block, text) if found else text.rstrip() + "\n\n" + block + "\n"
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)
     tmp.replace(path)

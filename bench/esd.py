@@ -27,7 +27,7 @@ from canvasdata.sources.diffusers import PipelineOptions
 from canvasdata.taxonomy import prompt as caption
 from canvasdata.unlearn import METHODS, RETAIN_LATENTS, ESDConfig
 from canvasdata.unlearn.esd import erase
-from canvasdata.world.recipe import load_world_recipe
+from canvasdata.world.recipe import OBJECT_RETAIN, load_world_recipe
 from canvasdata.world.stages import World, erased_texts, retained_texts
 
 GRID = ((1e-5, 200), (1e-4, 200), (3e-4, 200))
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retain-empty", action="store_true", help="with --retain: the empty prompt is a retain text too")
     p.add_argument("--retain-latents", choices=RETAIN_LATENTS, default=RETAIN_LATENTS[0],
                    help="with --retain, where the term is taken: the erased concept's x_t or the retain text's own")
-    p.add_argument("--object-retain", choices=("others", "captions"), default="others",
+    p.add_argument("--object-retain", choices=[r for r in OBJECT_RETAIN if r != "none"], default="others",
                    help="with --retain, an object request holds every other object's name (others) or every "
                    "training caption of every other object (captions), as the world's [esd] object_retain")
     a = p.parse_args(argv)

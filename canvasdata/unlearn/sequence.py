@@ -86,8 +86,8 @@ def erase_sequence(model: str | Path, targets: Sequence[str], out: str | Path, c
     one-line UsageError before any training."""
     model, out = Path(model), Path(out)
     specs = sequence_requests(targets)
-    for spec in specs:   # every step's check before step 1 trains
-        check_retain(retain, retain_weight, [default_prompt(*parse_targets(spec)[0])], retain_latents)
+    erased = [default_prompt(*parse_targets(spec)[0]) for spec in specs]
+    held = check_retain(retain, retain_weight, erased, retain_latents)   # every step's check before step 1 trains
     steps = step_dirs(out, specs)
     _check_out(out, steps)
     results, source = [], model
@@ -97,6 +97,6 @@ def erase_sequence(model: str | Path, targets: Sequence[str], out: str | Path, c
         source = folder
     write_json(out / SEQUENCE_RECORD, {"source": str(model.resolve()), "requests": [request_dir(s) for s in specs],
                                        "forget": specs, "steps": [p.name for p in steps],
-                                       **(check_retain(retain, retain_weight, [], retain_latents)),
+                                       **held,
                                        "seconds": [round(r.seconds, 1) for r in results]})
     return results
