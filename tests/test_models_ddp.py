@@ -1,7 +1,7 @@
 """`canvasdata model train` under torchrun with 2 CPU ranks (gloo) on the 32 px tiny-mini build: one sealed
-pipeline folder written by rank 0, the same model as one rank trains (the autoencoder bit for bit, the
-denoiser up to float reduction order), and a run stopped and resumed under 2 ranks ends bit for bit where
-the uninterrupted 2-rank run does."""
+pipeline folder written by rank 0, the same model as one rank trains (up to float reduction order: both
+phases split each batch over the ranks), and a run stopped and resumed under 2 ranks (in either phase)
+ends bit for bit where the uninterrupted 2-rank run does."""
 
 from __future__ import annotations
 
@@ -103,16 +103,14 @@ def test_two_ranks_write_one_sealed_pipeline(two_ranks: Path) -> None:
 
 
 def test_two_ranks_train_the_model_one_rank_does(one_rank: Path, two_ranks: Path) -> None:
-    """The autoencoder phase is not split over ranks (every rank takes the same seeded full batch, so their
-    autoencoders stay equal): bit for bit. The denoiser's batch is split in two halves and DDP averages the
-    gradients, which is the full batch's gradient up to float summation order."""
+    """Both phases split each batch in two halves and DDP averages the gradients, which is the full batch's
+    gradient up to float summation order (the autoencoder's GroupNorm sees one image at a time)."""
     one, two = check_model(one_rank), check_model(two_ranks)
     assert (one["ranks"], two["ranks"]) == (1, 2)
-    for name in ("vae/diffusion_pytorch_model.safetensors", "vae/config.json"):
-        assert sha256(one_rank / name) == sha256(two_ranks / name), name
-    assert two["scaling_factor"] == one["scaling_factor"] and two["losses"]["vae"] == one["losses"]["vae"]
     # each rank's loss is its half's; the record holds their mean, the whole batch's (5 decimals kept)
+    assert two["losses"]["vae"] == pytest.approx(one["losses"]["vae"], abs=2e-5)
     assert two["losses"]["unet"] == pytest.approx(one["losses"]["unet"], abs=2e-5)
+    assert two["scaling_factor"] == pytest.approx(one["scaling_factor"], rel=1e-5)
 
     a, b = (StableDiffusionPipeline.from_pretrained(str(p)) for p in (one_rank, two_ranks))
     prompts = [one["example_prompt"], "A Dog image in Pop Art style.", ""]
@@ -128,6 +126,10 @@ def test_two_ranks_train_the_model_one_rank_does(one_rank: Path, two_ranks: Path
         return context, p.unet(x, t, context).sample
 
     (ctx_a, eps_a), (ctx_b, eps_b) = run(a), run(b)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        rec_a, rec_b = (p.vae.decode(p.vae.encode(images).latent_dist.mean).sample for p in (a, b))
+    assert torch.allclose(rec_a, rec_b, rtol=0, atol=ATOL), float((rec_a - rec_b).abs().max())
     assert torch.allclose(ctx_a, ctx_b, rtol=0, atol=ATOL), float((ctx_a - ctx_b).abs().max())
     assert torch.allclose(eps_a, eps_b, rtol=0, atol=ATOL), float((eps_a - eps_b).abs().max())
 
@@ -150,23 +152,24 @@ def test_two_ranks_train_the_model_one_rank_does(one_rank: Path, two_ranks: Path
 
 
 def test_two_ranks_stopped_and_resumed_end_bit_for_bit(two_ranks: Path, mini_build: Path, tmp_path: Path) -> None:
-    """`--max-steps 9` stops both ranks 3 steps into the denoiser (6 autoencoder steps + 3): the DDP phase,
-    checkpointed by rank 0 alone; the rerun resumes there and ends on the uninterrupted 2-rank run's weights.
-    A rank that went on without the other would block in the gradient all-reduce, so the clean exit is
-    itself the proof that both stopped at the same step."""
+    """`--max-steps 3` stops both ranks 3 steps into the autoencoder, `--max-steps 6` 3 steps into the denoiser
+    (3 autoencoder steps + 3): both DDP phases, checkpointed by rank 0 alone; the last rerun resumes there and
+    ends on the uninterrupted 2-rank run's weights. A rank that went on without the other would block in the
+    gradient all-reduce, so each clean exit is itself the proof that both stopped at the same step."""
     out = tmp_path / "resumed"
     args = ("--data", str(mini_build), "--out", str(out))
-    assert "stopped at unet step 3 (--max-steps)" in ok(torchrun(*args, "--max-steps", "9"))
     state = out / STATE_DIR
-    _, meta = read_state(state / "checkpoint.safetensors", CHECKPOINT_FORMAT, ModelError)
-    assert (meta["progress"]["phase"], meta["progress"]["step"]) == ("unet", 3)
-    assert len(meta["progress"]["losses"]["unet"]) == 3
-    assert not (out / "model.json").exists() and not (out / "unet").exists()
-    assert not (state / "lock").exists() and not [p for p in out.rglob("*.tmp")]
+    for budget, phase in (("3", "vae"), ("6", "unet")):
+        assert f"stopped at {phase} step 3 (--max-steps)" in ok(torchrun(*args, "--max-steps", budget))
+        _, meta = read_state(state / "checkpoint.safetensors", CHECKPOINT_FORMAT, ModelError)
+        assert (meta["progress"]["phase"], meta["progress"]["step"]) == (phase, 3)
+        assert len(meta["progress"]["losses"][phase]) == 3
+        assert not (out / "model.json").exists() and not (out / "unet").exists()
+        assert not (state / "lock").exists() and not [p for p in out.rglob("*.tmp")]
 
     ok(torchrun(*args))
     record = check_model(out)
-    assert record["ranks"] == 2 and record["resumed_at"] == ["unet:3"]
+    assert record["ranks"] == 2 and record["resumed_at"] == ["vae:3", "unet:3"]
     full = check_model(two_ranks)
     for component in COMPONENTS:
         (f,) = (two_ranks / component).glob("*.safetensors")

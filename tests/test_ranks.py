@@ -264,6 +264,10 @@ def test_the_mini_world_under_two_ranks(tiny_sd_pipeline: Path, tmp_path: Path):
     for name in ("model.safetensors", "heads.safetensors"):
         a, b = (load_file(tmp_path / w / "judges" / name) for w in ("one", "two"))
         assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), name
+    # the learning curve's probes were dealt to both ranks: every point judged every cell, rank 0's probe folder gone
+    curves = [json.loads((tmp_path / w / "model" / "model.json").read_text())["curve"] for w in ("one", "two")]
+    assert curves[1] and [(c["step"], c["images"]) for c in curves[1]] == [(c["step"], c["images"]) for c in curves[0]]
+    assert not (tmp_path / "two" / "model" / ".canvasdata-model" / "probe").exists()
     # the ESD requests were dealt to both ranks: each unlearned pipeline is whole, its other parts the model's bytes
     model, unlearned = tmp_path / "two" / "model", sorted((tmp_path / "two" / "unlearned").rglob("model_index.json"))
     assert len(unlearned) == len(state["stages"]["unlearn"]["info"]) >= 2

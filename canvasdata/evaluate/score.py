@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -388,13 +388,42 @@ def class_ids(answers: list[Answer], styles: list[str], objects: list[str]) -> t
     return np.array([styles.index(a.style) for a in answers]), np.array([objects.index(a.object) for a in answers])
 
 
+class ReferenceCache:
+    """The reference images and their features, read and computed once and shared by the requests one
+    suite scores: every request compares its retained cells with the same real images (the ones of
+    its cells), so each image is decoded and judged once, not once a request. Under torchrun every rank
+    holds its own cache and misses the same images, so the ranks stay in step."""
+
+    def __init__(self) -> None:
+        self._images: dict[tuple[str, tuple[int, ...]], list[Answer]] = {}
+        self._features: dict[tuple[str, tuple[str, str, int]], np.ndarray] = {}
+
+    def images(self, reference: Path | str, indices: Sequence[int]) -> list[Answer]:
+        """Every cell's images `indices` of `reference`, read once."""
+        key = (str(Path(reference).resolve()), tuple(sorted(set(indices))))
+        if key not in self._images:
+            keep = set(key[1])
+            self._images[key] = read_reference(reference, lambda s, o, k: k in keep)
+        return self._images[key]
+
+    def features(self, extractor: str, items: Sequence[Answer],
+                 compute: Callable[[list[Answer]], np.ndarray]) -> np.ndarray:
+        """The features of `items` under `extractor` (a name for one feature function), computing only
+        those not seen before."""
+        missing = [a for a in items if (extractor, a.key) not in self._features]
+        if missing:
+            for a, row in zip(missing, compute(missing), strict=True):
+                self._features[(extractor, a.key)] = row
+        return np.stack([self._features[(extractor, a.key)] for a in items])
+
+
 def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: Sequence[Any], *,
                   protocol: str | Protocol | None = None, reference: Path | str | None = None,
                   reference_indices: Sequence[int] = REFERENCE_INDICES, inception: Path | str | None = None,
                   batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS, kid_subsets: int = 100,
                   kid_subset_size: int = 1000, out: Path | str | None = None, progress: bool = False,
                   split: str | None = None, neighbours_k: int = NEIGHBOURS_K,
-                  session: Session | None = None) -> Report:
+                  session: Session | None = None, reference_cache: ReferenceCache | None = None) -> Report:
     """Score one unlearning request (`forget` = 'style:NAME', 'object:NAME' or a combination
     'style:NAME+object:NAME', scored by FU and FR's parts: see `Report`).
 
@@ -410,7 +439,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     nearness: cosine similarity of the target-domain judge's class embeddings, its head's weight rows).
     Writes report.json and report.md into `out` when given; `progress` shows a bar while judging. Under
     torchrun (`session`) the ranks share the judging (`run_judges`); every rank returns the report, rank 0
-    alone writes it."""
+    alone writes it. `reference_cache`: reference images and features kept from earlier requests (a suite's)."""
     proto = get_protocol(protocol)
     if inception is not None:
         require_weights_file(inception)  # fail before any judging
@@ -457,7 +486,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
         _add_neighbours(report, own_judge, domain, own_space, tid, s.per_class_accuracy, neighbours_k)
     if reference is not None:
         _add_distances(report, answers, feats, reference, reference_indices, inception, style_j, proto, batch_size,
-                       workers, kid_subsets, kid_subset_size, session)
+                       workers, kid_subsets, kid_subset_size, session, reference_cache or ReferenceCache())
     if out is not None and (session is None or session.main):
         report.write(out)
     return report
@@ -519,9 +548,9 @@ def _combination_report(request: Forget, proto: Protocol, judges: dict[str, str]
 def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | None, reference: Path | str,
                    indices: Sequence[int], inception: Path | str | None, style_j: Any, proto: Protocol,
                    batch_size: int, workers: int, kid_subsets: int, kid_subset_size: int,
-                   session: Session | None = None) -> None:
+                   session: Session | None, cache: ReferenceCache) -> None:
     """FD and KID between the answers of the retained cells and the matching real images (the real images'
-    features, judge's or Inception's, shared over `session`'s ranks)."""
+    features, judge's or Inception's, shared over `session`'s ranks, and kept in `cache`)."""
     domain, target = report.forget["domain"], report.forget["target"]
     if domain == COMBINATION:
         cell = (report.forget["style"], report.forget["object"])
@@ -529,18 +558,23 @@ def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | No
     else:
         retained = lambda s, o: (s if domain == "style" else o) != target  # noqa: E731
     cells = {(a.style, a.object) for a in answers if retained(a.style, a.object)}
-    keep_idx = set(indices)
-    real = read_reference(reference, lambda s, o, k: (s, o) in cells and k in keep_idx)
+    real = [a for a in cache.images(reference, indices) if (a.style, a.object) in cells]
+    if not real:
+        raise UsageError(f"{reference}: no reference images selected for the answers' retained cells (images "
+                         f"{sorted(set(indices))} of each cell)")
     sel = np.array([retained(a.style, a.object) for a in answers])
     fake = [a for a, k in zip(answers, sel, strict=True) if k]
     if inception is not None:
         net = load_inception(inception, _device(style_j), proto.inception_pipeline)
-        fa, fr = (inception_features(x, net, batch_size, workers, session) for x in (fake, real))
+        fa = inception_features(fake, net, batch_size, workers, session)
+        fr = cache.features(f"inception {Path(inception).resolve()} {proto.inception_pipeline}", real,
+                            lambda items: inception_features(items, net, batch_size, workers, session))
         report.feature_extractor = net.description
     else:
         fa = feats[sel]
-        fr = run_judges([style_j], real, batch_size, workers, features_of=style_j, resize=proto.judge_resize,
-                        session=session)[1]
+        fr = cache.features(f"judge {id(style_j)} {proto.judge_resize}", real,
+                            lambda items: run_judges([style_j], items, batch_size, workers, features_of=style_j,
+                                                     resize=proto.judge_resize, session=session)[1])
         report.feature_extractor = f"style judge penultimate layer ({judge_name(style_j)}, {fa.shape[1]}-d)"
     report.frechet_distance = frechet_distance(fa, fr)
     report.kid, report.kid_std = kid(fa, fr, subsets=kid_subsets, subset_size=kid_subset_size)

@@ -42,6 +42,7 @@ from canvasdata.evaluate.score import (
     COMBINATION,
     NEIGHBOURS_K,
     REFERENCE_INDICES,
+    ReferenceCache,
     Report,
     combination_spec,
     score_answers,
@@ -292,7 +293,7 @@ def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Prot
     with_combinations = COMBINATION in kinds.values()
     costs = {method.name: {req.name: cost_summary(req) for req in reqs} for method, reqs in requests.items()}
     with_costs = any(c for per in costs.values() for c in per.values())
-    rows, reports = [], {}
+    rows, reports, cache = [], {}, ReferenceCache()
     with tqdm(total=sum(map(len, requests.values())), unit="request", desc="suite",
               disable=not progress or (session is not None and not session.main)) as bar:
         for method, reqs in requests.items():
@@ -303,7 +304,7 @@ def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Prot
                     req, request_spec(req.name), judges, protocol=proto, reference=reference,
                     reference_indices=reference_indices, inception=inception, batch_size=batch_size,
                     workers=workers, out=None if out is None else Path(out) / method.name / req.name,
-                    progress=progress, neighbours_k=neighbours_k, session=session))
+                    progress=progress, neighbours_k=neighbours_k, session=session, reference_cache=cache))
                 bar.update()
             rows.append(table_row(method.name, reports[method.name],
                                   [attacks[method.name][r.name] for r in reqs] if with_attacks else None,

@@ -39,18 +39,42 @@ def flip_some(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
     return torch.where(flips.view(-1, 1, 1, 1), x.flip(-1), x)
 
 
-def vae_step(vae: AutoencoderKL, opt: torch.optim.Optimizer, images: torch.Tensor, cfg: VAEConfig, seed: int,
-             step: int, device: torch.device) -> float:
-    """One autoencoder update: L1 + MSE reconstruction of a seeded batch, plus a small KL term."""
+class Autoencoding(nn.Module):
+    """The autoencoder's training pass as one module (one DDP wrapper syncs its gradients): the
+    reconstruction of `x` through a posterior sample drawn with the given standard-normal `eps`, and the
+    posterior's KL divergence per image."""
+
+    def __init__(self, vae: AutoencoderKL) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        post = self.vae.encode(x).latent_dist
+        return self.vae.decode(post.mean + post.std * eps).sample, post.kl()
+
+
+def latent_shape(cfg: VAEConfig, images: torch.Tensor, batch: int) -> tuple[int, int, int, int]:
+    """The shape of a batch of `images`' latents under the recipe's autoencoder."""
+    factor = 2 ** (len(cfg.channels) - 1)
+    return (batch, cfg.latent_channels, images.shape[-2] // factor, images.shape[-1] // factor)
+
+
+def vae_step(model: nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, cfg: VAEConfig, seed: int,
+             step: int, rank: int, world: int, device: torch.device) -> float:
+    """One autoencoder update (`model`: an `Autoencoding`, DDP-wrapped under torchrun) on a seeded batch,
+    this rank's share of it: L1 + MSE reconstruction plus a small KL term. GroupNorm sees one image at a
+    time, so the ranks' averaged gradients are the whole batch's."""
     g = generator(seed, "vae", step)
-    idx = torch.randint(0, len(images), (cfg.batch_size,), generator=g)
-    x = flip_some(images[idx], torch.rand(cfg.batch_size, generator=g) < 0.5).to(device)
+    b = cfg.batch_size
+    idx = torch.randint(0, len(images), (b,), generator=g)
+    flips = torch.rand(b, generator=g) < 0.5
+    eps = torch.randn(latent_shape(cfg, images, b), generator=g)
+    mine = slice(rank, None, world)
+    x = flip_some(images[idx], flips)[mine].to(device)
     for group in opt.param_groups:
         group["lr"] = lr_at(step, cfg.steps, cfg.lr, min(100, cfg.steps // 10), 0.1)
-    post = vae.encode(x).latent_dist
-    z = post.mean + post.std * torch.randn(post.mean.shape, generator=g).to(device)
-    recon = vae.decode(z).sample
-    loss = F.l1_loss(recon, x) + F.mse_loss(recon, x) + cfg.kl_weight * post.kl().mean()
+    recon, kl = model(x, eps[mine].to(device))
+    loss = F.l1_loss(recon, x) + F.mse_loss(recon, x) + cfg.kl_weight * kl.mean()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()

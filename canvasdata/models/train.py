@@ -27,14 +27,22 @@ from tqdm.auto import tqdm
 from transformers import CLIPTokenizer
 
 from canvasdata.checkpoints import load_optimizer, optimizer_tensors, read_state, save_state, under
-from canvasdata.devices import Session, join_ranks
+from canvasdata.devices import Session, intra_op_threads, join_ranks, usable_cores
 from canvasdata.errors import ModelError, UsageError
 from canvasdata.formats.common import save_image
 from canvasdata.locks import folder_lock
 from canvasdata.models.card import model_card
 from canvasdata.models.components import Parts, assemble, check_init, from_pipeline, from_scratch
 from canvasdata.models.data import Captioned, cell_prompts, grid_cells, load_captioned, open_model_data, parse_exclude
-from canvasdata.models.loop import Denoiser, Latents, encode_latents, reconstruction_psnr, unet_step, vae_step
+from canvasdata.models.loop import (
+    Autoencoding,
+    Denoiser,
+    Latents,
+    encode_latents,
+    reconstruction_psnr,
+    unet_step,
+    vae_step,
+)
 from canvasdata.models.output import (
     SAMPLES,
     STATE_DIR,
@@ -124,10 +132,12 @@ def train_model(recipe: ModelRecipe, data: str | Path, out: str | Path, *, init:
     spec = parse_exclude(exclude, m)
     identity = identity_of(recipe, m, Path(data), split, exclude, init)
     session = join_ranks(device)
-    if recipe.unet.batch_size % session.world:
-        raise UsageError(f"{recipe.source}: unet.batch_size {recipe.unet.batch_size} does not split evenly over "
-                         f"{session.world} ranks (each takes an equal share of every batch); use a multiple of "
-                         f"{session.world}")
+    for phase, batch in [("unet", recipe.unet.batch_size)] + ([] if init is not None else
+                                                               [("vae", recipe.vae.batch_size)]):
+        if batch % session.world:
+            raise UsageError(f"{recipe.source}: {phase}.batch_size {batch} does not split evenly over "
+                             f"{session.world} ranks (each takes an equal share of every batch); use a multiple "
+                             f"of {session.world}")
     # under torchrun rank 0 alone plans (and with `overwrite` clears), locks and writes the folder; the others follow
     if _from_main(session, plan_out(out, identity, overwrite) if session.main else None) == "done":
         return read_record(out)
@@ -225,6 +235,8 @@ def _train_vae(run: Run, tensors: dict[str, torch.Tensor], dev: torch.device) ->
     if p.step and tensors:
         load_optimizer(opt, tensors, run.optimizer_values)
     vae.train()
+    model = Autoencoding(vae)
+    wrapped = DistributedDataParallel(model) if run.session.distributed else model
     every = run.recipe.sample.checkpoint_every
     with tqdm(total=cfg.steps, initial=p.step, desc="autoencoder", unit="step", disable=not run.show) as bar:
         while p.step < cfg.steps:
@@ -232,7 +244,11 @@ def _train_vae(run: Run, tensors: dict[str, torch.Tensor], dev: torch.device) ->
                 _save(run, {}, opt)
                 return False
             t0 = time.perf_counter()
-            p.losses["vae"].append(round(vae_step(vae, opt, run.data.images, cfg, run.recipe.seed, p.step, dev), 5))
+            loss = vae_step(wrapped, opt, run.data.images, cfg, run.recipe.seed, p.step, run.session.rank,
+                            run.session.world, dev)
+            if run.session.distributed:
+                loss = _mean_over_ranks(loss, dev)
+            p.losses["vae"].append(round(loss, 5))
             p.seconds["vae"] += time.perf_counter() - t0
             p.step += 1
             bar.set_postfix(loss=f"{p.losses['vae'][-1]:.4f}")
@@ -250,14 +266,16 @@ def _train_vae(run: Run, tensors: dict[str, torch.Tensor], dev: torch.device) ->
 
 @torch.no_grad()
 def _reconstructions(run: Run, dev: torch.device) -> None:
-    """Eight training images above their reconstructions (`samples/vae_{step}.png`)."""
+    """Eight training images above their reconstructions (`samples/vae_{step}.png`; rank 0, every core
+    while the other ranks wait)."""
     if not run.main:
         return
     vae = run.parts.vae
     x = run.data.images[:: max(1, len(run.data) // 8)][:8].to(dev)
     was = vae.training
     vae.eval()
-    y = vae.decode(vae.encode(x).latent_dist.mean).sample
+    with intra_op_threads(usable_cores()):
+        y = vae.decode(vae.encode(x).latent_dist.mean).sample
     vae.train(was)
     tiles = torch.cat([x, y]).add(1).div(2).clamp(0, 1).cpu()
     sheet = contact_sheet(tiles, ncol=len(x))
@@ -330,7 +348,8 @@ def pipeline_of(run: Run) -> StableDiffusionPipeline:
 
 
 def _samples(run: Run, ema: EMAModel | None, params: list[nn.Parameter]) -> None:
-    """The sample grid of this checkpoint (EMA weights), `samples/step_{step}.png`."""
+    """The sample grid of this checkpoint (EMA weights), `samples/step_{step}.png` (rank 0, every core while
+    the other ranks wait)."""
     if not run.main:
         return
     if ema is not None:
@@ -338,17 +357,19 @@ def _samples(run: Run, ema: EMAModel | None, params: list[nn.Parameter]) -> None
         ema.copy_to(params)
     cells = grid_cells(run.data, GRID_CELLS)
     run.parts.unet.eval()
-    sample_grid(pipeline_of(run), cell_prompts(run.data, cells), [f"{s[:6]}/{o[:5]}" for s, o in cells],
-                run.out / SAMPLES / f"step_{run.progress.step:06d}.png", run.recipe.sample.steps,
-                run.recipe.sample.guidance)
+    with intra_op_threads(usable_cores()):
+        sample_grid(pipeline_of(run), cell_prompts(run.data, cells), [f"{s[:6]}/{o[:5]}" for s, o in cells],
+                    run.out / SAMPLES / f"step_{run.progress.step:06d}.png", run.recipe.sample.steps,
+                    run.recipe.sample.guidance)
     run.parts.unet.train()
     if ema is not None:
         ema.restore(params)
 
 
 def _probe(run: Run, ema: EMAModel | None, params: list[nn.Parameter]) -> None:
-    """One point of the learning curve (rank 0, EMA weights; no-op without judges)."""
-    if not run.judges or not run.main:
+    """One point of the learning curve (EMA weights; no-op without judges): the ranks share the generation,
+    rank 0 judges, every rank records the point."""
+    if not run.judges:
         return
     if ema is not None:
         ema.store(params)
@@ -357,10 +378,12 @@ def _probe(run: Run, ema: EMAModel | None, params: list[nn.Parameter]) -> None:
     run.parts.text_encoder.eval()
     point = probe(pipeline_of(run), run.out / STATE_DIR / "probe", sorted(set(run.data.styles)),
                   sorted(set(run.data.objects)), run.judges, size=run.recipe.resolution,
-                  steps=run.recipe.sample.steps, guidance=run.recipe.sample.guidance, step=run.progress.step)
+                  steps=run.recipe.sample.steps, guidance=run.recipe.sample.guidance, step=run.progress.step,
+                  session=run.session)
     run.progress.curve.append(point)
-    log.info("judged probe at step %d: style %.1f %%, object %.1f %%", point["step"], point["style"] * 100,
-             point["object"] * 100)
+    if run.main:
+        log.info("judged probe at step %d: style %.1f %%, object %.1f %%", point["step"], point["style"] * 100,
+                 point["object"] * 100)
     run.parts.unet.train()
     run.parts.text_encoder.train()
     if ema is not None:
