@@ -23,6 +23,7 @@ from canvasdata.dataset import build
 from canvasdata.evaluate import parse_answer_name, read_answer_folder, read_answers, score_answers, score_suite
 from canvasdata.evaluate.answers import Answer, read_reference
 from canvasdata.evaluate.protocol import CANVASDATA, UNLEARNCANVAS, get_protocol
+from canvasdata.evaluate.score import ReferenceCache
 from canvasdata.judges.evaluate import evaluate_judge
 from canvasdata.recipes import load_recipe
 from canvasdata.sources.diffusers import PipelineOptions, load_text2image
@@ -129,6 +130,42 @@ def test_fd_and_kid_against_a_reference_exclude_the_target_cells(tmp_path: Path)
     assert r.feature_extractor == "style judge penultimate layer (ColourJudge, 9-d)"
     only = read_reference(ref, lambda s, o, k: s == "Monet" and o == "Cats" and k in (1, 2))
     assert sorted((a.style, a.object, a.seed) for a in only) == [("Monet", "Cats", 1), ("Monet", "Cats", 2)]
+
+
+class CountingColourJudge(ColourJudge):
+    """A ColourJudge that counts the images it computes features of."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.featured = 0
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        self.featured += len(x)
+        return super().features(x)
+
+
+def test_a_reference_cache_judges_each_reference_image_once_and_changes_no_number(tmp_path: Path):
+    """Two requests share a ReferenceCache (as a suite's do): the same FD, KID and image counts as without
+    it, and the reference images both requests compare with are judged once."""
+    styles, objects = ["Van_Gogh", "Monet", "Seed_Images"], ["Cats", "Dogs"]
+    answers = write_answers(tmp_path / "a", styles, objects, [188, 288, 588])
+    ref = tmp_path / "ref"
+    for s in [*styles, "Picasso"]:
+        for o in objects:
+            (ref / s / o).mkdir(parents=True)
+            for k in range(1, 8):
+                colour_image(s, o, noise=100 + k).save(ref / s / o / f"{k}.jpg")
+    requests = ("style:Van_Gogh", "object:Dogs")
+    plain_judge, cached_judge, cache = CountingColourJudge(), CountingColourJudge(), ReferenceCache()
+    plain = [score_answers(answers, f, [plain_judge], reference=ref, workers=0, kid_subsets=5) for f in requests]
+    cached = [score_answers(answers, f, [cached_judge], reference=ref, workers=0, kid_subsets=5,
+                            reference_cache=cache) for f in requests]
+    for a, b in zip(plain, cached, strict=True):
+        assert (a.frechet_distance, a.kid, a.num_fd_images, a.num_reference_images) == (
+            b.frechet_distance, b.kid, b.num_fd_images, b.num_reference_images)
+    # images 1-5 of Monet and Seed_Images x Cats (10) are in both requests' reference sets: judged once
+    assert [r.num_reference_images for r in plain] == [2 * 2 * 5, 3 * 1 * 5]
+    assert plain_judge.featured - cached_judge.featured == 2 * 1 * 5
 
 
 def test_answers_and_references_from_parquet_shards(tmp_path: Path):
