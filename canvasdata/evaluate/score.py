@@ -389,22 +389,13 @@ def class_ids(answers: list[Answer], styles: list[str], objects: list[str]) -> t
 
 
 class ReferenceCache:
-    """The reference images and their features, read and computed once and shared by the requests one
-    suite scores: every request compares its retained cells with the same real images (the ones of
-    its cells), so each image is decoded and judged once, not once a request. Under torchrun every rank
-    holds its own cache and misses the same images, so the ranks stay in step."""
+    """The reference images' features, computed once and shared by the requests one suite scores: every
+    request compares its retained cells with the real images of those cells, most of them the same from one
+    request to the next, so each image is judged once, not once a request (reading them again is cheap).
+    Under torchrun every rank holds its own cache and misses the same images, so the ranks stay in step."""
 
     def __init__(self) -> None:
-        self._images: dict[tuple[str, tuple[int, ...]], list[Answer]] = {}
         self._features: dict[tuple[str, tuple[str, str, int]], np.ndarray] = {}
-
-    def images(self, reference: Path | str, indices: Sequence[int]) -> list[Answer]:
-        """Every cell's images `indices` of `reference`, read once."""
-        key = (str(Path(reference).resolve()), tuple(sorted(set(indices))))
-        if key not in self._images:
-            keep = set(key[1])
-            self._images[key] = read_reference(reference, lambda s, o, k: k in keep)
-        return self._images[key]
 
     def features(self, extractor: str, items: Sequence[Answer],
                  compute: Callable[[list[Answer]], np.ndarray]) -> np.ndarray:
@@ -439,7 +430,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     nearness: cosine similarity of the target-domain judge's class embeddings, its head's weight rows).
     Writes report.json and report.md into `out` when given; `progress` shows a bar while judging. Under
     torchrun (`session`) the ranks share the judging (`run_judges`); every rank returns the report, rank 0
-    alone writes it. `reference_cache`: reference images and features kept from earlier requests (a suite's)."""
+    alone writes it. `reference_cache`: the reference images' features kept from earlier requests (a suite's)."""
     proto = get_protocol(protocol)
     if inception is not None:
         require_weights_file(inception)  # fail before any judging
@@ -558,21 +549,20 @@ def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | No
     else:
         retained = lambda s, o: (s if domain == "style" else o) != target  # noqa: E731
     cells = {(a.style, a.object) for a in answers if retained(a.style, a.object)}
-    real = [a for a in cache.images(reference, indices) if (a.style, a.object) in cells]
-    if not real:
-        raise UsageError(f"{reference}: no reference images selected for the answers' retained cells (images "
-                         f"{sorted(set(indices))} of each cell)")
+    keep_idx = set(indices)
+    real = read_reference(reference, lambda s, o, k: (s, o) in cells and k in keep_idx)
+    source = Path(reference).resolve()   # with the feature function, what a cached feature row is of
     sel = np.array([retained(a.style, a.object) for a in answers])
     fake = [a for a, k in zip(answers, sel, strict=True) if k]
     if inception is not None:
         net = load_inception(inception, _device(style_j), proto.inception_pipeline)
         fa = inception_features(fake, net, batch_size, workers, session)
-        fr = cache.features(f"inception {Path(inception).resolve()} {proto.inception_pipeline}", real,
+        fr = cache.features(f"{source} inception {Path(inception).resolve()} {proto.inception_pipeline}", real,
                             lambda items: inception_features(items, net, batch_size, workers, session))
         report.feature_extractor = net.description
     else:
         fa = feats[sel]
-        fr = cache.features(f"judge {id(style_j)} {proto.judge_resize}", real,
+        fr = cache.features(f"{source} judge {id(style_j)} {proto.judge_resize}", real,
                             lambda items: run_judges([style_j], items, batch_size, workers, features_of=style_j,
                                                      resize=proto.judge_resize, session=session)[1])
         report.feature_extractor = f"style judge penultimate layer ({judge_name(style_j)}, {fa.shape[1]}-d)"
