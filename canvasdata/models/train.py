@@ -139,7 +139,7 @@ def train_model(recipe: ModelRecipe, data: str | Path, out: str | Path, *, init:
                              f"{session.world} ranks (each takes an equal share of every batch); use a multiple "
                              f"of {session.world}")
     # under torchrun rank 0 alone plans (and with `overwrite` clears), locks and writes the folder; the others follow
-    if _from_main(session, plan_out(out, identity, overwrite) if session.main else None) == "done":
+    if session.from_main(lambda: plan_out(out, identity, overwrite)) == "done":
         return read_record(out)
     if session.main:
         (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
@@ -153,15 +153,6 @@ def train_model(recipe: ModelRecipe, data: str | Path, out: str | Path, *, init:
                   Progress(phase="unet" if init is not None else "vae"), max_steps, progress and session.main,
                   judges=judges, judge_every=judge_every)
         return _train(run)
-
-
-def _from_main(session: Session, value: Any) -> Any:
-    """Rank 0's `value`, on every rank (itself outside a process group)."""
-    if not session.distributed:
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def _parts(recipe: ModelRecipe, data: Captioned, out: Path, init: str | Path | None, session: Session) -> Parts:
