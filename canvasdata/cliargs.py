@@ -54,6 +54,11 @@ def positive_int(text: str) -> int:
     return _int_at_least(text, 1, "a positive integer")
 
 
+def ranks_or_auto(text: str) -> str | int:
+    """argparse type of a command's --ranks: `auto` (the command decides by its device) or an integer >= 1."""
+    return "auto" if text == "auto" else _int_at_least(text, 1, "'auto' or a positive integer")
+
+
 def workers_or_auto(text: str) -> int | None:
     """argparse type of a build's --workers: `auto` (None: one per core on the CPU) or an integer >= 1."""
     return None if text == "auto" else _int_at_least(text, 1, "'auto' or a positive integer")

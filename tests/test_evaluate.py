@@ -23,7 +23,7 @@ from canvasdata.dataset import build
 from canvasdata.evaluate import parse_answer_name, read_answer_folder, read_answers, score_answers, score_suite
 from canvasdata.evaluate.answers import Answer, read_reference
 from canvasdata.evaluate.protocol import CANVASDATA, UNLEARNCANVAS, get_protocol
-from canvasdata.evaluate.score import ReferenceCache
+from canvasdata.evaluate.score import JudgeCache
 from canvasdata.judges.evaluate import evaluate_judge
 from canvasdata.recipes import load_recipe
 from canvasdata.sources.diffusers import PipelineOptions, load_text2image
@@ -133,39 +133,53 @@ def test_fd_and_kid_against_a_reference_exclude_the_target_cells(tmp_path: Path)
 
 
 class CountingColourJudge(ColourJudge):
-    """A ColourJudge that counts the images it computes features of."""
+    """A ColourJudge that counts the images it classifies and those it computes features of."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.featured = 0
+        self.judged = self.featured = 0
+
+    def logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.judged += len(x)
+        return super().logits(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         self.featured += len(x)
         return super().features(x)
 
 
-def test_a_reference_cache_judges_each_reference_image_once_and_changes_no_number(tmp_path: Path):
-    """Two requests share a ReferenceCache (as a suite's do): the same FD, KID and image counts as without
-    it, and the reference images both requests compare with are judged once."""
+def test_a_judge_cache_judges_each_image_once_and_changes_no_number(tmp_path: Path):
+    """Three requests share a JudgeCache (as a suite's do), the last on a link to the first's answer folder
+    (as a world links the original model's): the same scores, FD, KID and image counts as without it; the
+    reference images two requests compare with are judged once, the linked folder's answers once, and a copy
+    of the folder (other files) again."""
     styles, objects = ["Van_Gogh", "Monet", "Seed_Images"], ["Cats", "Dogs"]
     answers = write_answers(tmp_path / "a", styles, objects, [188, 288, 588])
+    (tmp_path / "linked").symlink_to(answers, target_is_directory=True)
+    shutil.copytree(answers, tmp_path / "copy")
     ref = tmp_path / "ref"
     for s in [*styles, "Picasso"]:
         for o in objects:
             (ref / s / o).mkdir(parents=True)
             for k in range(1, 8):
                 colour_image(s, o, noise=100 + k).save(ref / s / o / f"{k}.jpg")
-    requests = ("style:Van_Gogh", "object:Dogs")
-    plain_judge, cached_judge, cache = CountingColourJudge(), CountingColourJudge(), ReferenceCache()
-    plain = [score_answers(answers, f, [plain_judge], reference=ref, workers=0, kid_subsets=5) for f in requests]
-    cached = [score_answers(answers, f, [cached_judge], reference=ref, workers=0, kid_subsets=5,
-                            reference_cache=cache) for f in requests]
+    requests = ((answers, "style:Van_Gogh"), (tmp_path / "copy", "object:Dogs"), (tmp_path / "linked", "object:Dogs"))
+    plain_judge, cached_judge, cache = CountingColourJudge(), CountingColourJudge(), JudgeCache()
+    plain = [score_answers(a, f, [plain_judge], reference=ref, workers=0, kid_subsets=5) for a, f in requests]
+    cached = [score_answers(a, f, [cached_judge], reference=ref, workers=0, kid_subsets=5, cache=cache)
+              for a, f in requests]
     for a, b in zip(plain, cached, strict=True):
+        assert (a.ua, a.ira, a.cra, a.ira_per_class, a.forgotten_predicted_as) == (
+            b.ua, b.ira, b.cra, b.ira_per_class, b.forgotten_predicted_as)
         assert (a.frechet_distance, a.kid, a.num_fd_images, a.num_reference_images) == (
             b.frechet_distance, b.kid, b.num_fd_images, b.num_reference_images)
-    # images 1-5 of Monet and Seed_Images x Cats (10) are in both requests' reference sets: judged once
-    assert [r.num_reference_images for r in plain] == [2 * 2 * 5, 3 * 1 * 5]
-    assert plain_judge.featured - cached_judge.featured == 2 * 1 * 5
+    assert [r.num_reference_images for r in plain] == [2 * 2 * 5, 3 * 1 * 5, 3 * 1 * 5]
+    n = len(styles) * len(objects) * 3   # answers a request
+    # the plain judge reads 3 answer sets and 20 + 15 + 15 reference images; the cached one the folder and its
+    # copy (the link's answers are the folder's) and 20 + 5 (Monet and Seed_Images x Cats' images 1-5 are in
+    # both request 1's and request 2's reference cells; request 3's are request 2's)
+    assert (plain_judge.judged, cached_judge.judged) == (3 * n + 20 + 15 + 15, 2 * n + 20 + 5)
+    assert (plain_judge.featured, cached_judge.featured) == (plain_judge.judged, cached_judge.judged)
 
 
 def test_answers_and_references_from_parquet_shards(tmp_path: Path):

@@ -2,7 +2,7 @@
 process: `evaluate generate` / `generate-concept` write byte-identical folders, a run whose rank 1 is killed
 mid-way is completed by a rerun to the same bytes (redoing only unfinished batches), `evaluate score` and
 `suite` write the same report numbers, a sweep does all of it, both attacks report what one process does, and
-the mini world runs end to end under 2 ranks."""
+the mini world runs end to end under the 2 ranks `world run --ranks 2` starts itself."""
 
 from __future__ import annotations
 
@@ -54,6 +54,14 @@ def torchrun(model: Path, out: Path, steps: int, argv: list[str] | None = None) 
            "-m", "canvasdata.cli", *(argv or generate_args(model, out, steps))]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
+
+
+def canvasdata(argv: list[str]) -> subprocess.Popen:
+    """`canvasdata ARGV` in a process (and process group) of its own, outside any torchrun."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                             "MASTER_PORT", "OMP_NUM_THREADS")}
+    return subprocess.Popen([sys.executable, "-m", "canvasdata.cli", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
 
 
 def finish(proc: subprocess.Popen) -> tuple[int, str]:
@@ -240,11 +248,11 @@ def test_both_attacks_under_two_ranks_report_what_one_process_does(tiny_sd_pipel
 def test_the_mini_world_under_two_ranks(tiny_sd_pipeline: Path, tmp_path: Path):
     """Every stage under 2 ranks: the build's bytes are one process's; the models (DDP) differ in their last
     bits, so the rest is checked for completeness, not bytes."""
-    def world(out: Path) -> list[str]:
-        return ["world", "run", "--size", "mini", "--out", str(out), "--device", "cpu", "-q"]
+    def world(out: Path, ranks: int) -> list[str]:
+        return ["world", "run", "--size", "mini", "--out", str(out), "--device", "cpu", "-q", "--ranks", str(ranks)]
 
-    assert main(world(tmp_path / "one")) == 0
-    rc, log = finish(torchrun(tiny_sd_pipeline, tmp_path / "two", 2, world(tmp_path / "two")))
+    assert main(world(tmp_path / "one", 1)) == 0
+    rc, log = finish(canvasdata(world(tmp_path / "two", 2)))   # the command starts its ranks itself
     assert rc == 0, log
     assert log.count("world mini finished") == 1   # rank 0 alone reports
     one, two = (json.loads((tmp_path / w / "data" / "manifest.json").read_text()) for w in ("one", "two"))

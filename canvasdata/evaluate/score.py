@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -388,24 +388,61 @@ def class_ids(answers: list[Answer], styles: list[str], objects: list[str]) -> t
     return np.array([styles.index(a.style) for a in answers]), np.array([objects.index(a.object) for a in answers])
 
 
-class ReferenceCache:
-    """The reference images' features, computed once and shared by the requests one suite scores: every
-    request compares its retained cells with the real images of those cells, most of them the same from one
-    request to the next, so each image is judged once, not once a request (reading them again is cheap).
-    Under torchrun every rank holds its own cache and misses the same images, so the ranks stay in step."""
+def file_identity(answer: Answer) -> tuple[str, int, int] | None:
+    """What makes an answer's image file the same file again (resolved path, size, modification time), so
+    that a folder linked under several requests is one set of images; None for an image held in memory."""
+    if answer.path is None:
+        return None
+    st = answer.path.stat()
+    return str(answer.path.resolve()), st.st_size, st.st_mtime_ns
+
+
+class JudgeCache:
+    """What the judges said of images, kept and shared by the requests one suite scores, so that each image
+    is judged once, not once a request: the reference images (every request compares its retained cells with
+    the real images of those cells, most of them the same from one request to the next) and answer files
+    (a world links the original model's one answer folder under every request). Reading images again is
+    cheap; a request still reads and compares its own cells. Under torchrun every rank holds its own cache
+    and misses the same images, so the ranks stay in step."""
 
     def __init__(self) -> None:
-        self._features: dict[tuple[str, tuple[str, str, int]], np.ndarray] = {}
+        self._rows: dict[tuple[str, Hashable], Any] = {}
+
+    def rows(self, extractor: str, items: Sequence[Answer], identity: Callable[[Answer], Hashable | None],
+             compute: Callable[[list[Answer]], Sequence[Any]]) -> list[Any]:
+        """One row per item under `extractor` (a name for one way of judging, with whatever else its rows
+        depend on), computing only the items not seen before; an item whose `identity` is None is never kept."""
+        ids = [identity(a) for a in items]
+        missing = [i for i, k in enumerate(ids) if k is None or (extractor, k) not in self._rows]
+        fresh = dict(zip(missing, compute([items[i] for i in missing]), strict=True)) if missing else {}
+        for i, row in fresh.items():
+            if ids[i] is not None:
+                self._rows[(extractor, ids[i])] = row
+        return [fresh[i] if i in fresh else self._rows[(extractor, ids[i])] for i in range(len(items))]
 
     def features(self, extractor: str, items: Sequence[Answer],
                  compute: Callable[[list[Answer]], np.ndarray]) -> np.ndarray:
-        """The features of `items` under `extractor` (a name for one feature function), computing only
-        those not seen before."""
-        missing = [a for a in items if (extractor, a.key) not in self._features]
-        if missing:
-            for a, row in zip(missing, compute(missing), strict=True):
-                self._features[(extractor, a.key)] = row
-        return np.stack([self._features[(extractor, a.key)] for a in items])
+        """The feature rows of reference images under `extractor` (which names their source), each image
+        known by its (style, object, index)."""
+        return np.stack(self.rows(extractor, items, lambda a: a.key, lambda todo: list(compute(todo))))
+
+    def judged(self, extractor: str, answers: Sequence[Answer],
+               compute: Callable[[list[Answer]], tuple[dict[str, np.ndarray], np.ndarray | None]]
+               ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """`run_judges`' outputs (class ids per task, features or None) for answer images, each file known
+        by `file_identity`; `compute` is `run_judges` over the images not seen before."""
+        if not answers:
+            return compute([])
+
+        def split(todo: list[Answer]) -> list[tuple[dict[str, Any], np.ndarray | None]]:
+            preds, feats = compute(todo)
+            return [({t: p[i] for t, p in preds.items()}, None if feats is None else feats[i])
+                    for i in range(len(todo))]
+
+        rows = self.rows(extractor, answers, file_identity, split)
+        preds = {t: np.array([r[0][t] for r in rows]) for t in rows[0][0]}
+        feats = None if rows[0][1] is None else np.stack([r[1] for r in rows])
+        return preds, feats
 
 
 def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: Sequence[Any], *,
@@ -414,7 +451,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
                   batch_size: int = JUDGE_BATCH, workers: int = DECODE_WORKERS, kid_subsets: int = 100,
                   kid_subset_size: int = 1000, out: Path | str | None = None, progress: bool = False,
                   split: str | None = None, neighbours_k: int = NEIGHBOURS_K,
-                  session: Session | None = None, reference_cache: ReferenceCache | None = None) -> Report:
+                  session: Session | None = None, cache: JudgeCache | None = None) -> Report:
     """Score one unlearning request (`forget` = 'style:NAME', 'object:NAME' or a combination
     'style:NAME+object:NAME', scored by FU and FR's parts: see `Report`).
 
@@ -430,7 +467,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
     nearness: cosine similarity of the target-domain judge's class embeddings, its head's weight rows).
     Writes report.json and report.md into `out` when given; `progress` shows a bar while judging. Under
     torchrun (`session`) the ranks share the judging (`run_judges`); every rank returns the report, rank 0
-    alone writes it. `reference_cache`: the reference images' features kept from earlier requests (a suite's)."""
+    alone writes it. `cache`: what the judges said of images in earlier requests (a suite's `JudgeCache`)."""
     proto = get_protocol(protocol)
     if inception is not None:
         require_weights_file(inception)  # fail before any judging
@@ -450,10 +487,13 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
         if not ((ts == style_id) & (to == object_id)).any():
             raise UsageError(f"forget {forget!r}: no answer image is prompted as {request.parts[0]} × "
                              f"{request.parts[1]}")
-    use_judge_features = reference is not None and inception is None
-    preds, feats = run_judges(list(dict.fromkeys([style_j, object_j])), answers, batch_size, workers,
-                              features_of=style_j if use_judge_features else None, resize=proto.judge_resize,
-                              progress=progress, session=session)
+    cache = cache or JudgeCache()
+    judging = list(dict.fromkeys([style_j, object_j]))
+    features_of = style_j if reference is not None and inception is None else None
+    preds, feats = cache.judged(
+        f"answers {[id(j) for j in judging]} features {id(features_of)} {proto.judge_resize}", answers,
+        lambda todo: run_judges(judging, todo, batch_size, workers, features_of=features_of,
+                                resize=proto.judge_resize, progress=progress, session=session))
     seed = styles.index(SEED_STYLE) if SEED_STYLE in styles else None
     names = {"style": judge_name(style_j), "object": judge_name(object_j)}
     if domain == COMBINATION:
@@ -477,7 +517,7 @@ def score_answers(answers: Sequence[Answer] | Path | str, forget: str, judges: S
         _add_neighbours(report, own_judge, domain, own_space, tid, s.per_class_accuracy, neighbours_k)
     if reference is not None:
         _add_distances(report, answers, feats, reference, reference_indices, inception, style_j, proto, batch_size,
-                       workers, kid_subsets, kid_subset_size, session, reference_cache or ReferenceCache())
+                       workers, kid_subsets, kid_subset_size, session, cache)
     if out is not None and (session is None or session.main):
         report.write(out)
     return report
@@ -539,7 +579,7 @@ def _combination_report(request: Forget, proto: Protocol, judges: dict[str, str]
 def _add_distances(report: Report, answers: list[Answer], feats: np.ndarray | None, reference: Path | str,
                    indices: Sequence[int], inception: Path | str | None, style_j: Any, proto: Protocol,
                    batch_size: int, workers: int, kid_subsets: int, kid_subset_size: int,
-                   session: Session | None, cache: ReferenceCache) -> None:
+                   session: Session | None, cache: JudgeCache) -> None:
     """FD and KID between the answers of the retained cells and the matching real images (the real images'
     features, judge's or Inception's, shared over `session`'s ranks, and kept in `cache`)."""
     domain, target = report.forget["domain"], report.forget["target"]

@@ -42,7 +42,7 @@ from canvasdata.evaluate.score import (
     COMBINATION,
     NEIGHBOURS_K,
     REFERENCE_INDICES,
-    ReferenceCache,
+    JudgeCache,
     Report,
     combination_spec,
     score_answers,
@@ -293,7 +293,7 @@ def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Prot
     with_combinations = COMBINATION in kinds.values()
     costs = {method.name: {req.name: cost_summary(req) for req in reqs} for method, reqs in requests.items()}
     with_costs = any(c for per in costs.values() for c in per.values())
-    rows, reports, cache = [], {}, ReferenceCache()
+    rows, reports, cache = [], {}, JudgeCache()
     with tqdm(total=sum(map(len, requests.values())), unit="request", desc="suite",
               disable=not progress or (session is not None and not session.main)) as bar:
         for method, reqs in requests.items():
@@ -304,7 +304,7 @@ def score_suite(runs: Path | str, judges: Sequence[Any], *, protocol: str | Prot
                     req, request_spec(req.name), judges, protocol=proto, reference=reference,
                     reference_indices=reference_indices, inception=inception, batch_size=batch_size,
                     workers=workers, out=None if out is None else Path(out) / method.name / req.name,
-                    progress=progress, neighbours_k=neighbours_k, session=session, reference_cache=cache))
+                    progress=progress, neighbours_k=neighbours_k, session=session, cache=cache))
                 bar.update()
             rows.append(table_row(method.name, reports[method.name],
                                   [attacks[method.name][r.name] for r in reqs] if with_attacks else None,

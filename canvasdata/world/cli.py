@@ -7,9 +7,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from canvasdata.cliargs import add_device_arg
-from canvasdata.devices import Rank
+from canvasdata.cliargs import add_device_arg, ranks_or_auto
+from canvasdata.devices import Rank, resolve_device
+from canvasdata.errors import UsageError
 from canvasdata.extras import load_extra
+from canvasdata.spawn import AUTO, ranks_for, run_ranks, under_torchrun
 from canvasdata.world.recipe import load_world_recipe
 
 STAGE_NAMES = ("data", "judges", "model", "original", "unlearn", "answers", "attacks", "suite")
@@ -23,6 +25,12 @@ def _run(a: argparse.Namespace) -> int:
     if run.finished(out, recipe, a.retrained):
         print(f"{out} holds a finished world ({recipe.name}): its report is {out / run.REPORT}")
         return 0
+    ranks = ranks_for(a.ranks, resolve_device(a.device))
+    if under_torchrun():
+        if a.ranks != AUTO and ranks != Rank.from_env().world:
+            raise UsageError(f"--ranks {ranks} under torchrun's {Rank.from_env().world} ranks: give one or the other")
+    elif ranks > 1:
+        return run_ranks(ranks, _rank_argv(a))
     state = run.run_world(recipe, out, device=a.device, progress=not a.quiet, until=a.until,
                           retrained=a.retrained, source=a.source)
     if not Rank.from_env().main:   # under torchrun rank 0 alone reports
@@ -34,6 +42,15 @@ def _run(a: argparse.Namespace) -> int:
     print(f"world {recipe.name} finished in {total / 60:.1f} min (stage times in {out / run.STATE}); "
           f"report: {out / run.REPORT}")
     return 0
+
+
+def _rank_argv(a: argparse.Namespace) -> list[str]:
+    """The same `world run` for each rank that `--ranks` starts."""
+    argv = ["world", "run", "--out", str(a.out), "--size", a.size, "--device", a.device]
+    argv += ["--until", a.until] if a.until else []
+    argv += ["--retrained", *a.retrained] if a.retrained else []
+    argv += ["--from", a.source] if a.source else []
+    return argv + (["-q"] if a.quiet else []) + (["-v"] if a.verbose else [])
 
 
 def add_world_commands(sub: argparse._SubParsersAction) -> None:
@@ -55,4 +72,8 @@ def add_world_commands(sub: argparse._SubParsersAction) -> None:
                    "agree (hard links, each checked against its seal): try other unlearning settings without "
                    "training the model again")
     add_device_arg(p)
+    p.add_argument("--ranks", type=ranks_or_auto, default=AUTO,
+                   help="processes that share the stages, as under `torchrun --nproc-per-node N` (auto: 2 on a "
+                   "CPU with 2 or more cores, one thread each, the measured setting; 1 on a GPU; under torchrun, "
+                   "its ranks)")
     p.set_defaults(func=_run)
