@@ -390,10 +390,14 @@ def class_ids(answers: list[Answer], styles: list[str], objects: list[str]) -> t
 
 def file_identity(answer: Answer) -> tuple[str, int, int] | None:
     """What makes an answer's image file the same file again (resolved path, size, modification time), so
-    that a folder linked under several requests is one set of images; None for an image held in memory."""
+    that a folder linked under several requests is one set of images; None for an image held in memory or
+    a file that cannot be read (judging it names it)."""
     if answer.path is None:
         return None
-    st = answer.path.stat()
+    try:
+        st = answer.path.stat()
+    except OSError:
+        return None
     return str(answer.path.resolve()), st.st_size, st.st_mtime_ns
 
 
