@@ -60,7 +60,7 @@ def add_world_commands(sub: argparse._SubParsersAction) -> None:
     p = s.add_parser("run", help="build -> judges -> model -> answers -> ESD -> answers -> attacks -> suite -> "
                      "REPORT.md (resumable: rerun the same command)")
     p.add_argument("--out", required=True, help="the world's folder (new, or this command's own to resume)")
-    p.add_argument("--size", default="tiny", help="world recipe: tiny (the default, about 1.5 hours on 2 CPU "
+    p.add_argument("--size", default="tiny", help="world recipe: tiny (the default, 83-94 min measured on 2 CPU "
                    "cores), mini (toy size, under a minute) or a TOML file")
     p.add_argument("--until", choices=STAGE_NAMES, help="stop after this stage (rerun without it to go on)")
     p.add_argument("--retrained", nargs="+", default=[], metavar="REQUEST",
