@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,35 @@ def test_ranks_that_disagree_with_torchrun_are_refused(monkeypatch: pytest.Monke
         code = main(["world", "run", "--size", "mini", "--out", str(tmp_path / "w"), "--ranks", "3", "-q"])
     assert code == 2 and "--ranks 3 under torchrun's 2 ranks" in err.getvalue()
     assert not (tmp_path / "w").exists()
+
+
+def world_command(root: Path) -> list[str]:
+    return [sys.executable, "-m", "canvasdata.cli", "world", "run", "--size", "mini", "--out", str(root), "--device",
+            "cpu", "--ranks", "2", "-q"]
+
+
+def test_ctrl_c_stops_every_rank_and_the_same_command_finishes_the_world(tmp_path: Path):
+    """Ctrl-C (SIGINT to the command; its ranks run in sessions of their own) once the judges are done: the
+    ranks stop with the usual line, no traceback, status 130; the same command then resumes and finishes, the
+    stages already done kept."""
+    root = tmp_path / "w"
+    proc = subprocess.Popen(world_command(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=clean_env(), start_new_session=True)
+    deadline, judged = time.monotonic() + 240, None
+    while time.monotonic() < deadline and proc.poll() is None and judged is None:
+        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+            judged = json.loads((root / "world.json").read_text())["stages"].get("judges")
+        time.sleep(0.1)
+    assert proc.poll() is None and judged is not None, "the world ended or stalled before its judges were done"
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.count("interrupted: rerun the same command to resume") >= 1, err
+    done = subprocess.run(world_command(root), capture_output=True, text=True, env=clean_env(), timeout=300)
+    assert done.returncode == 0 and "world mini finished" in done.stdout, done.stderr[-3000:]
+    stages = json.loads((root / "world.json").read_text())["stages"]
+    assert all(e["done"] for e in stages.values()) and stages["judges"]["seconds"] == judged["seconds"]
