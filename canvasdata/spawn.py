@@ -54,7 +54,8 @@ def _quiet_launcher() -> Iterator[None]:
 
 def run_ranks(n: int, argv: Sequence[str]) -> int:
     """`canvasdata ARGV` as `n` local ranks (a c10d rendezvous on a free port, no restarts); the exit status
-    of the first rank that failed (128 + the signal of one killed; 130 when interrupted), else 0."""
+    of the first rank that failed (128 + the signal of one killed), 128 + the signal that stopped the launcher
+    (130: Ctrl-C), else 0."""
     for key, value in RANK_ENV.items():
         os.environ.setdefault(key, value)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=n, run_id=str(uuid.uuid4()),
@@ -65,6 +66,8 @@ def run_ranks(n: int, argv: Sequence[str]) -> int:
     except ChildFailedError as e:
         _, failure = e.get_first_failure()
         return failure.exitcode if failure.exitcode > 0 else 128 - failure.exitcode   # killed: 128 + signal
-    except (SignalException, KeyboardInterrupt):
+    except SignalException as e:   # the launcher was signalled (Ctrl-C: SIGINT) and stopped the ranks with it
+        return 128 + int(e.sigval)
+    except KeyboardInterrupt:
         return INTERRUPTED
     return 0
